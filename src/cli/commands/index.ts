@@ -1,0 +1,12 @@
+import type { Command } from 'commander';
+import { topicsCommand } from './topics';
+import { produceCommand } from './produce';
+import { processCommand } from './process';
+import { sinkCommand } from './sink';
+
+/** Every subcommand, in the pipeline's start-up order. Each file only defines options. */
+export function registerCommands(program: Command): void {
+  for (const command of [topicsCommand(), produceCommand(), processCommand(), sinkCommand()]) {
+    program.addCommand(command);
+  }
+}

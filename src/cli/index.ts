@@ -1,0 +1,67 @@
+import { Command, CommanderError, Option } from 'commander';
+import { FinpipeError } from '../core/errors';
+import { redactText } from '../core/redact';
+import { registerCommands } from './commands';
+
+/**
+ * The entry point: parse, run the matched command, and map every error to one message and
+ * an exit code (2: usage or configuration, 1: runtime failure). Commands throw; they never
+ * call process.exit. Command modules load their core code lazily so `--help` stays fast.
+ */
+export function buildProgram(): Command {
+  const program = new Command('finpipe')
+    .description('Real-time market data: Finnhub websocket -> Kafka (Avro) -> per-symbol trades and candles, exactly once -> MySQL.')
+    .version(require('../../../package.json').version, '-V, --version')
+    .addOption(new Option('--brokers <list>', 'Kafka bootstrap servers (env FINPIPE_KAFKA_BROKERS)'))
+    .addOption(new Option('--env-file <path>', 'read settings from this file instead of ./.env'))
+    .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env FINPIPE_LOG_LEVEL)'))
+    .addOption(new Option('--log-format <format>', 'auto|json|pretty (env FINPIPE_LOG_FORMAT)'))
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ outputError: () => {} }); // the error boundary prints errors, once
+  program.addHelpText(
+    'after',
+    `
+Start-up order (each in its own terminal, or all at once with the demo):
+  $ finpipe topics create
+  $ finpipe sink BINANCE_BTCUSDT
+  $ finpipe process
+  $ finpipe produce BINANCE:BTCUSDT BINANCE:ETHUSDT
+
+Settings come from flags, then the environment, then ./.env, then defaults (see .env.example).`,
+  );
+  registerCommands(program);
+  return program;
+}
+
+export async function main(argv = process.argv): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    return reportError(error, program.opts().logLevel ?? process.env.FINPIPE_LOG_LEVEL);
+  }
+}
+
+function reportError(error: unknown, logLevel: string | undefined): number {
+  if (error instanceof CommanderError) {
+    // --help and --version end through here with exit code 0.
+    if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
+    process.stderr.write(`finpipe: ${error.message.replace(/^error: /, '').trim()} (hint: see \`finpipe --help\` or \`finpipe <command> --help\`)\n`);
+    return 2;
+  }
+  const debug = logLevel === 'debug' || logLevel === 'trace';
+  if (error instanceof FinpipeError) {
+    // One line: what was wrong, then what to do (config errors list every problem below it).
+    let text = `finpipe: ${error.message}${error.hint ? ` (hint: ${error.hint})` : ''}\n`;
+    if (debug && error.stack) text += `${error.stack}\n${error.cause instanceof Error ? `caused by: ${error.cause.stack}\n` : ''}`;
+    process.stderr.write(redactText(text));
+    return error.exitCode;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  let text = `finpipe: unexpected error: ${message} (hint: this is a bug; rerun with --log-level debug for the stack trace and report it)\n`;
+  if (debug && error instanceof Error && error.stack) text += `${error.stack}\n`;
+  process.stderr.write(redactText(text));
+  return 1;
+}

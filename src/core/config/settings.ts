@@ -1,0 +1,37 @@
+/**
+ * Every setting finpipe reads, with its environment variable, default and meaning.
+ * This table is the single source for loading, validation, `.env.example` and the README.
+ */
+export interface SettingSpec {
+  /** Path in the config object, also used in error messages: `kafka.brokers`. */
+  path: string;
+  env: string;
+  default?: string;
+  secret?: boolean;
+  doc: string;
+}
+
+export const SETTINGS: SettingSpec[] = [
+  { path: 'kafka.brokers', env: 'FINPIPE_KAFKA_BROKERS', default: '127.0.0.1:9092', doc: 'Comma-separated Kafka bootstrap servers (host:port).' },
+  { path: 'kafka.clientId', env: 'FINPIPE_KAFKA_CLIENT_ID', default: 'finpipe', doc: 'Kafka client id prefix (a stage suffix is appended).' },
+  { path: 'kafka.ssl', env: 'FINPIPE_KAFKA_SSL', default: 'false', doc: 'Use TLS to reach Kafka (true/false).' },
+  { path: 'kafka.sslCaFile', env: 'FINPIPE_KAFKA_SSL_CA_FILE', doc: 'PEM file with the CA that signed the brokers\' certificates (implies TLS).' },
+  { path: 'kafka.sslRejectUnauthorized', env: 'FINPIPE_KAFKA_SSL_REJECT_UNAUTHORIZED', default: 'true', doc: 'Verify broker certificates (set false only for testing).' },
+  { path: 'kafka.saslMechanism', env: 'FINPIPE_KAFKA_SASL_MECHANISM', doc: 'SASL mechanism: plain, scram-sha-256 or scram-sha-512 (empty = no SASL).' },
+  { path: 'kafka.saslUsername', env: 'FINPIPE_KAFKA_SASL_USERNAME', doc: 'SASL user name.' },
+  { path: 'kafka.saslPassword', env: 'FINPIPE_KAFKA_SASL_PASSWORD', secret: true, doc: 'SASL password (never logged).' },
+  { path: 'mysql.url', env: 'FINPIPE_MYSQL_URL', default: 'mysql://root@127.0.0.1:3306/finpipe', secret: true, doc: 'MySQL/MariaDB URL mysql://user:password@host:port/database (password never logged).' },
+  { path: 'finnhub.token', env: 'FINNHUB_TOKEN', secret: true, doc: 'Finnhub API token (never logged). Required by produce against the real service.' },
+  { path: 'finnhub.wsUrl', env: 'FINNHUB_WS_URL', default: 'wss://ws.finnhub.io', doc: 'Finnhub websocket URL (point it at `finpipe simulate` for local runs).' },
+  { path: 'finnhub.restUrl', env: 'FINNHUB_REST_URL', default: 'https://finnhub.io/api/v1', doc: 'Finnhub REST base URL, used by produce --validate.' },
+  { path: 'topics.raw', env: 'FINPIPE_RAW_TOPIC', default: 'trades', doc: 'Raw trades topic (Avro, seeds\' trades.avsc).' },
+  { path: 'topics.deadLetter', env: 'FINPIPE_DLQ_TOPIC', default: 'finpipe.dlq', doc: 'Dead-letter topic for malformed frames and poison records.' },
+  { path: 'topics.late', env: 'FINPIPE_LATE_TOPIC', default: 'trades.late', doc: 'Topic for trades that arrive later than the allowed lateness.' },
+  { path: 'log.level', env: 'FINPIPE_LOG_LEVEL', default: 'info', doc: 'fatal, error, warn, info, debug, trace or silent.' },
+  { path: 'log.format', env: 'FINPIPE_LOG_FORMAT', default: 'auto', doc: 'auto (pretty on a terminal, JSON otherwise), json or pretty.' },
+];
+
+export const SETTINGS_BY_PATH = new Map(SETTINGS.map((s) => [s.path, s]));
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogFormat = 'auto' | 'json' | 'pretty';

@@ -1,0 +1,25 @@
+import type { Admin } from 'kafkajs';
+import type { KafkaConfig } from '../config';
+import type { Logger } from '../log';
+import { FinpipeError } from '../errors';
+import { createKafka, kafkaUnavailable } from './client';
+
+/** Runs `fn` with a connected admin client and always disconnects it. */
+export async function withAdmin<T>(config: KafkaConfig, logger: Logger, fn: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = createKafka(config, logger, 'admin').admin();
+  try {
+    await admin.connect();
+  } catch (error) {
+    throw kafkaUnavailable(error, config.brokers);
+  }
+  try {
+    return await fn(admin);
+  } catch (error) {
+    if (error instanceof FinpipeError) throw error;
+    const name = (error as Error)?.name ?? '';
+    if (/Connection|NumberOfRetriesExceeded|BrokerNotFound/.test(name)) throw kafkaUnavailable(error, config.brokers);
+    throw error;
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}

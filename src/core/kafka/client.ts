@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { Kafka, type KafkaConfig as KafkaJsConfig, type SASLOptions } from 'kafkajs';
+import type { KafkaConfig } from '../config';
+import { FinpipeError } from '../errors';
+import { kafkaLogCreator, kafkaLogLevel, type Logger } from '../log';
+
+/**
+ * One kafkajs client per stage, with finpipe's TLS/SASL settings and its logs bridged into
+ * finpipe's logger. `stage` becomes part of the client id so broker-side quotas and logs
+ * tell produce, process and sink apart.
+ */
+export function createKafka(config: KafkaConfig, logger: Logger, stage: string): Kafka {
+  let ssl: KafkaJsConfig['ssl'] = undefined;
+  if (config.ssl) {
+    let ca: string | undefined;
+    if (config.sslCaFile) {
+      try {
+        ca = readFileSync(config.sslCaFile, 'utf8');
+      } catch (error) {
+        throw new FinpipeError('CONFIG_INVALID', `kafka.sslCaFile: cannot read ${config.sslCaFile}`, { cause: error, hint: 'point FINPIPE_KAFKA_SSL_CA_FILE at a readable PEM file' });
+      }
+    }
+    ssl = { rejectUnauthorized: config.sslRejectUnauthorized, ...(ca ? { ca: [ca] } : {}) };
+  }
+  const sasl = config.sasl ? ({ mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as SASLOptions) : undefined;
+  return new Kafka({
+    clientId: `${config.clientId}-${stage}`,
+    brokers: config.brokers,
+    ssl,
+    sasl,
+    connectionTimeout: 5_000,
+    requestTimeout: 30_000,
+    logLevel: kafkaLogLevel(logger.level),
+    logCreator: kafkaLogCreator(logger),
+    // Reconnects are retried by the stages themselves with their own backoff and messages;
+    // kafkajs' retries cover short blips inside one operation.
+    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 10_000 },
+  });
+}
+
+/** Turns kafkajs connection failures into a clear, retriable FinpipeError. */
+export function kafkaUnavailable(error: unknown, brokers: string[]): FinpipeError {
+  return new FinpipeError('KAFKA_UNAVAILABLE', `cannot reach Kafka at ${brokers.join(',')}: ${(error as Error)?.message ?? error}`, {
+    cause: error,
+    hint: 'start the broker (`npm run services:up`) or set FINPIPE_KAFKA_BROKERS / --brokers',
+  });
+}
+
+export function isConnectionError(error: unknown): boolean {
+  const name = (error as { name?: string })?.name ?? '';
+  return ['KafkaJSConnectionError', 'KafkaJSNumberOfRetriesExceeded', 'KafkaJSBrokerNotFound', 'KafkaJSRequestTimeoutError', 'KafkaJSNonRetriableError'].includes(name) && /connect|ECONNREFUSED|timed? ?out|broker/i.test(String((error as Error)?.message) + String((error as { cause?: Error })?.cause?.message ?? ''));
+}

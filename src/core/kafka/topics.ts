@@ -1,0 +1,124 @@
+import type { Admin, ITopicConfig } from 'kafkajs';
+import { ConfigResourceTypes } from 'kafkajs';
+import { FinpipeError } from '../errors';
+import { assertTopicName } from '../symbols';
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  replicationFactor: number;
+  configs?: Record<string, string>;
+}
+
+export interface TopicResult {
+  name: string;
+  status: 'created' | 'exists';
+  partitions: number;
+}
+
+export interface TopicInfo {
+  name: string;
+  partitions: number;
+  replicationFactor: number;
+}
+
+/** Partition counts of the given topics that exist; missing topics are absent from the map. */
+async function existingPartitions(admin: Admin, names: string[]): Promise<Map<string, number>> {
+  const all = new Set(await admin.listTopics());
+  const present = names.filter((n) => all.has(n));
+  if (present.length === 0) return new Map();
+  const { topics } = await admin.fetchTopicMetadata({ topics: present });
+  return new Map(topics.map((t) => [t.name, t.partitions.length]));
+}
+
+/**
+ * Creates topics idempotently, like `kafka-topics --create --if-not-exists` but stricter:
+ * an existing topic with the requested partition count is reported as "exists"; one with a
+ * different count is an error (silently using a topic partitioned differently would break
+ * per-symbol ordering assumptions downstream).
+ */
+export async function createTopics(admin: Admin, specs: TopicSpec[], { strict = true } = {}): Promise<TopicResult[]> {
+  for (const spec of specs) assertTopicName(spec.name);
+  const before = await existingPartitions(admin, specs.map((s) => s.name));
+  const toCreate = specs.filter((s) => !before.has(s.name));
+  if (toCreate.length > 0) {
+    const topics: ITopicConfig[] = toCreate.map((s) => ({
+      topic: s.name,
+      numPartitions: s.partitions,
+      replicationFactor: s.replicationFactor,
+      configEntries: Object.entries(s.configs ?? {}).map(([name, value]) => ({ name, value })),
+    }));
+    try {
+      await admin.createTopics({ topics, waitForLeaders: true });
+    } catch (error) {
+      // Another client may have created some of them meanwhile; re-check below.
+      if (!/already exists/i.test(String((error as Error).message)) && (error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') {
+        throw new FinpipeError('KAFKA_ERROR', `cannot create topics ${toCreate.map((t) => t.name).join(', ')}: ${(error as Error).message}`, {
+          cause: error,
+          hint: 'check the partition/replication settings and --config values against the broker',
+        });
+      }
+    }
+  }
+  const after = await existingPartitions(admin, specs.map((s) => s.name));
+  return specs.map((spec) => {
+    const partitions = after.get(spec.name);
+    if (partitions === undefined) throw new FinpipeError('KAFKA_ERROR', `topic ${spec.name} was not created`, { hint: 'check the broker log' });
+    const existed = before.has(spec.name);
+    if (existed && strict && partitions !== spec.partitions) {
+      throw new FinpipeError('TOPIC_CONFLICT', `topic ${spec.name} already exists with ${partitions} partitions, not ${spec.partitions}`, {
+        hint: `use --partitions ${partitions}, or delete the topic first (finpipe topics delete ${spec.name} --yes)`,
+        context: { topic: spec.name },
+      });
+    }
+    return { name: spec.name, status: existed ? 'exists' : 'created', partitions };
+  });
+}
+
+/** Makes sure topics exist (created on demand by process/sink); existing ones are left as they are. */
+export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<void> {
+  await createTopics(admin, specs, { strict: false });
+}
+
+export async function listTopics(admin: Admin, { includeInternal = false } = {}): Promise<TopicInfo[]> {
+  const names = (await admin.listTopics()).filter((n) => includeInternal || !n.startsWith('__')).sort();
+  if (names.length === 0) return [];
+  const { topics } = await admin.fetchTopicMetadata({ topics: names });
+  return topics
+    .map((t) => ({ name: t.name, partitions: t.partitions.length, replicationFactor: t.partitions[0]?.replicas.length ?? 0 }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export interface TopicDescription {
+  name: string;
+  partitions: { partition: number; leader: number; replicas: number[]; isr: number[] }[];
+  configs: { name: string; value: string | null; isDefault: boolean }[];
+}
+
+export async function describeTopic(admin: Admin, name: string): Promise<TopicDescription> {
+  assertTopicName(name);
+  const all = await admin.listTopics();
+  if (!all.includes(name)) throw notFound(name);
+  const { topics } = await admin.fetchTopicMetadata({ topics: [name] });
+  const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name }] });
+  const entries = described.resources[0]?.configEntries ?? [];
+  return {
+    name,
+    partitions: topics[0].partitions
+      .map((p) => ({ partition: p.partitionId, leader: p.leader, replicas: p.replicas, isr: p.isr }))
+      .sort((a, b) => a.partition - b.partition),
+    configs: entries.map((e) => ({ name: e.configName, value: e.isSensitive ? '***' : e.configValue, isDefault: e.isDefault })).sort((a, b) => a.name.localeCompare(b.name)),
+  };
+}
+
+export async function deleteTopics(admin: Admin, names: string[]): Promise<void> {
+  names.forEach(assertTopicName);
+  const all = new Set(await admin.listTopics());
+  const missing = names.filter((n) => !all.has(n));
+  if (missing.length > 0) throw notFound(missing.join(', '));
+  await admin.deleteTopics({ topics: names, timeout: 30_000 });
+}
+
+function notFound(name: string): FinpipeError {
+  return new FinpipeError('TOPIC_NOT_FOUND', `topic ${name} does not exist`, { hint: 'see `finpipe topics list` for the topics there are', context: { topic: name } });
+}

@@ -1,0 +1,78 @@
+import pino, { type Logger, type LevelWithSilent } from 'pino';
+import chalk from 'chalk';
+import { logLevel as KafkaLogLevel, type logCreator } from 'kafkajs';
+import { redactText } from './redact';
+import { isInteractive, writeAbove } from './ui/terminal';
+
+export type { Logger };
+export { LOG_LEVELS, type LogFormat } from './config/settings';
+import type { LogFormat } from './config/settings';
+
+/**
+ * The root logger. Logs go to stderr so stdout stays clean for data (`topics list --format
+ * json | jq`): JSON lines when stderr is not a terminal (for log shippers), coloured
+ * one-line records when it is. Either way every line is redacted.
+ * Components log through children: `rootLogger.child({ component: 'produce' })`.
+ */
+export let rootLogger: Logger = createLogger('info', 'auto');
+
+export function configureLogging(level: LevelWithSilent, format: LogFormat): Logger {
+  rootLogger = createLogger(level, format);
+  return rootLogger;
+}
+
+function createLogger(level: LevelWithSilent, format: LogFormat): Logger {
+  const pretty = format === 'pretty' || (format === 'auto' && isInteractive());
+  const destination = pretty ? { write: (line: string) => writeAbove(formatPretty(redactText(line))) } : { write: (line: string) => process.stderr.write(redactText(line)) };
+  return pino(
+    {
+      level,
+      base: undefined, // no pid/hostname noise
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      // Object-path redaction for structured fields; redactText() covers free text.
+      redact: { paths: ['token', 'password', '*.token', '*.password', '*.sasl', 'sasl', 'config.finnhub.token'], censor: '***' },
+    },
+    destination,
+  );
+}
+
+const LEVEL_COLOURS: Record<string, (s: string) => string> = {
+  fatal: chalk.bgRed.white, error: chalk.red, warn: chalk.yellow, info: chalk.green, debug: chalk.blue, trace: chalk.gray,
+};
+
+function formatPretty(line: string): string {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(line);
+  } catch {
+    return line;
+  }
+  const { time, level, component, msg, err, ...rest } = record as { time?: string; level?: string; component?: string; msg?: string; err?: { stack?: string; message?: string } };
+  const clock = typeof time === 'string' ? time.slice(11, 23) : '';
+  const colour = LEVEL_COLOURS[level ?? 'info'] ?? ((s: string) => s);
+  const fields = Object.entries(rest)
+    .map(([k, v]) => `${chalk.dim(k + '=')}${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  const stack = err ? `\n${chalk.dim(err.stack ?? err.message ?? '')}` : '';
+  return `${chalk.dim(clock)} ${colour((level ?? '').padEnd(5))} ${component ? chalk.cyan(component) + ' ' : ''}${msg ?? ''}${fields ? ' ' + fields : ''}${stack}\n`;
+}
+
+/** kafkajs logs through finpipe's logger, under component "kafkajs". */
+export function kafkaLogCreator(logger: Logger): logCreator {
+  return () => ({ namespace, level, log }) => {
+    const { message, timestamp: _t, logger: _l, ...extra } = log as { message: string; timestamp?: string; logger?: string; [k: string]: unknown };
+    const child = logger.child({ component: 'kafkajs', namespace });
+    if (level === KafkaLogLevel.ERROR) child.error(extra, message);
+    else if (level === KafkaLogLevel.WARN) child.warn(extra, message);
+    else if (level === KafkaLogLevel.INFO) child.debug(extra, message); // kafkajs INFO is lifecycle chatter
+    else child.trace(extra, message);
+  };
+}
+
+export function kafkaLogLevel(level: string): KafkaLogLevel {
+  if (level === 'debug' || level === 'trace') return KafkaLogLevel.DEBUG;
+  if (level === 'silent' || level === 'fatal') return KafkaLogLevel.NOTHING;
+  if (level === 'error') return KafkaLogLevel.ERROR;
+  return KafkaLogLevel.WARN;
+}

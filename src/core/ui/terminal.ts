@@ -1,0 +1,54 @@
+import cliProgress from 'cli-progress';
+
+/**
+ * Human output on a terminal: one live status area (cli-progress) with log lines written
+ * above it, so neither corrupts the other. Off a TTY there is no live area and callers log
+ * periodic JSON stats instead.
+ */
+let multibar: cliProgress.MultiBar | null = null;
+let liveCount = 0;
+
+export function isInteractive(): boolean {
+  return Boolean(process.stderr.isTTY) && process.env.CI !== 'true';
+}
+
+/** Writes a finished line (ending in \n) to stderr, above any live status line. */
+export function writeAbove(line: string): void {
+  if (multibar && liveCount > 0) multibar.log(line.endsWith('\n') ? line : `${line}\n`);
+  else process.stderr.write(line);
+}
+
+export interface StatusLine {
+  update(fields: Record<string, string | number>): void;
+  stop(): void;
+}
+
+/**
+ * A live status line, e.g. `produce  12,345 trades/s  msgs 1,024  reconnects 0`.
+ * `format` uses cli-progress tokens: `{name}` and any field passed to update().
+ * Returns a no-op line when not on a TTY.
+ */
+export function startStatusLine(format: string, initial: Record<string, string | number>): StatusLine {
+  if (!isInteractive()) return { update() {}, stop() {} };
+  multibar ??= new cliProgress.MultiBar(
+    { format, hideCursor: true, clearOnComplete: false, stopOnComplete: false, fps: 5, stream: process.stderr, barsize: 0, emptyOnZero: true, forceRedraw: true },
+    cliProgress.Presets.shades_classic,
+  );
+  const bar = multibar.create(0, 0, initial, { format });
+  liveCount++;
+  let stopped = false;
+  return {
+    update(fields) {
+      if (!stopped) bar.update(0, fields);
+    },
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      liveCount--;
+      if (liveCount === 0 && multibar) {
+        multibar.stop();
+        multibar = null;
+      }
+    },
+  };
+}
