@@ -31,6 +31,13 @@ Start-up order (each in its own terminal, or all at once with the demo):
 Settings come from flags, then the environment, then ./.env, then defaults (see .env.example).`,
   );
   registerCommands(program);
+  // Subcommands added with addCommand() do not inherit these settings; usage errors at any
+  // depth must reach the one error boundary below.
+  const inherit = (command: Command) => {
+    command.exitOverride().configureOutput({ outputError: () => {} }).showSuggestionAfterError(true);
+    command.commands.forEach(inherit);
+  };
+  program.commands.forEach(inherit);
   return program;
 }
 

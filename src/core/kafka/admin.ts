@@ -6,7 +6,8 @@ import { createKafka, kafkaUnavailable } from './client';
 
 /** Runs `fn` with a connected admin client and always disconnects it. */
 export async function withAdmin<T>(config: KafkaConfig, logger: Logger, fn: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = createKafka(config, logger, 'admin').admin();
+  // An interactive admin command should fail within seconds, not wait out a long outage.
+  const admin = createKafka(config, logger, 'admin', { retries: 3 }).admin();
   try {
     await admin.connect();
   } catch (error) {

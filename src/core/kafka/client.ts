@@ -9,7 +9,7 @@ import { kafkaLogCreator, kafkaLogLevel, type Logger } from '../log';
  * finpipe's logger. `stage` becomes part of the client id so broker-side quotas and logs
  * tell produce, process and sink apart.
  */
-export function createKafka(config: KafkaConfig, logger: Logger, stage: string): Kafka {
+export function createKafka(config: KafkaConfig, logger: Logger, stage: string, { retries = 8 }: { retries?: number } = {}): Kafka {
   let ssl: KafkaJsConfig['ssl'] = undefined;
   if (config.ssl) {
     let ca: string | undefined;
@@ -34,7 +34,7 @@ export function createKafka(config: KafkaConfig, logger: Logger, stage: string):
     logCreator: kafkaLogCreator(logger),
     // Reconnects are retried by the stages themselves with their own backoff and messages;
     // kafkajs' retries cover short blips inside one operation.
-    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 10_000 },
+    retry: { initialRetryTime: 200, retries, maxRetryTime: 10_000 },
   });
 }
 
