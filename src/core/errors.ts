@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   SOURCE_UNAVAILABLE: { exit: 1, retriable: true },
   SOURCE_ERROR: { exit: 1, retriable: false },
   DECODE_FAILED: { exit: 1, retriable: false },
+  STATE_MISSING: { exit: 1, retriable: false },
   IO_ERROR: { exit: 1, retriable: false },
   INTERNAL: { exit: 1, retriable: false },
 } as const;
