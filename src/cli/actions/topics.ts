@@ -3,18 +3,11 @@ import { createContext, type GlobalOptions } from '../context';
 import { withAdmin } from '../../core/kafka/admin';
 import { createTopics, deleteTopics, describeTopic, listTopics } from '../../core/kafka/topics';
 import { assertTopicName } from '../../core/symbols';
+import { formatTable as table } from './table';
 
 /** Output of the topics commands: data on stdout (table or JSON), logs on stderr. */
 function print(text: string): void {
   process.stdout.write(`${text}\n`);
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r, index) => {
-    const line = r.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
-    return index === 0 ? chalk.bold(line) : line;
-  }).join('\n');
 }
 
 export async function runTopicsCreate(global: GlobalOptions, opts: { names: string[]; partitions: number; replicationFactor: number; configs: Record<string, string> }): Promise<void> {

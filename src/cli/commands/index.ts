@@ -3,10 +3,12 @@ import { topicsCommand } from './topics';
 import { produceCommand } from './produce';
 import { processCommand } from './process';
 import { sinkCommand } from './sink';
+import { simulateCommand } from './simulate';
+import { statusCommand } from './status';
 
 /** Every subcommand, in the pipeline's start-up order. Each file only defines options. */
 export function registerCommands(program: Command): void {
-  for (const command of [topicsCommand(), produceCommand(), processCommand(), sinkCommand()]) {
+  for (const command of [topicsCommand(), produceCommand(), simulateCommand(), processCommand(), sinkCommand(), statusCommand()]) {
     program.addCommand(command);
   }
 }
