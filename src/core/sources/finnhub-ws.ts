@@ -1,0 +1,196 @@
+/**
+ * The Finnhub websocket client (wss://ws.finnhub.io?token=...), built for the real
+ * service's habits (shared/FINNHUB.md): connections drop every few minutes, pings stop
+ * after hours, a symbol without trading sends nothing, HTTP 429 when a key is over its
+ * limit. So it
+ *   - reconnects forever with exponential backoff and jitter (the attempt counter resets
+ *     once a connection has delivered a frame), resubscribing every symbol each time;
+ *   - runs a watchdog: no frame at all (trade or ping) for `watchdogMs` => reconnect;
+ *   - treats HTTP 401/403 on the upgrade as fatal (a bad token does not fix itself) and
+ *     logs HTTP 429 with what it means;
+ *   - pauses the socket while the sink applies backpressure (TCP then slows the server).
+ * The token is sent only in the upgrade URL and never logged: `description` and dead
+ * letter origins use the URL without it.
+ */
+import { WebSocket } from 'ws';
+import { FinpipeError } from '../errors';
+import type { Logger } from '../log';
+import { backoffDelay, sleep, type BackoffOptions } from '../retry';
+import { redactUrl } from '../redact';
+import type { FrameSink, TradeSource } from './types';
+
+export interface FinnhubWsOptions {
+  /** ws:// or wss:// URL without the token. */
+  url: string;
+  token: string;
+  symbols: string[];
+  logger: Logger;
+  /** Reconnect when nothing arrived for this long (default 30 s). */
+  watchdogMs?: number;
+  backoff?: BackoffOptions;
+  /** Upgrade handshake timeout (default 10 s). */
+  connectTimeoutMs?: number;
+}
+
+interface Outcome {
+  /** Why the connection ended, for the log. */
+  reason: string;
+  /** The connection delivered at least one frame: the next reconnect starts with a short delay. */
+  healthy: boolean;
+  fatal?: unknown;
+  /** HTTP 429: back off at least this long. */
+  minDelayMs?: number;
+}
+
+/** How long to wait after HTTP 429 before trying again: long enough for a per-minute limit to reset. */
+const TOO_MANY_REQUESTS_DELAY_MS = 15_000;
+
+/** A URL with any `token=` parameter removed (dead-letter origin, logs). */
+export function urlWithoutToken(url: string): string {
+  try {
+    const u = new URL(url);
+    u.searchParams.delete('token');
+    return u.toString().replace(/\/$/, '').replace(/\/\?$/, '');
+  } catch {
+    return redactUrl(url);
+  }
+}
+
+export class FinnhubWebSocketSource implements TradeSource {
+  readonly description: string;
+  reconnects = 0;
+  /** Trade, ping and error frames received, over all connections. */
+  framesReceived = 0;
+  private connections = 0;
+  private readonly watchdogMs: number;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: FinnhubWsOptions) {
+    this.description = urlWithoutToken(opts.url);
+    this.watchdogMs = opts.watchdogMs ?? 30_000;
+    this.log = opts.logger.child({ component: 'finnhub-ws' });
+  }
+
+  async run(sink: FrameSink, signal: AbortSignal): Promise<void> {
+    let attempt = 0;
+    while (!signal.aborted) {
+      const outcome = await this.connectOnce(sink, signal);
+      if (outcome.fatal) throw outcome.fatal;
+      if (signal.aborted) return;
+      if (outcome.healthy) attempt = 0;
+      const delay = Math.max(outcome.minDelayMs ?? 0, backoffDelay(attempt++, { initialMs: 500, maxMs: 30_000, jitter: 0.3, ...this.opts.backoff }));
+      this.log.warn({ url: this.description, reason: outcome.reason, retryInMs: delay, attempt }, `websocket ${outcome.reason}; reconnecting in ${delay} ms`);
+      await sleep(delay, signal);
+    }
+  }
+
+  private connectOnce(sink: FrameSink, signal: AbortSignal): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      const target = new URL(this.opts.url);
+      target.searchParams.set('token', this.opts.token);
+      const ws = new WebSocket(target.toString(), { perMessageDeflate: false, handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000, maxPayload: 64 * 1024 * 1024 });
+      let frames = 0;
+      let opened = false;
+      let waits = 0; // sink promises outstanding: the socket stays paused while > 0
+      let watchdog: NodeJS.Timeout | undefined;
+      let lastError: Error | undefined;
+      let done = false;
+
+      const finish = (outcome: Outcome): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(watchdog);
+        signal.removeEventListener('abort', onAbort);
+        ws.removeAllListeners();
+        ws.on('error', () => {}); // late errors of a socket we no longer use
+        if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'finpipe stopping');
+        else if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
+        resolve(outcome);
+      };
+      const armWatchdog = (): void => {
+        clearTimeout(watchdog);
+        if (done || waits > 0) return; // paused by us: silence is our own doing
+        watchdog = setTimeout(() => {
+          this.log.warn({ url: this.description, silentMs: this.watchdogMs }, `no frame (trade or ping) for ${this.watchdogMs} ms; reconnecting`);
+          finish({ reason: `silent for ${this.watchdogMs} ms (watchdog)`, healthy: frames > 0 });
+        }, this.watchdogMs);
+      };
+      const onAbort = (): void => finish({ reason: 'stopped', healthy: true });
+      signal.addEventListener('abort', onAbort, { once: true });
+
+      ws.on('unexpected-response', (_req, res) => {
+        const status = res.statusCode ?? 0;
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body = (body + chunk).slice(0, 500)));
+        res.on('end', () => report());
+        res.on('error', () => report());
+        const timer = setTimeout(() => report(), 1000);
+        const report = (): void => {
+          clearTimeout(timer);
+          const detail = body.trim() ? `: ${body.trim()}` : '';
+          if (status === 401 || status === 403) {
+            finish({
+              reason: `HTTP ${status}`,
+              healthy: false,
+              fatal: new FinpipeError('SOURCE_ERROR', `Finnhub refused the websocket at ${this.description}: HTTP ${status}${detail}`, {
+                hint: 'check FINNHUB_TOKEN (get a free key at https://finnhub.io/register), or run against `finpipe simulate`',
+              }),
+            });
+          } else if (status === 429) {
+            this.log.error(
+              { url: this.description, status },
+              `Finnhub answered HTTP 429 Too Many Requests${detail}: this API key is over its limit (the free tier allows one websocket per key; a second connection drops both). Waiting at least ${TOO_MANY_REQUESTS_DELAY_MS / 1000} s`,
+            );
+            finish({ reason: 'refused with HTTP 429', healthy: false, minDelayMs: TOO_MANY_REQUESTS_DELAY_MS });
+          } else {
+            finish({ reason: `refused with HTTP ${status}${detail}`, healthy: false });
+          }
+        };
+      });
+
+      ws.on('open', () => {
+        opened = true;
+        if (this.connections++ > 0) this.reconnects++;
+        for (const symbol of this.opts.symbols) ws.send(JSON.stringify({ type: 'subscribe', symbol }));
+        this.log.info({ url: this.description, symbols: this.opts.symbols.length, reconnects: this.reconnects }, `connected; subscribed to ${this.opts.symbols.length} symbols`);
+        armWatchdog();
+      });
+
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        if (done) return;
+        frames++;
+        this.framesReceived++;
+        let wait: void | Promise<void>;
+        try {
+          wait = sink.frame(data, isBinary, this.description);
+        } catch (error) {
+          finish({ reason: 'sink failed', healthy: false, fatal: error });
+          return;
+        }
+        if (wait) {
+          if (waits++ === 0) ws.pause();
+          wait.then(
+            () => {
+              if (--waits === 0 && !done) {
+                ws.resume();
+              }
+              if (!done) armWatchdog();
+            },
+            (error) => finish({ reason: 'sink failed', healthy: false, fatal: error }),
+          );
+        }
+        armWatchdog();
+      });
+
+      ws.on('error', (error) => {
+        lastError = error;
+      });
+      ws.on('close', (code, reason) => {
+        const why = reason.length > 0 ? `: ${reason.toString('utf8')}` : '';
+        const cause = lastError ? ` (${lastError.message})` : '';
+        finish({ reason: !opened ? `could not connect${cause}` : `closed with code ${code}${why}${cause}`, healthy: frames > 0 });
+      });
+    });
+  }
+}
