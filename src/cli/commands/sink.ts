@@ -1,12 +1,46 @@
-import { Command } from 'commander';
-import { FinpipeError } from '../../core/errors';
+import { Command, InvalidArgumentError } from 'commander';
+import { globalOptions, parseDuration, positiveInt } from './options';
 
+/** `finpipe sink <topics...>` / `--pattern <regex>`: per-symbol topics -> MySQL. */
 export function sinkCommand(): Command {
   return new Command('sink')
-    .description('per-symbol topics -> MySQL tables (created when missing)')
-    .argument('<topics...>', 'per-symbol topics, e.g. BINANCE_BTCUSDT')
-    .addHelpText('after', '\nExamples:\n  $ finpipe sink BINANCE_BTCUSDT\n  $ FINPIPE_MYSQL_URL=mysql://root@127.0.0.1:3306/finpipe finpipe sink BINANCE_BTCUSDT BINANCE_ETHUSDT')
-    .action(() => {
-      throw new FinpipeError('NOT_IMPLEMENTED', 'finpipe sink is not implemented yet', { hint: 'it lands with the sink issue' });
+    .description('per-symbol topics -> MySQL tables trades and candles (database and tables created when missing)')
+    .argument('[topics...]', 'per-symbol topics written by finpipe process, e.g. BINANCE_BTCUSDT')
+    .option('--pattern <regex>', 'also read every topic whose whole name matches (e.g. \'BINANCE_.*\'); finpipe\'s own topics are skipped')
+    .option('--mysql-url <url>', 'mysql://user:password@host:port/database (env FINPIPE_MYSQL_URL)')
+    .option('-g, --group <id>', 'consumer group: run more sinks with the same group to share the partitions', 'finpipe-sink')
+    .option('--batch-rows <n>', 'write a transaction once this many records are buffered', positiveInt, 5000)
+    .option('--flush <duration>', '...or once the oldest buffered record is this old', durationArg, 1000)
+    .addHelpText(
+      'after',
+      `
+Rows go to two shared tables keyed by symbol: trades (one row per trade id) and candles
+(one row per symbol, window size and window start, holding the newest version). Offsets are
+committed only after the database transaction commits, and every write is an upsert, so a
+restart after a crash neither loses nor duplicates rows. Records that cannot be decoded or
+that the database refuses go to the dead-letter topic (FINPIPE_DLQ_TOPIC) with the reason.
+
+Examples:
+  $ finpipe sink BINANCE_BTCUSDT
+  $ finpipe sink --pattern 'BINANCE_.*'
+  $ FINPIPE_MYSQL_URL=mysql://root@127.0.0.1:3306/finpipe finpipe sink BINANCE_BTCUSDT BINANCE_ETHUSDT --batch-rows 10000 --flush 2s`,
+    )
+    .action(async (topics: string[], opts: SinkFlags, command: Command) => {
+      const { runSinkCommand } = await import('../actions/sink');
+      await runSinkCommand(globalOptions(command), topics, opts);
     });
+}
+
+export interface SinkFlags {
+  pattern?: string;
+  mysqlUrl?: string;
+  group: string;
+  batchRows: number;
+  flush: number;
+}
+
+function durationArg(value: string): number {
+  const ms = parseDuration(value);
+  if (ms < 1) throw new InvalidArgumentError(`"${value}" must be at least 1ms.`);
+  return ms;
 }

@@ -1,0 +1,148 @@
+import type { Connection, ResultSetHeader } from 'mysql2/promise';
+import type { Candle, Trade } from '../../serde';
+import { FinpipeError } from '../../errors';
+import type { Logger } from '../../log';
+import type { SinkRow } from '../records';
+import { classifyMysqlError, describeMysqlError, type MysqlSession } from './connection';
+import { migrate, TABLES, type MigrationResult } from './schema';
+import { insertTradesSql, latestCandles, uniqueTrades, upsertCandlesSql } from './sql';
+
+/** One row to write, with an opaque reference back to its source record (for dead letters). */
+export interface WriteItem<R> {
+  row: SinkRow;
+  ref: R;
+}
+
+export interface WriteResult<R> {
+  /** Trade rows sent (after removing duplicates within the batch). */
+  trades: number;
+  /** Trades that were new to the table (the rest were replays: no-ops). */
+  tradesInserted: number;
+  /** Candle rows sent (after keeping only the newest version per window within the batch). */
+  candles: number;
+  /** Rows the database refused, with its reason: they go to the dead-letter topic. */
+  rejected: { ref: R; reason: string }[];
+}
+
+export interface WriterOptions {
+  /** Rows per INSERT statement; bounded so a statement stays far below max_allowed_packet (16 MB on MariaDB by default). */
+  chunkRows?: number;
+}
+
+/**
+ * Writes batches of trades and candles into the shared tables, each batch in one
+ * transaction, so a batch is either entirely in the database or not at all (and then
+ * retried, and since every statement is an idempotent upsert, retried safely).
+ *
+ * Errors thrown by write():
+ *   FinpipeError MYSQL_UNAVAILABLE (retriable)  the server is unreachable: retry later.
+ *   FinpipeError MYSQL_ERROR (not retriable)    a setup problem or a bug: stop.
+ * Data errors are not thrown: the batch is rolled back and written again row by row inside
+ * one transaction; each row the server refuses is returned in `rejected` and the others are
+ * committed. (A failed statement only rolls back itself in InnoDB, not the transaction.)
+ */
+export class MysqlBatchWriter {
+  private readonly chunkRows: number;
+
+  constructor(
+    private readonly session: MysqlSession,
+    private readonly logger: Logger,
+    options: WriterOptions = {},
+  ) {
+    this.chunkRows = options.chunkRows ?? 2_000;
+  }
+
+  /** Waits for the server (with backoff), creates the database if needed and migrates the schema. */
+  async prepare(signal?: AbortSignal): Promise<MigrationResult> {
+    await this.session.waitConnected(signal);
+    return this.session.run((conn) => migrate(conn, this.session.config.database, this.logger));
+  }
+
+  async write<R>(items: WriteItem<R>[]): Promise<WriteResult<R>> {
+    const trades = uniqueTrades(items.filter((i): i is WriteItem<R> & { row: { kind: 'trade'; trade: Trade } } => i.row.kind === 'trade').map((i) => ({ trade: i.row.trade, ref: i.ref })));
+    const candles = latestCandles(items.filter((i): i is WriteItem<R> & { row: { kind: 'candle'; candle: Candle } } => i.row.kind === 'candle').map((i) => ({ candle: i.row.candle, ref: i.ref })));
+    if (trades.length === 0 && candles.length === 0) return { trades: 0, tradesInserted: 0, candles: 0, rejected: [] };
+    try {
+      const tradesInserted = await this.transaction(async (conn) => {
+        let inserted = 0;
+        for (let i = 0; i < trades.length; i += this.chunkRows) {
+          inserted += await this.exec(conn, insertTradesSql(TABLES.trades, trades.slice(i, i + this.chunkRows).map((t) => t.trade)));
+        }
+        for (let i = 0; i < candles.length; i += this.chunkRows) {
+          await this.exec(conn, upsertCandlesSql(TABLES.candles, candles.slice(i, i + this.chunkRows).map((c) => c.candle)));
+        }
+        return inserted;
+      });
+      return { trades: trades.length, tradesInserted, candles: candles.length, rejected: [] };
+    } catch (error) {
+      if (classifyMysqlError(error) !== 'data') throw this.wrapFatal(error);
+      this.logger.warn({ err: describeMysqlError(error), rows: trades.length + candles.length }, 'the database refused a row; writing this batch row by row to isolate it');
+    }
+    return this.writeRowByRow(trades, candles);
+  }
+
+  private async writeRowByRow<R>(trades: { trade: Trade; ref: R }[], candles: { candle: Candle; ref: R }[]): Promise<WriteResult<R>> {
+    const rejected: { ref: R; reason: string }[] = [];
+    let okTrades = 0;
+    let okCandles = 0;
+    const tradesInserted = await this.transaction(async (conn) => {
+      // Reset on every attempt: the transaction may be retried after a reconnect.
+      rejected.length = 0;
+      okTrades = 0;
+      okCandles = 0;
+      let inserted = 0;
+      const attempt = async (sql: string, ref: R): Promise<number | null> => {
+        try {
+          return await this.exec(conn, sql);
+        } catch (error) {
+          if (classifyMysqlError(error) !== 'data') throw error;
+          rejected.push({ ref, reason: `rejected by the database: ${describeMysqlError(error)}` });
+          return null;
+        }
+      };
+      for (const t of trades) {
+        const n = await attempt(insertTradesSql(TABLES.trades, [t.trade]), t.ref);
+        if (n !== null) {
+          okTrades++;
+          inserted += n;
+        }
+      }
+      for (const c of candles) {
+        if ((await attempt(upsertCandlesSql(TABLES.candles, [c.candle]), c.ref)) !== null) okCandles++;
+      }
+      return inserted;
+    }).catch((error) => {
+      throw this.wrapFatal(error);
+    });
+    return { trades: okTrades, tradesInserted, candles: okCandles, rejected };
+  }
+
+  /** Affected rows of one statement; for the trades' no-op upsert that is 1 per new row. */
+  private async exec(conn: Connection, sql: string): Promise<number> {
+    const [result] = await conn.query<ResultSetHeader>({ sql, timeout: this.session.queryTimeoutMs });
+    return result.affectedRows;
+  }
+
+  private async transaction<T>(fn: (conn: Connection) => Promise<T>): Promise<T> {
+    return this.session.run(async (conn) => {
+      await conn.query('START TRANSACTION');
+      try {
+        const result = await fn(conn);
+        await conn.query('COMMIT');
+        return result;
+      } catch (error) {
+        // After a broken connection the server rolls back by itself; the ROLLBACK may fail.
+        await conn.query('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    });
+  }
+
+  private wrapFatal(error: unknown): unknown {
+    if (error instanceof FinpipeError) return error;
+    return new FinpipeError('MYSQL_ERROR', `MySQL refused a write: ${describeMysqlError(error)}`, {
+      cause: error,
+      hint: 'this is not a data problem of one row; check the tables (`SHOW CREATE TABLE trades`) and privileges, then restart the sink — nothing was committed for the batch',
+    });
+  }
+}

@@ -1,0 +1,90 @@
+import type { IHeaders } from 'kafkajs';
+import { FinpipeError } from '../errors';
+import { codecs, RECORD_TYPE_HEADER, type Candle, type Trade } from '../serde';
+
+/**
+ * What the sink reads: records on the per-symbol topics written by `finpipe process`.
+ *
+ *   key     the symbol (UTF-8)
+ *   header  finpipe.type = "trade" | "candle"
+ *   value   plain Avro (no container, no registry prefix): finpipe.Trade or finpipe.Candle,
+ *           see src/core/serde/schemas/trade.avsc and candle.avsc
+ *
+ * decodeRecord turns one record into a row or throws a DECODE_FAILED FinpipeError whose
+ * message is the dead-letter reason. It also refuses values MySQL cannot store as sent
+ * (NaN, ±Infinity, timestamps outside what a JS Date can hold): those would otherwise be
+ * rendered as SQL that fails for the whole batch rather than for the one row.
+ */
+export type SinkRow = { kind: 'trade'; trade: Trade } | { kind: 'candle'; candle: Candle };
+
+export interface SourceMessage {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: IHeaders;
+}
+
+/** Where a record came from, as written in dead letters: `topic/partition/offset`. */
+export interface SourceRef {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+export function sourceString(ref: SourceRef): string {
+  return `${ref.topic}/${ref.partition}/${ref.offset}`;
+}
+
+export function headerString(headers: IHeaders | undefined, name: string): string | undefined {
+  const v = headers?.[name];
+  const first = Array.isArray(v) ? v[0] : v;
+  if (first === undefined || first === null) return undefined;
+  return Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
+}
+
+// JS Dates hold ±8.64e15 ms; anything outside cannot be turned into a DATETIME literal at all.
+const MAX_DATE_MS = 8.64e15;
+
+function fail(message: string): never {
+  throw new FinpipeError('DECODE_FAILED', message);
+}
+
+function finite(name: string, value: number): void {
+  if (!Number.isFinite(value)) fail(`${name} is ${value}; MySQL cannot store NaN or Infinity`);
+}
+
+function timestamp(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || Math.abs(value) > MAX_DATE_MS) fail(`${name} ${value} is not a valid time in ms since the epoch`);
+}
+
+export function validateTrade(trade: Trade): Trade {
+  if (!trade.id) fail('trade id is empty');
+  if (!trade.symbol) fail('trade symbol is empty');
+  finite('price', trade.price);
+  finite('volume', trade.volume);
+  timestamp('trade_timestamp', trade.trade_timestamp);
+  timestamp('ingest_timestamp', trade.ingest_timestamp);
+  return trade;
+}
+
+export function validateCandle(candle: Candle): Candle {
+  if (!candle.symbol) fail('candle symbol is empty');
+  for (const name of ['open', 'high', 'low', 'close', 'volume', 'avg_price'] as const) finite(name, candle[name]);
+  if (candle.vwap !== null) finite('vwap', candle.vwap);
+  timestamp('window_start', candle.window_start);
+  timestamp('window_end', candle.window_end);
+  if (!Number.isSafeInteger(candle.window_ms)) fail(`window_ms ${candle.window_ms} is not an integer`);
+  if (!Number.isSafeInteger(candle.trade_count)) fail(`trade_count ${candle.trade_count} is not an integer`);
+  return candle;
+}
+
+export function decodeRecord(message: SourceMessage): SinkRow {
+  const type = headerString(message.headers, RECORD_TYPE_HEADER);
+  if (!message.value || message.value.length === 0) fail('empty record value (tombstone?); expected an Avro Trade or Candle');
+  if (type === 'trade') return { kind: 'trade', trade: validateTrade(codecs().trade.decode(message.value)) };
+  if (type === 'candle') return { kind: 'candle', candle: validateCandle(codecs().candle.decode(message.value)) };
+  return fail(
+    type === undefined
+      ? `missing header ${RECORD_TYPE_HEADER}; expected "trade" or "candle" (is this a per-symbol topic written by finpipe process?)`
+      : `header ${RECORD_TYPE_HEADER} is "${type.slice(0, 40)}"; expected "trade" or "candle"`,
+  );
+}

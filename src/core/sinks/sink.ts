@@ -1,0 +1,512 @@
+import type { Admin, Consumer, EachBatchPayload, IHeaders, KafkaMessage, Producer } from 'kafkajs';
+import type { Config } from '../config';
+import { FinpipeError, describeError, isRetriable } from '../errors';
+import { createKafka, kafkaUnavailable } from '../kafka/client';
+import { deadLetterMessage } from '../kafka/dead-letter';
+import { ensureTopics } from '../kafka/topics';
+import type { Logger } from '../log';
+import { backoffDelay, sleep } from '../retry';
+import { assertTopicName } from '../symbols';
+import { MysqlSession } from './mysql/connection';
+import { MysqlBatchWriter, type WriteItem } from './mysql/writer';
+import { decodeRecord, sourceString, type SourceRef } from './records';
+
+/**
+ * `finpipe sink`: per-symbol topics -> MySQL, exactly once in effect.
+ *
+ * The contract (a sink is connect -> write batch -> close):
+ *   connect  wait for MySQL (backoff), create the database and migrate the tables, wait for
+ *            the topics to exist (process creates them on demand), join the consumer group.
+ *   write    records are decoded into a buffer as they arrive (eachBatch); a flusher writes
+ *            the buffer in ONE database transaction when it holds `batchRows` rows or its
+ *            oldest row is `flushMs` old, then sends dead letters, then commits the offsets
+ *            it covered. So offsets only ever move past rows that are committed in MySQL
+ *            (or dead-lettered); a crash anywhere replays from the last commit, and every
+ *            write is an idempotent upsert, so a replay leaves the tables unchanged.
+ *   close    (SIGINT/SIGTERM) stop reading, flush what is buffered, commit, disconnect.
+ *
+ * While the flusher writes one buffer the next one fills (the database and Kafka work in
+ * parallel); when that one is full too, eachBatch waits (heartbeating), which is the
+ * backpressure. If MySQL is unreachable the flusher pauses consumption, retries the same
+ * transaction with backoff, and resumes once it committed: nothing is lost or duplicated.
+ *
+ * Records that cannot be decoded, and rows the database refuses (found by rewriting the
+ * batch row by row), go to the dead-letter topic with the reason; the rest are written.
+ */
+export interface SinkOptions {
+  config: Config;
+  logger: Logger;
+  /** Topics named explicitly. */
+  topics: string[];
+  /** Also every existing topic whose whole name matches this (internal and finpipe's own topics excluded). */
+  pattern?: RegExp;
+  groupId: string;
+  /** Flush when this many records are buffered. */
+  batchRows: number;
+  /** ...or when the oldest buffered record is this old. */
+  flushMs: number;
+  signal: AbortSignal;
+  /** Rows per INSERT statement. */
+  chunkRows?: number;
+  /** How long to keep retrying an unreachable MySQL after a shutdown signal before giving up (the rows are re-read on restart). */
+  shutdownGraceMs?: number;
+  /** How often to look for topics that do not exist yet. */
+  topicPollMs?: number;
+}
+
+export interface TopicStats {
+  /** Records written (trades and candle versions, replays included). */
+  rows: number;
+  deadLetters: number;
+  /** Records in the topic not yet committed by this group (sum over partitions). */
+  lag: number;
+}
+
+export interface SinkStats {
+  topics: Map<string, TopicStats>;
+  trades: number;
+  /** Trades new to the table (the rest were replays). */
+  tradesInserted: number;
+  /** Candle rows upserted (only the newest version per window within a batch is sent). */
+  candles: number;
+  records: number;
+  deadLetters: number;
+  transactions: number;
+  /** True while MySQL is unreachable and consumption is paused. */
+  paused: boolean;
+  startedAt: number;
+}
+
+interface Ref extends SourceRef {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: IHeaders;
+}
+
+/** What the consumer has read and not yet committed. */
+class Pending {
+  items: WriteItem<Ref>[] = [];
+  poison: { ref: Ref; reason: string }[] = [];
+  /** Next offset to commit per topic-partition once this buffer is in MySQL. */
+  positions = new Map<string, { topic: string; partition: number; offset: string }>();
+  firstAt = 0;
+
+  get size(): number {
+    return this.items.length + this.poison.length;
+  }
+
+  get empty(): boolean {
+    return this.size === 0 && this.positions.size === 0;
+  }
+
+  touch(): void {
+    if (this.firstAt === 0) this.firstAt = Date.now();
+  }
+}
+
+const partitionKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+/** Topics the sink must never read: they are not per-symbol topics. */
+function reservedTopics(config: Config): Map<string, string> {
+  return new Map([
+    [config.topics.raw, 'the raw trades topic (read by finpipe process, not sink)'],
+    [config.topics.deadLetter, 'the dead-letter topic (the sink writes to it)'],
+    [config.topics.late, 'the late-trades topic'],
+  ]);
+}
+
+/**
+ * Validates the topic names before anything connects. A name that is not a legal Kafka
+ * topic (for example one containing a backtick or a semicolon) is refused here; the SQL the
+ * sink writes never contains topic names anyway (tables are shared, keyed by symbol).
+ */
+export function validateSinkTopics(config: Config, topics: string[]): string[] {
+  const reserved = reservedTopics(config);
+  for (const topic of topics) {
+    assertTopicName(topic);
+    const why = reserved.get(topic);
+    if (why) {
+      throw new FinpipeError('USAGE', `${topic} is ${why}; finpipe sink reads the per-symbol topics written by finpipe process`, {
+        hint: 'pass per-symbol topics such as BINANCE_BTCUSDT, or --pattern \'BINANCE_.*\'',
+        context: { topic },
+      });
+    }
+  }
+  return [...new Set(topics)];
+}
+
+/** Topics to read now: the named ones that exist plus every existing match of the pattern. */
+async function matchTopics(admin: Admin, config: Config, named: string[], pattern?: RegExp): Promise<{ found: string[]; missing: string[] }> {
+  const existing = new Set(await admin.listTopics());
+  const reserved = reservedTopics(config);
+  const found = new Set(named.filter((t) => existing.has(t)));
+  if (pattern) {
+    for (const t of existing) {
+      if (t.startsWith('__') || reserved.has(t)) continue;
+      const m = pattern.exec(t);
+      if (m && m.index === 0 && m[0].length === t.length && assertTopicName(t)) found.add(t);
+    }
+  }
+  return { found: [...found].sort(), missing: named.filter((t) => !existing.has(t)) };
+}
+
+export class Sink {
+  private readonly kafka;
+  private readonly session: MysqlSession;
+  private readonly writer: MysqlBatchWriter;
+  private consumer: Consumer | null = null;
+  private producer: Producer | null = null;
+  private pending = new Pending();
+  private stopping = false;
+  private paused = false;
+  private topics: string[] = [];
+  private wakeFlusher: () => void = () => {};
+  private spaceWaiters: (() => void)[] = [];
+  private fatal: ((error: unknown) => void) | null = null;
+  private readonly highWatermarks = new Map<string, { topic: string; hw: bigint }>();
+  private readonly committed = new Map<string, bigint>();
+  private readonly stats: SinkStats = {
+    topics: new Map(), trades: 0, tradesInserted: 0, candles: 0, records: 0, deadLetters: 0, transactions: 0, paused: false, startedAt: Date.now(),
+  };
+
+  constructor(private readonly options: SinkOptions) {
+    this.kafka = createKafka(options.config.kafka, options.logger, 'sink');
+    this.session = new MysqlSession(options.config.mysql, options.logger.child({ component: 'mysql' }));
+    this.writer = new MysqlBatchWriter(this.session, options.logger, { chunkRows: options.chunkRows });
+  }
+
+  /** A snapshot of the counters (lag recomputed), for progress displays. */
+  snapshot(): SinkStats {
+    for (const s of this.stats.topics.values()) s.lag = 0;
+    for (const [key, { topic, hw }] of this.highWatermarks) {
+      const done = this.committed.get(key) ?? 0n;
+      const s = this.topicStats(topic);
+      s.lag += Number(hw > done ? hw - done : 0n);
+    }
+    return { ...this.stats, paused: this.paused, topics: new Map([...this.stats.topics].map(([k, v]) => [k, { ...v }])) };
+  }
+
+  get subscribedTopics(): string[] {
+    return this.topics;
+  }
+
+  private topicStats(topic: string): TopicStats {
+    let s = this.stats.topics.get(topic);
+    if (!s) this.stats.topics.set(topic, (s = { rows: 0, deadLetters: 0, lag: 0 }));
+    return s;
+  }
+
+  /** Runs until the signal aborts (then flushes, commits and returns) or a fatal error. */
+  async run(): Promise<SinkStats> {
+    const { options } = this;
+    const log = options.logger;
+    const named = validateSinkTopics(options.config, options.topics);
+    if (named.length === 0 && !options.pattern) throw new FinpipeError('USAGE', 'no topics to read', { hint: 'name per-symbol topics (finpipe sink BINANCE_BTCUSDT) or give --pattern' });
+    try {
+      const migrated = await this.writer.prepare(options.signal);
+      if (migrated.applied.length > 0) log.info({ database: options.config.mysql.database, from: migrated.from, to: migrated.to }, 'MySQL schema migrated');
+      if (options.signal.aborted) return this.snapshot();
+
+      this.topics = await this.waitForTopics(named);
+      if (options.signal.aborted) return this.snapshot();
+      for (const t of this.topics) this.topicStats(t);
+      await this.startConsumer();
+      log.info({ topics: this.topics, groupId: options.groupId, database: options.config.mysql.database }, 'sink started');
+
+      const crashed = new Promise<never>((_, reject) => (this.fatal = reject));
+      crashed.catch(() => {}); // observed through the race below
+      const flushing = this.flushLoop();
+      const onAbort = () => this.stop();
+      options.signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        await Promise.race([flushing, crashed]);
+      } finally {
+        options.signal.removeEventListener('abort', onAbort);
+        this.stop();
+      }
+      return this.snapshot();
+    } finally {
+      await this.consumer?.disconnect().catch(() => {});
+      await this.producer?.disconnect().catch(() => {});
+      await this.session.close();
+    }
+  }
+
+  private stop(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    // Nothing new is taken after this; what is buffered is flushed and committed.
+    this.pauseAll();
+    this.wakeFlusher();
+    for (const w of this.spaceWaiters.splice(0)) w();
+  }
+
+  private async waitForTopics(named: string[]): Promise<string[]> {
+    const { config, logger, pattern, signal } = this.options;
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+    } catch (error) {
+      throw kafkaUnavailable(error, config.kafka.brokers);
+    }
+    try {
+      let announced = '';
+      for (;;) {
+        const { found, missing } = await matchTopics(admin, config, named, pattern);
+        const ready = missing.length === 0 && found.length > 0;
+        if (ready || signal.aborted) return found;
+        const waitingFor = missing.length > 0 ? missing.join(', ') : `a topic matching ${pattern}`;
+        if (announced !== waitingFor) {
+          logger.warn({ missing, pattern: pattern?.source }, `waiting for ${waitingFor} to be created (finpipe process creates per-symbol topics when it sees the first trade)`);
+          announced = waitingFor;
+        }
+        await sleep(this.options.topicPollMs ?? 2_000, signal);
+      }
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  private async startConsumer(): Promise<void> {
+    const { config, groupId, logger } = this.options;
+    const consumer = this.kafka.consumer({
+      groupId,
+      // process writes in transactions: only committed records are real.
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+      maxWaitTimeInMs: Math.min(500, this.options.flushMs),
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart) {
+        logger.warn({ err: describeError(payload.error) }, 'Kafka consumer failed; kafkajs restarts it');
+      } else if (!this.stopping) {
+        this.fatal?.(new FinpipeError('KAFKA_ERROR', `Kafka consumer stopped: ${describeError(payload.error)}`, { cause: payload.error, hint: 'check the broker; the sink resumes from the last committed offsets when restarted' }));
+      }
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: this.topics, fromBeginning: true });
+    } catch (error) {
+      throw kafkaUnavailable(error, config.kafka.brokers);
+    }
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    const key = partitionKey(topic, partition);
+    this.highWatermarks.set(key, { topic, hw: BigInt(batch.highWatermark) });
+    if (!this.committed.has(key) && batch.messages.length > 0) this.committed.set(key, BigInt(batch.messages[0].offset));
+    for (const message of batch.messages) {
+      while (this.pending.size >= this.options.batchRows) {
+        // Full: a flush is due and the flusher is busy with the previous buffer. Wait for
+        // room; if MySQL is down (paused) or we are stopping, return without resolving the
+        // rest: kafkajs fetches it again from the last resolved offset on resume.
+        if (this.paused || this.stopping || !isRunning() || isStale()) return;
+        this.wakeFlusher();
+        await Promise.race([new Promise<void>((r) => this.spaceWaiters.push(r)), sleep(1_000)]);
+        await heartbeat();
+      }
+      if (this.stopping || !isRunning() || isStale()) return;
+      this.add(topic, partition, message);
+      resolveOffset(message.offset);
+    }
+    // The batch may end with transaction markers after the last message: cover them too, or
+    // the committed position would trail behind the end of a fully written topic.
+    if (batch.messages.length > 0 && !this.stopping) {
+      this.pending.positions.set(key, { topic, partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() });
+    }
+    if (this.pending.size >= this.options.batchRows) this.wakeFlusher();
+    await heartbeat();
+  }
+
+  private add(topic: string, partition: number, message: KafkaMessage): void {
+    const pending = this.pending;
+    pending.touch();
+    const ref: Ref = { topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers };
+    try {
+      pending.items.push({ row: decodeRecord(message), ref });
+    } catch (error) {
+      pending.poison.push({ ref, reason: describeError(error) });
+    }
+    pending.positions.set(partitionKey(topic, partition), { topic, partition, offset: (BigInt(message.offset) + 1n).toString() });
+  }
+
+  /** Waits until a flush is due: enough rows, old enough, or stopping. */
+  private async flushDue(): Promise<void> {
+    for (;;) {
+      const p = this.pending;
+      const age = p.empty ? 0 : Date.now() - p.firstAt;
+      if (this.stopping || p.size >= this.options.batchRows || (!p.empty && age >= this.options.flushMs)) return;
+      const waitMs = p.empty ? 1_000 : this.options.flushMs - age;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, waitMs);
+        this.wakeFlusher = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  private async flushLoop(): Promise<void> {
+    for (;;) {
+      await this.flushDue();
+      if (this.stopping && this.pending.empty) return;
+      const batch = this.pending;
+      this.pending = new Pending();
+      for (const w of this.spaceWaiters.splice(0)) w();
+      if (batch.empty) continue;
+      await this.flush(batch);
+    }
+  }
+
+  private async flush(batch: Pending): Promise<void> {
+    const log = this.options.logger;
+    const result = await this.writeWithRetry(batch);
+    const letters = [...batch.poison, ...result.rejected];
+    if (letters.length > 0) await this.sendDeadLetters(letters);
+    await this.commit([...batch.positions.values()]);
+
+    // Counters, per topic: every record written or dead-lettered.
+    this.stats.transactions++;
+    this.stats.trades += result.trades;
+    this.stats.tradesInserted += result.tradesInserted;
+    this.stats.candles += result.candles;
+    this.stats.deadLetters += letters.length;
+    const rejected = new Set(result.rejected.map((r) => r.ref));
+    for (const item of batch.items) {
+      if (!rejected.has(item.ref)) this.topicStats(item.ref.topic).rows++;
+    }
+    this.stats.records += batch.items.length - rejected.size;
+    for (const l of letters) this.topicStats(l.ref.topic).deadLetters++;
+    log.debug({ records: batch.items.length, trades: result.trades, candles: result.candles, deadLetters: letters.length }, 'batch committed');
+  }
+
+  /** Writes one buffer, retrying the whole transaction with backoff while MySQL is unavailable. */
+  private async writeWithRetry(batch: Pending) {
+    const log = this.options.logger;
+    let outageStarted = 0;
+    let stopDeadline = 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = await this.writer.write(batch.items);
+        if (outageStarted) {
+          log.info({ downForMs: Date.now() - outageStarted, attempts: attempt + 1 }, 'MySQL is back: batch committed, resuming consumption');
+          this.resumeAll();
+        }
+        return result;
+      } catch (error) {
+        if (!isRetriable(error)) throw error;
+        if (!outageStarted) {
+          outageStarted = Date.now();
+          this.pauseAll();
+          log.warn({ err: describeError(error), rows: batch.size }, 'MySQL unavailable: paused consumption; retrying the batch with backoff (nothing is committed until it is written)');
+        }
+        if (this.stopping) {
+          stopDeadline ||= Date.now() + (this.options.shutdownGraceMs ?? 15_000);
+          if (Date.now() > stopDeadline) {
+            throw new FinpipeError('MYSQL_UNAVAILABLE', `stopped while MySQL was unreachable; ${batch.size} buffered records were not written: ${describeError(error)}`, {
+              cause: error,
+              hint: 'nothing is lost: their offsets were not committed, so the next `finpipe sink` run reads them again',
+            });
+          }
+        }
+        const delay = backoffDelay(attempt, { initialMs: 200, maxMs: 5_000 });
+        log.warn({ attempt: attempt + 1, retryInMs: delay, err: describeError(error) }, 'MySQL write failed; retrying');
+        await sleep(delay);
+      }
+    }
+  }
+
+  private async sendDeadLetters(letters: { ref: Ref; reason: string }[]): Promise<void> {
+    const { config, logger } = this.options;
+    const topic = config.topics.deadLetter;
+    if (!this.producer) {
+      await this.withKafkaRetry('create the dead-letter topic', async () => {
+        const admin = this.kafka.admin();
+        await admin.connect();
+        try {
+          // -1: the broker's default partitions and replication factor.
+          await ensureTopics(admin, [{ name: topic, partitions: -1, replicationFactor: -1 }]);
+        } finally {
+          await admin.disconnect().catch(() => {});
+        }
+      });
+      // Not idempotent: a dead letter duplicated by a retry is harmless, and kafkajs warns about
+      // idempotence with the limited retries finpipe's client uses.
+      const producer = this.kafka.producer({ allowAutoTopicCreation: false });
+      await this.withKafkaRetry('connect the dead-letter producer', () => producer.connect());
+      this.producer = producer;
+    }
+    for (const l of letters) {
+      logger.warn({ source: sourceString(l.ref), reason: l.reason, deadLetterTopic: topic }, 'record sent to the dead-letter topic');
+    }
+    const messages = letters.map(({ ref, reason }) =>
+      deadLetterMessage({ stage: 'sink', reason, source: sourceString(ref), value: ref.value ?? Buffer.alloc(0), key: ref.key, headers: ref.headers }),
+    );
+    await this.withKafkaRetry('send dead letters', () => this.producer!.send({ topic, messages, acks: -1 }));
+  }
+
+  /** Kafka operations the sink cannot skip (a dead letter must exist before its offset is committed): retried until they work. */
+  private async withKafkaRetry(what: string, fn: () => Promise<unknown>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fn();
+        return;
+      } catch (error) {
+        if (this.stopping && attempt >= 3) {
+          throw new FinpipeError('KAFKA_UNAVAILABLE', `could not ${what} while stopping: ${describeError(error)}`, { cause: error, hint: 'the affected records were not committed and will be read again on restart' });
+        }
+        const delay = backoffDelay(attempt, { initialMs: 500, maxMs: 10_000 });
+        this.options.logger.warn({ attempt: attempt + 1, retryInMs: delay, err: describeError(error) }, `could not ${what}; retrying`);
+        await sleep(delay);
+      }
+    }
+  }
+
+  private async commit(positions: { topic: string; partition: number; offset: string }[]): Promise<void> {
+    if (positions.length === 0 || !this.consumer) return;
+    try {
+      await this.consumer.commitOffsets(positions);
+      for (const p of positions) this.committed.set(partitionKey(p.topic, p.partition), BigInt(p.offset));
+    } catch (error) {
+      // Typically a rebalance moved the partition elsewhere. The rows are in MySQL; whoever
+      // owns the partition now re-reads them from the previous commit, and the upserts make
+      // that a no-op. So this costs time, never correctness.
+      this.options.logger.warn({ err: describeError(error), positions }, 'could not commit offsets (rebalance?); those records will be read again and rewritten idempotently');
+    }
+  }
+
+  private pauseAll(): void {
+    if (this.paused && !this.stopping) return;
+    this.paused = true;
+    try {
+      this.consumer?.pause(this.topics.map((topic) => ({ topic })));
+    } catch {
+      // not running yet
+    }
+  }
+
+  private resumeAll(): void {
+    if (!this.paused || this.stopping) return;
+    this.paused = false;
+    try {
+      this.consumer?.resume(this.topics.map((topic) => ({ topic })));
+    } catch {
+      // not running
+    }
+  }
+}
+
+/** Runs a sink until the signal aborts; returns the final counters. */
+export async function runSink(options: SinkOptions): Promise<SinkStats> {
+  return new Sink(options).run();
+}

@@ -1,0 +1,127 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig } from '../../src/core/config';
+import { configureLogging } from '../../src/core/log';
+import { DLQ_HEADERS } from '../../src/core/kafka/dead-letter';
+import { RECORD_TYPE_HEADER } from '../../src/core/serde';
+import { Sink, type SinkStats } from '../../src/core/sinks/sink';
+import { admin, createTopic, deleteTopicsQuietly, readTopic, uniqueName, waitFor, BROKERS } from '../helpers/kafka';
+import { createDatabase } from '../helpers/mysql';
+import { runCli } from '../helpers/cli';
+import {
+  candleMessage, countRows, finalCandles, makeCandles, makeTrades, readCandles, readTrades, sendInTransactions, sortTrades, tableExists, tradeMessage, transactionalProducer, T0,
+} from './sink-fixtures';
+
+/** An in-process sink against the real broker and MariaDB; stopped (and awaited) after the test. */
+function startSink(t: { after(fn: () => unknown): void }, opts: { url: string; topics: string[]; dlq?: string; pattern?: RegExp; batchRows?: number; flushMs?: number }) {
+  const config = loadConfig({ env: { FINPIPE_KAFKA_BROKERS: BROKERS.join(','), FINPIPE_MYSQL_URL: opts.url, FINPIPE_DLQ_TOPIC: opts.dlq ?? 'finpipe.dlq' }, envFile: '/dev/null' });
+  const logger = configureLogging((process.env.TEST_LOG_LEVEL as 'info') ?? 'silent', 'json');
+  const controller = new AbortController();
+  const sink = new Sink({
+    config, logger, topics: opts.topics, pattern: opts.pattern, groupId: uniqueName('sink-test'), batchRows: opts.batchRows ?? 500, flushMs: opts.flushMs ?? 100,
+    signal: controller.signal, topicPollMs: 200,
+  });
+  let error: unknown;
+  const done: Promise<SinkStats | undefined> = sink.run().catch((e) => {
+    error = e;
+    return undefined;
+  });
+  const stop = async () => {
+    controller.abort();
+    const stats = await done;
+    if (error) throw error;
+    return stats!;
+  };
+  t.after(() => stop().catch(() => {}));
+  return { sink, stop, failed: () => error, done };
+}
+
+test('writes every trade once and every candle as its final version; aborted transactions and replays change nothing', async (t) => {
+  const db = await createDatabase(t);
+  const [topicA, topicB] = [await createTopic(t, 'sink-a', 2), await createTopic(t, 'sink-b', 1)];
+  const tradesA = makeTrades('BINANCE:BTCUSDT', 1500);
+  const tradesB = makeTrades('AAPL', 700, T0 + 1);
+  const candlesA = makeCandles('BINANCE:BTCUSDT', 30, 3);
+  const candlesB = makeCandles('AAPL', 20, 2);
+  const producer = await transactionalProducer();
+  t.after(() => producer.disconnect());
+  // Versions interleaved with trades, as process emits them; then an old version replayed
+  // after the final one, which must not regress the row.
+  await sendInTransactions(producer, topicA, [...tradesA.slice(0, 700).map(tradeMessage), ...candlesA.map(candleMessage), ...tradesA.slice(700).map(tradeMessage)], { chunk: 400 });
+  await sendInTransactions(producer, topicA, candlesA.filter((c) => c.version === 1).map(candleMessage));
+  await sendInTransactions(producer, topicB, [...candlesB.map(candleMessage), ...tradesB.map(tradeMessage)]);
+  // Records of an aborted transaction are not real: the sink must skip them.
+  await sendInTransactions(producer, topicB, makeTrades('AAPL', 50).map(tradeMessage), { abort: true });
+
+  const run = startSink(t, { url: db.url, topics: [topicA, topicB] });
+  await waitFor('all rows', async () => (await countRows(db.connection, db.name, 'trades')) === 2200 && (await countRows(db.connection, db.name, 'candles')) === 50, 30_000);
+  // Also replay the same trades (a producer retry upstream): still one row each.
+  await sendInTransactions(producer, topicB, tradesB.slice(0, 100).map(tradeMessage));
+  await waitFor('the replayed trades to be read', () => run.sink.snapshot().trades >= 2300, 20_000);
+  const stats = await run.stop();
+
+  assert.deepEqual(await readTrades(db.connection, db.name), sortTrades([...tradesA, ...tradesB]));
+  assert.deepEqual(await readCandles(db.connection, db.name), finalCandles([...candlesA, ...candlesB]));
+  assert.equal(stats.tradesInserted, 2200, 'the replayed trades were no-ops');
+  assert.equal(stats.deadLetters, 0);
+
+  // Offsets were committed up to the end of each partition (including transaction markers).
+  const a = await admin(t);
+  for (const topic of [topicA, topicB]) {
+    const ends = await a.fetchTopicOffsets(topic);
+    const [committed] = await a.fetchOffsets({ groupId: run.sink['options'].groupId, topics: [topic] });
+    for (const p of ends.filter((e) => e.high !== '0')) {
+      assert.equal(committed.partitions.find((c) => c.partition === p.partition)?.offset, p.high, `${topic}/${p.partition} committed to the end`);
+    }
+  }
+});
+
+test('poison records go to the dead-letter topic with the reason, and the good rows around them are written', async (t) => {
+  const db = await createDatabase(t);
+  const topic = await createTopic(t, 'sink-poison', 1);
+  const dlq = await createTopic(t, 'sink-dlq', 1);
+  const good = makeTrades('ETH', 40);
+  const goodCandles = makeCandles('ETH', 3, 1);
+  const farFuture = { ...makeTrades('ETH', 1)[0], trade_timestamp: 1e15 }; // year 33658: DATETIME refuses it
+  const negativeWindow = { ...makeCandles('ETH', 1, 1, T0 + 1e6)[0], window_ms: -10 }; // INT UNSIGNED refuses it
+  const messages = [
+    ...good.slice(0, 20).map(tradeMessage),
+    { key: 'ETH', value: Buffer.from('not avro at all'), headers: { [RECORD_TYPE_HEADER]: 'trade' } },
+    tradeMessage(farFuture),
+    { key: 'ETH', value: tradeMessage(good[0]).value, headers: {} },
+    ...goodCandles.map(candleMessage),
+    candleMessage(negativeWindow),
+    ...good.slice(20).map(tradeMessage),
+  ];
+  const producer = await transactionalProducer();
+  t.after(() => producer.disconnect());
+  await sendInTransactions(producer, topic, messages);
+
+  const run = startSink(t, { url: db.url, topics: [topic], dlq, batchRows: 1000 });
+  const letters = await readTopic(dlq, (r) => r.length >= 4, 30_000);
+  await waitFor('the good rows', async () => (await countRows(db.connection, db.name, 'trades')) === 40 && (await countRows(db.connection, db.name, 'candles')) === 3);
+  const stats = await run.stop();
+
+  assert.deepEqual(await readTrades(db.connection, db.name), sortTrades(good));
+  assert.deepEqual(await readCandles(db.connection, db.name), finalCandles(goodCandles));
+  assert.equal(stats.deadLetters, 4);
+  assert.equal(letters.length, 4);
+  const bySource = new Map(letters.map((l) => [l.headers[DLQ_HEADERS.source], l]));
+  const at = (offset: number) => bySource.get(`${topic}/0/${offset}`);
+  for (const l of letters) assert.equal(l.headers[DLQ_HEADERS.stage], 'sink');
+  assert.match(at(20)!.headers[DLQ_HEADERS.reason], /not a valid finpipe.Trade Avro record/);
+  assert.equal(at(20)!.value!.toString(), 'not avro at all', 'the original bytes are kept');
+  assert.match(at(21)!.headers[DLQ_HEADERS.reason], /rejected by the database: .*(datetime|trade_timestamp)/i);
+  assert.match(at(22)!.headers[DLQ_HEADERS.reason], /missing header finpipe\.type/);
+  assert.match(at(26)!.headers[DLQ_HEADERS.reason], /rejected by the database: .*(range|window_ms)/i);
+  assert.equal(at(26)!.headers[RECORD_TYPE_HEADER], 'candle', 'the original headers are kept');
+});
+
+test('a hostile topic name is refused before anything connects', async (t) => {
+  const db = await createDatabase(t);
+  const result = await runCli(['sink', 'x`; DROP TABLE trades; --'], { FINPIPE_MYSQL_URL: db.url });
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /topic name "x`; DROP TABLE trades; --" contains "`", ";", " "/);
+  assert.match(result.stderr, /hint:/);
+  assert.equal(await tableExists(db.connection, db.name, 'finpipe_migrations'), false, 'the sink did not even connect to MySQL');
+});
