@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import { FinpipeError } from '../errors';
+import { codecs, type RawMessage, type Trade } from '../serde';
+
+/**
+ * Raw-topic record -> trades: the per-record half of `process`, pure (no Kafka).
+ *
+ * The raw record, as `finpipe produce` writes it (seeds' trades.avsc, plain Avro):
+ *   key        the symbol, UTF-8 (null is accepted from other producers, see below)
+ *   value      { data: [{ c: [string|null] | null, p: double, s: string, t: long, v: double }],
+ *                type: "trade" }   — one Finnhub frame's trades for that one symbol
+ *   timestamp  when produce wrote it: becomes each trade's ingest_timestamp
+ *
+ * A record that cannot be used as a whole (bytes that are not Avro, a type other than
+ * "trade", a trade with a non-finite price, a symbol different from the key) is rejected
+ * with a reason and goes to the dead-letter topic; the other records are unaffected.
+ * A key that differs from the trades' symbol is rejected because process relies on
+ * key = symbol: that puts all of a symbol's trades in one raw partition, in order, which
+ * is what makes per-symbol windows correct with several instances.
+ */
+
+/** Namespace of trade ids (a fixed random UUID; changing it changes every id). */
+export const TRADE_ID_NAMESPACE = 'a3f7c1d2-5b8e-4f09-9c6d-2e1b7a4f8d30';
+const NAMESPACE_BYTES = Buffer.from(TRADE_ID_NAMESPACE.replace(/-/g, ''), 'hex');
+
+/**
+ * RFC 4122 version-5 UUID (SHA-1, name-based) of `topic/partition/offset/index`: the same
+ * raw record always yields the same ids, and two identical trades in one frame (or in two
+ * frames) stay two trades because their positions differ.
+ */
+export function tradeId(topic: string, partition: number, offset: string, index: number): string {
+  const hash = createHash('sha1').update(NAMESPACE_BYTES).update(`${topic}/${partition}/${offset}/${index}`).digest();
+  hash[6] = (hash[6] & 0x0f) | 0x50;
+  hash[8] = (hash[8] & 0x3f) | 0x80;
+  const h = hash.toString('hex', 0, 16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+export interface RawRecordRef {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  /** Kafka timestamp (ms since epoch, as a string like kafkajs gives it). */
+  timestamp: string;
+}
+
+export type Decoded = { ok: true; trades: Trade[] } | { ok: false; reason: string };
+
+function problem(raw: RawMessage, key: string | null): string | null {
+  if (raw.type !== 'trade') return `type is "${raw.type}", expected "trade"`;
+  for (let i = 0; i < raw.data.length; i++) {
+    const t = raw.data[i];
+    const where = `data[${i}]`;
+    if (!t.s) return `${where}.s: symbol is empty`;
+    if (key !== null && t.s !== key) return `${where}.s: symbol "${t.s}" differs from the record key "${key}" (process needs key = symbol)`;
+    if (!Number.isFinite(t.p)) return `${where}.p: price ${t.p} is not a finite number`;
+    if (!Number.isFinite(t.v) || t.v < 0) return `${where}.v: volume ${t.v} is not a finite number >= 0`;
+    if (!Number.isSafeInteger(t.t) || t.t <= 0) return `${where}.t: ${t.t} is not a time in ms since the epoch`;
+  }
+  return null;
+}
+
+/** Decodes and checks one raw record; `keep` filters symbols (filtered trades are not an error). */
+export function decodeRawRecord(record: RawRecordRef, keep: (symbol: string) => boolean = () => true): Decoded {
+  if (!record.value) return { ok: false, reason: 'record has no value (tombstone)' };
+  let raw: RawMessage;
+  try {
+    raw = codecs().raw.decode(record.value);
+  } catch (error) {
+    return { ok: false, reason: error instanceof FinpipeError ? error.message : String(error) };
+  }
+  const key = record.key ? record.key.toString('utf8') : null;
+  // Records of symbols this run does not keep are not its business, valid or not.
+  if (key !== null && !keep(key)) return { ok: true, trades: [] };
+  const bad = problem(raw, key);
+  if (bad) return { ok: false, reason: bad };
+  const ingest = Number(record.timestamp);
+  const trades: Trade[] = [];
+  raw.data.forEach((t, index) => {
+    if (!keep(t.s)) return;
+    trades.push({
+      id: tradeId(record.topic, record.partition, record.offset, index),
+      symbol: t.s,
+      price: t.p,
+      volume: t.v,
+      trade_timestamp: t.t,
+      ingest_timestamp: ingest,
+      trade_conditions: (t.c ?? []).filter((c): c is string => c !== null),
+    });
+  });
+  return { ok: true, trades };
+}
