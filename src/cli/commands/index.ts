@@ -5,10 +5,11 @@ import { processCommand } from './process';
 import { sinkCommand } from './sink';
 import { simulateCommand } from './simulate';
 import { statusCommand } from './status';
+import { demoCommand } from './demo';
 
 /** Every subcommand, in the pipeline's start-up order. Each file only defines options. */
 export function registerCommands(program: Command): void {
-  for (const command of [topicsCommand(), produceCommand(), simulateCommand(), processCommand(), sinkCommand(), statusCommand()]) {
+  for (const command of [topicsCommand(), produceCommand(), simulateCommand(), processCommand(), sinkCommand(), statusCommand(), demoCommand()]) {
     program.addCommand(command);
   }
 }

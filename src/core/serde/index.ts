@@ -1,7 +1,8 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import avro from 'avsc';
 import { FinpipeError } from '../errors';
+import { packageRoot } from '../paths';
 
 /**
  * Avro codecs for every record finpipe writes. The .avsc files in ./schemas are the source
@@ -56,16 +57,6 @@ export interface Candle {
 /** Header on per-symbol topics telling a Trade from a Candle. */
 export const RECORD_TYPE_HEADER = 'finpipe.type';
 export type RecordType = 'trade' | 'candle';
-
-function packageRoot(): string {
-  let dir = __dirname;
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new FinpipeError('INTERNAL', 'cannot find the finpipe package root (package.json) to load Avro schemas');
-    dir = parent;
-  }
-  return dir;
-}
 
 export const SCHEMA_DIR = path.join(packageRoot(), 'src', 'core', 'serde', 'schemas');
 

@@ -1,0 +1,297 @@
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import mysql, { type RowDataPacket } from 'mysql2/promise';
+import type { Admin } from 'kafkajs';
+import type { Config } from '../config';
+import type { Logger } from '../log';
+import { FinpipeError, describeError } from '../errors';
+import { createKafka, kafkaUnavailable } from '../kafka/client';
+import { ensureTopics } from '../kafka/topics';
+import { symbolTopics } from '../symbols';
+import { sleep } from '../retry';
+import { redactText } from '../redact';
+import { Supervisor, type StageState } from './supervisor';
+
+/**
+ * `finpipe demo`: the whole pipeline on one machine, in the seeds' start-up order —
+ * topics, then sink, process, the Finnhub simulator and produce as supervised child
+ * processes — with a live view per stage, and at the end a summary and the latest candles
+ * read back from MySQL.
+ *
+ * The live view measures from the outside (Kafka offsets, consumer-group lag, MySQL rows)
+ * rather than trusting the stages' own counters, so it shows what a user of the data sees.
+ */
+export interface DemoOptions {
+  config: Config;
+  logger: Logger;
+  signal: AbortSignal;
+  symbols: string[];
+  rate: number;
+  seed: number;
+  durationMs: number;
+  windows: string;
+  runDir: string;
+  /** Called about once a second with the live view. */
+  onTick?: (view: DemoView) => void;
+}
+
+export interface DemoView {
+  elapsedMs: number;
+  stages: StageState[];
+  rawRecords: number;
+  rawPerSec: number;
+  processLag: number | null;
+  sinkLag: number | null;
+  mysqlTrades: number;
+  mysqlTradesPerSec: number;
+  mysqlCandles: number;
+  /** Age of the newest trade visible in MySQL (now - its trade time), sampled every 100 ms. */
+  freshnessP50Ms: number | null;
+  freshnessP99Ms: number | null;
+  deadLetters: number;
+  lateTrades: number;
+}
+
+export interface DemoSummary extends DemoView {
+  latestCandles: { symbol: string; window_ms: number; window_start: string; open: number; high: number; low: number; close: number; volume: number; trade_count: number; is_final: number }[];
+  logDir: string;
+}
+
+export const PROCESS_GROUP = 'finpipe-process';
+export const SINK_GROUP = 'finpipe-sink';
+
+export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
+  const { config, logger, signal } = options;
+  const perSymbolTopics = [...symbolTopics(options.symbols).values()];
+  mkdirSync(options.runDir, { recursive: true });
+
+  const admin = await connectKafka(config, logger);
+  const db = await connectMysql(config);
+  const supervisor = new Supervisor(logger, process.env);
+  try {
+    await ensureTopics(admin, [
+      { name: config.topics.raw, partitions: 6, replicationFactor: -1 },
+      { name: config.topics.deadLetter, partitions: 1, replicationFactor: -1 },
+      { name: config.topics.late, partitions: 1, replicationFactor: -1 },
+    ]);
+    const port = await freePort();
+    const log = (name: string) => path.join(options.runDir, `${name}.log`);
+    // Start-up order of the seeds: consumers first, so nothing waits on a missing reader.
+    supervisor.start({ name: 'sink', args: ['sink', ...perSymbolTopics, '--group', SINK_GROUP], logFile: log('sink') });
+    supervisor.start({ name: 'process', args: ['process', ...options.symbols, '--group', PROCESS_GROUP, '--windows', options.windows, '--stats-interval', '1s'], logFile: log('process') });
+    supervisor.start({
+      name: 'simulate',
+      args: ['simulate', '--port', String(port), '--rate', String(options.rate), '--seed', String(options.seed), '--symbols', options.symbols.join(',')],
+      logFile: log('simulate'),
+    });
+    await waitForPort(port, signal);
+    supervisor.start({
+      name: 'produce',
+      args: ['produce', ...options.symbols, '--url', `ws://127.0.0.1:${port}`, '--stats-interval', '1s'],
+      // The simulator accepts any token; a made-up one keeps a real FINNHUB_TOKEN out of it.
+      env: { FINNHUB_TOKEN: 'finpipe-demo' },
+      logFile: log('produce'),
+    });
+
+    const sampler = new Sampler(admin, db, config, options.symbols);
+    const started = Date.now();
+    const deadline = started + options.durationMs;
+    let view = await sampler.sample(supervisor.states(), 0);
+    const freshness = setInterval(() => void sampler.sampleFreshness(), 100);
+    try {
+      while (!signal.aborted && Date.now() < deadline) {
+        await sleep(Math.min(1000, deadline - Date.now()), signal);
+        view = await sampler.sample(supervisor.states(), Date.now() - started);
+        options.onTick?.(view);
+      }
+    } finally {
+      clearInterval(freshness);
+    }
+
+    // Drain: stop the source, let process and sink catch up (bounded), then stop them.
+    logger.info('stopping produce and the simulator; letting process and sink catch up');
+    await supervisor.stopAll(['produce', 'simulate']);
+    const drainDeadline = Date.now() + 30_000;
+    for (;;) {
+      view = await sampler.sample(supervisor.states(), Date.now() - started);
+      options.onTick?.(view);
+      if ((view.processLag === 0 && view.sinkLag === 0) || Date.now() > drainDeadline) break;
+      await sleep(500);
+    }
+    await supervisor.stopAll(['process', 'sink']);
+    view = await sampler.sample(supervisor.states(), Date.now() - started);
+    return { ...view, latestCandles: await latestCandles(db, config.mysql.database, options.symbols), logDir: options.runDir };
+  } finally {
+    await supervisor.stopAll(['produce', 'simulate', 'process', 'sink']);
+    await admin.disconnect().catch(() => {});
+    await db.end().catch(() => {});
+  }
+}
+
+async function connectKafka(config: Config, logger: Logger): Promise<Admin> {
+  const admin = createKafka(config.kafka, logger, 'demo', { retries: 2 }).admin();
+  try {
+    await admin.connect();
+    await admin.describeCluster();
+    return admin;
+  } catch (error) {
+    await admin.disconnect().catch(() => {});
+    throw kafkaUnavailable(error, config.kafka.brokers);
+  }
+}
+
+async function connectMysql(config: Config): Promise<mysql.Connection> {
+  const { host, port, user, password, database } = config.mysql;
+  try {
+    const conn = await mysql.createConnection({ host, port, user, password, connectTimeout: 5_000, dateStrings: true });
+    await conn.query("SET time_zone = '+00:00'");
+    await conn.query(`CREATE DATABASE IF NOT EXISTS \`${database}\``);
+    await conn.query(`USE \`${database}\``);
+    return conn;
+  } catch (error) {
+    throw new FinpipeError('MYSQL_UNAVAILABLE', `cannot reach MySQL at ${host}:${port}: ${redactText(describeError(error))}`, {
+      cause: error,
+      hint: 'start it with `npm run services:up` (MariaDB here) or set FINPIPE_MYSQL_URL',
+    });
+  }
+}
+
+class Sampler {
+  private lastRaw = 0;
+  private lastTrades = 0;
+  private lastAt = Date.now();
+  private freshness: number[] = [];
+  private tablesReady = false;
+
+  constructor(private readonly admin: Admin, private readonly db: mysql.Connection, private readonly config: Config, private readonly symbols: string[]) {}
+
+  async sampleFreshness(): Promise<void> {
+    if (!this.tablesReady) return;
+    try {
+      const [[row]] = await this.db.query<RowDataPacket[]>('SELECT TIMESTAMPDIFF(MICROSECOND, MAX(trade_timestamp), UTC_TIMESTAMP(3)) / 1000 AS age FROM trades WHERE symbol IN (?)', [this.symbols]);
+      if (row?.age !== null && row?.age !== undefined) this.freshness.push(Number(row.age));
+      if (this.freshness.length > 3000) this.freshness.splice(0, this.freshness.length - 3000);
+    } catch {
+      // a sample missed while MySQL is busy is not worth reporting
+    }
+  }
+
+  async sample(stages: StageState[], elapsedMs: number): Promise<DemoView> {
+    const now = Date.now();
+    const seconds = Math.max(0.001, (now - this.lastAt) / 1000);
+    const rawRecords = await this.records(this.config.topics.raw);
+    const [processLag, sinkLag, deadLetters, lateTrades] = await Promise.all([
+      this.groupLag(PROCESS_GROUP),
+      this.groupLag(SINK_GROUP),
+      this.records(this.config.topics.deadLetter),
+      this.records(this.config.topics.late),
+    ]);
+    let mysqlTrades = 0;
+    let mysqlCandles = 0;
+    try {
+      const [[t]] = await this.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM trades WHERE symbol IN (?)', [this.symbols]);
+      const [[c]] = await this.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM candles WHERE symbol IN (?)', [this.symbols]);
+      mysqlTrades = Number(t.n);
+      mysqlCandles = Number(c.n);
+      this.tablesReady = true;
+    } catch {
+      // tables appear when the sink has started
+    }
+    const sorted = [...this.freshness].sort((a, b) => a - b);
+    const view: DemoView = {
+      elapsedMs,
+      stages,
+      rawRecords,
+      rawPerSec: Math.max(0, (rawRecords - this.lastRaw) / seconds),
+      processLag,
+      sinkLag,
+      mysqlTrades,
+      mysqlTradesPerSec: Math.max(0, (mysqlTrades - this.lastTrades) / seconds),
+      mysqlCandles,
+      freshnessP50Ms: percentile(sorted, 0.5),
+      freshnessP99Ms: percentile(sorted, 0.99),
+      deadLetters,
+      lateTrades,
+    };
+    this.lastRaw = rawRecords;
+    this.lastTrades = mysqlTrades;
+    this.lastAt = now;
+    return view;
+  }
+
+  private async records(topic: string): Promise<number> {
+    try {
+      const offsets = await this.admin.fetchTopicOffsets(topic);
+      return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Total lag of a group over the topics it has committed offsets for; null before its first commit. */
+  private async groupLag(groupId: string): Promise<number | null> {
+    try {
+      const committed = await this.admin.fetchOffsets({ groupId });
+      let lag = 0;
+      let any = false;
+      for (const { topic, partitions } of committed) {
+        const ends = new Map((await this.admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)]));
+        for (const p of partitions) {
+          const end = ends.get(p.partition) ?? 0;
+          const offset = Number(p.offset);
+          if (offset >= 0) any = true;
+          lag += offset >= 0 ? Math.max(0, end - offset) : end;
+        }
+      }
+      return any ? lag : null;
+    } catch {
+      return null;
+    }
+  }
+}
+
+function percentile(sorted: number[], q: number): number | null {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+async function latestCandles(db: mysql.Connection, database: string, symbols: string[]): Promise<DemoSummary['latestCandles']> {
+  try {
+    const [rows] = await db.query<RowDataPacket[]>(
+      `SELECT c.symbol, c.window_ms, c.window_start, c.open, c.high, c.low, c.close, c.volume, c.trade_count, c.is_final
+       FROM \`${database}\`.candles c
+       JOIN (SELECT symbol, window_ms, MAX(window_start) AS ws FROM \`${database}\`.candles WHERE symbol IN (?) GROUP BY symbol, window_ms) latest
+         ON latest.symbol = c.symbol AND latest.window_ms = c.window_ms AND latest.ws = c.window_start
+       ORDER BY c.symbol, c.window_ms`,
+      [symbols],
+    );
+    return rows as DemoSummary['latestCandles'];
+  } catch {
+    return [];
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, signal: AbortSignal, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!signal.aborted) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => { socket.end(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new FinpipeError('SOURCE_UNAVAILABLE', `the simulator did not start listening on 127.0.0.1:${port} within ${timeoutMs / 1000} s`, { hint: 'see simulate.log in the demo\'s log directory' });
+    await sleep(100, signal);
+  }
+}
