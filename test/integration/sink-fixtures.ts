@@ -109,3 +109,50 @@ export function finalCandles(candles: Candle[]): Candle[] {
 export function sortTrades(trades: Trade[]): Trade[] {
   return [...trades].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
+
+// ---------------------------------------------------------------- MariaDB outages
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import mysqlClient from 'mysql2/promise';
+import { MYSQL } from '../helpers/mysql';
+
+const MARIADBD = '/usr/sbin/mariadbd';
+
+/** Why this machine cannot stop and start its MariaDB for a test; null when it can. */
+export function outageUnsupported(): string | null {
+  if (!existsSync(MARIADBD)) return `${MARIADBD} not installed`;
+  if (!['127.0.0.1', 'localhost'].includes(MYSQL.host)) return 'MySQL is not local';
+  if (process.getuid?.() !== 0) return 'stopping MariaDB needs root';
+  return null;
+}
+
+export async function mysqlAnswers(): Promise<boolean> {
+  try {
+    const c = await mysqlClient.createConnection({ ...MYSQL, connectTimeout: 1000 });
+    await c.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function stopMariadb(): void {
+  const r = spawnSync('start-stop-daemon', ['--stop', '--exec', MARIADBD, '--retry', '30'], { encoding: 'utf8' });
+  if (r.status !== 0 && r.status !== 1) throw new Error(`could not stop MariaDB: ${r.stderr}`);
+}
+
+/** Starts MariaDB the way docker/services.mjs does and waits until it answers (idempotent). */
+export async function startMariadb(timeoutMs = 60_000): Promise<void> {
+  if (await mysqlAnswers()) return;
+  if (!existsSync('/run/mysqld')) {
+    mkdirSync('/run/mysqld');
+    spawnSync('chown', ['mysql:mysql', '/run/mysqld']);
+  }
+  spawnSync('start-stop-daemon', ['--start', '--oknodo', '--background', '--exec', MARIADBD]);
+  const deadline = Date.now() + timeoutMs;
+  while (!(await mysqlAnswers())) {
+    if (Date.now() > deadline) throw new Error('MariaDB did not come back within 60 s');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -11,6 +11,7 @@ export function sinkCommand(): Command {
     .option('-g, --group <id>', 'consumer group: run more sinks with the same group to share the partitions', 'finpipe-sink')
     .option('--batch-rows <n>', 'write a transaction once this many records are buffered', positiveInt, 5000)
     .option('--flush <duration>', '...or once the oldest buffered record is this old', durationArg, 1000)
+    .option('--session-timeout <duration>', 'consumer session timeout: how soon the group notices a crashed sink (min 6s on default brokers)', durationArg, 10_000)
     .addHelpText(
       'after',
       `
@@ -37,6 +38,7 @@ export interface SinkFlags {
   group: string;
   batchRows: number;
   flush: number;
+  sessionTimeout: number;
 }
 
 function durationArg(value: string): number {

@@ -52,6 +52,12 @@ export interface SinkOptions {
   shutdownGraceMs?: number;
   /** How often to look for topics that do not exist yet. */
   topicPollMs?: number;
+  /**
+   * Consumer session timeout. After a crash (kill -9) the group waits this long for the dead
+   * member before giving its partitions to a restarted sink, so it is shorter than kafkajs'
+   * 30 s default; the broker's group.min.session.timeout.ms (6 s by default) is the floor.
+   */
+  sessionTimeoutMs?: number;
 }
 
 export interface TopicStats {
@@ -275,8 +281,8 @@ export class Sink {
       readUncommitted: false,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: Math.min(500, this.options.flushMs),
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
+      heartbeatInterval: Math.max(500, Math.floor((this.options.sessionTimeoutMs ?? 10_000) / 10)),
     });
     this.consumer = consumer;
     consumer.on(consumer.events.CRASH, ({ payload }) => {
