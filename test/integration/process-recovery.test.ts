@@ -1,0 +1,144 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Admin, Producer } from 'kafkajs';
+import { admin as connectAdmin, producer as connectProducer, waitFor } from '../helpers/kafka';
+import { startCli, type RunningCli } from '../helpers/cli';
+import { symbolToTopic } from '../../src/core/symbols';
+import type { Candle, RawTrade } from '../../src/core/serde';
+import {
+  byId, candleKey, committedFraction, decodeOutputs, decodeTrade, frameMessage, readToEnd, reference, scenario, waitProcessed,
+  type Expected, type Frame, type Scenario,
+} from './process-fixtures';
+
+/**
+ * Exactly once under failure and scale-out: kill -9 in the middle of a run (twice) and a
+ * second instance sharing the partitions, with a handover, must both leave exactly the output
+ * of an uninterrupted run — the reference — with no trade or final candle missing or doubled.
+ */
+
+const T0 = 1_699_999_980_000;
+const WINDOW_ARGS = ['--windows', '1s,10s', '--lateness', '2s'];
+
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+}
+
+/** Frames for every symbol, interleaved; symbol i lives in partition i % partitions. */
+function generate(s: Scenario, partitions: number, count: number, seed: number): Frame[] {
+  const rnd = prng(seed);
+  const clocks = s.symbols.map((_, i) => T0 + i * 37);
+  const frames: Frame[] = [];
+  for (let n = 0; n < count; n++) {
+    const i = Math.floor(rnd() * s.symbols.length);
+    const trades: RawTrade[] = [];
+    for (let k = 1 + Math.floor(rnd() * 4); k > 0; k--) {
+      clocks[i] += Math.floor(rnd() * 300);
+      const outOfOrder = rnd() < 0.1 ? Math.floor(rnd() * 6_000) : 0; // some within 2 s, most too late
+      trades.push({ s: s.symbols[i], t: clocks[i] - outOfOrder, p: Math.round(1000 + rnd() * 500) / 100, v: Math.floor(rnd() * 4), c: rnd() < 0.3 ? ['1', null] : null });
+    }
+    frames.push({ symbol: s.symbols[i], partition: i % partitions, trades, timestamp: T0 + 100_000 + n });
+  }
+  return frames;
+}
+
+/** Feeds frames in small chunks, paced, so the processors see a stream rather than one batch. */
+async function feed(p: Producer, s: Scenario, frames: Frame[]): Promise<void> {
+  for (let i = 0; i < frames.length; i += 25) {
+    await p.send({ topic: s.raw, messages: frames.slice(i, i + 25).map(frameMessage) });
+    await new Promise((r) => setTimeout(r, 15));
+  }
+}
+
+async function assertExactlyTheReference(adm: Admin, s: Scenario, exp: Expected): Promise<void> {
+  const out = decodeOutputs(await readToEnd(adm, s.symbols.map(symbolToTopic)));
+  assert.equal(out.trades.length, exp.trades.length, 'no trade lost or doubled');
+  assert.deepEqual(out.trades.sort(byId), exp.trades.sort(byId));
+  const last = new Map<string, Candle>();
+  let finals = 0;
+  for (const c of out.candles) {
+    const prev = last.get(candleKey(c));
+    if (prev) assert.ok(c.version > prev.version && !prev.is_final, `${candleKey(c)}: version ${c.version} after ${prev.version}`);
+    last.set(candleKey(c), c);
+    if (c.is_final) finals++;
+  }
+  assert.equal(finals, exp.finals.size, 'one final candle per closed window');
+  assert.deepEqual(new Map([...last].filter(([, c]) => c.is_final)), exp.finals);
+  assert.deepEqual(new Map([...last].filter(([, c]) => !c.is_final)), exp.open);
+  const late = (await readToEnd(adm, [s.late])).map((r) => decodeTrade(r.value!));
+  assert.deepEqual(late.sort(byId), exp.late.sort(byId));
+}
+
+function summaryOf(stdout: string): { trades: number; partitions: number[] } {
+  return JSON.parse(stdout.trim().split('\n').pop()!);
+}
+
+async function setup(t: TestContext, partitions: number) {
+  const adm = await connectAdmin(t);
+  const s = await scenario(t, adm, partitions, 6);
+  const p = await connectProducer(t);
+  return { adm, s, p };
+}
+
+test('kill -9 mid-run, twice, then a restart: the same trades (ids included) and candles as an uninterrupted run', async (t) => {
+  const { adm, s, p } = await setup(t, 3);
+  const frames = generate(s, 3, 2_400, 11);
+  const third = frames.length / 3;
+
+  let cli: RunningCli = startCli(t, s.args(...WINDOW_ARGS));
+  await feed(p, s, frames.slice(0, third));
+  await waitFor('some progress', async () => (await committedFraction(adm, s)) > 0.1, 30_000);
+  cli.child.kill('SIGKILL');
+  assert.equal((await cli.exited).signal, 'SIGKILL');
+
+  cli = startCli(t, s.args(...WINDOW_ARGS));
+  await feed(p, s, frames.slice(third, 2 * third));
+  await waitFor('progress after the first restart', async () => (await committedFraction(adm, s)) > 0.45, 30_000);
+  cli.child.kill('SIGKILL');
+  await cli.exited;
+
+  cli = startCli(t, s.args(...WINDOW_ARGS));
+  await feed(p, s, frames.slice(2 * third));
+  await waitProcessed(adm, s);
+  const { code, stderr } = await cli.stop('SIGTERM');
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /"nextOffset":"\d+","symbols":[1-9]\d*,"msg":"partition assigned: state restored"/, 'the restart restored saved state');
+
+  const exp = reference(await readToEnd(adm, [s.raw]), [1_000, 10_000], 2_000);
+  assert.ok(exp.late.length > 0 && exp.finals.size > 100);
+  await assertExactlyTheReference(adm, s, exp);
+});
+
+test('two instances share the partitions and hand over on rebalance: the same output as one', async (t) => {
+  const { adm, s, p } = await setup(t, 4);
+  const frames = generate(s, 4, 2_000, 5);
+  const half = frames.length / 2;
+
+  const one = startCli(t, s.args(...WINDOW_ARGS));
+  const two = startCli(t, s.args(...WINDOW_ARGS));
+  const assignedBoth = () => [one, two].every((c) => /"msg":"joined the group"/.test(c.output().stderr) && /"partitions":\[\d/.test(lastJoin(c)));
+  await waitFor('both instances to get partitions', assignedBoth, 30_000);
+  await feed(p, s, frames.slice(0, half));
+  await waitFor('half of the input', async () => (await committedFraction(adm, s)) > 0.3, 30_000);
+
+  const first = await one.stop('SIGTERM'); // leaves the group: its partitions and their state move to `two`
+  assert.equal(first.code, 0, first.stderr);
+  await feed(p, s, frames.slice(half));
+  await waitProcessed(adm, s);
+  const second = await two.stop('SIGTERM');
+  assert.equal(second.code, 0, second.stderr);
+
+  const a = summaryOf(first.stdout);
+  const b = summaryOf(second.stdout);
+  const exp = reference(await readToEnd(adm, [s.raw]), [1_000, 10_000], 2_000);
+  assert.ok(a.trades > 0 && b.trades > 0, `both did work (${a.trades} + ${b.trades})`);
+  assert.equal(a.trades + b.trades, exp.trades.length, 'together they processed each trade once');
+  await assertExactlyTheReference(adm, s, exp);
+});
+
+function lastJoin(c: RunningCli): string {
+  const joins = c.output().stderr.split('\n').filter((l) => l.includes('"msg":"joined the group"'));
+  return joins[joins.length - 1] ?? '';
+}
