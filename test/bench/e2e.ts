@@ -1,0 +1,214 @@
+/**
+ * End-to-end benchmark: the real `finpipe produce`, `process` and `sink` as separate
+ * processes against the local Kafka broker and MariaDB.
+ *
+ *  1. Latency at a steady 1,000 trades/s: trades are POSTed to `produce --http` with their
+ *     timestamp set at the moment they are sent; MySQL is polled every 5 ms and each trade's
+ *     latency is (first poll that sees its row) - (its timestamp). One symbol, so rows appear
+ *     in order and "newly visible" is a simple range query.
+ *  2. Throughput: N deterministic trades (4 symbols) replayed with `produce --from-file` at
+ *     full speed; the figure is N / (time from starting produce until the last row is
+ *     visible in MySQL), and every trade must be there exactly once (nothing lost).
+ *
+ * Usage: node dist/test/bench/e2e.js [--trades 200000] [--latency-seconds 20]
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import mysql, { type RowDataPacket } from 'mysql2/promise';
+import { createTradeGenerator } from '../../src/core/simulator';
+import { symbolToTopic } from '../../src/core/symbols';
+import { deleteTopicsQuietly, testKafka } from '../helpers/kafka';
+import { MYSQL } from '../helpers/mysql';
+import { emitResult, fmt, freePort, median, percentile, startFinpipe, type Child } from './lib';
+
+const args = process.argv.slice(2);
+const arg = (name: string, fallback: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const TRADES = arg('trades', 200_000);
+const LATENCY_SECONDS = arg('latency-seconds', 20);
+const RATE = 1000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, children: Child[] = []): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    const dead = children.find((c) => (c.proc.exitCode !== null && c.proc.exitCode !== 0) || c.proc.signalCode !== null);
+    if (dead) throw new Error(`finpipe ${dead.proc.spawnargs.slice(2).join(' ')} exited with ${dead.proc.exitCode} while waiting for ${what}:\n${dead.output().slice(-3000)}`);
+    if (Date.now() > deadline) {
+      for (const c of children) process.stderr.write(c.output().slice(-3000));
+      throw new Error(`timed out waiting for ${what}`);
+    }
+    await sleep(20);
+  }
+}
+
+async function stableGroup(groupId: string): Promise<boolean> {
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.describeGroups([groupId]);
+    return groups[0]?.state === 'Stable' && groups[0].members.length > 0;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+interface Run {
+  env: Record<string, string>;
+  db: mysql.Connection;
+  database: string;
+  topics: string[];
+  children: Child[];
+}
+
+async function setUp(label: string, symbols: string[]): Promise<Run> {
+  const id = randomUUID().slice(0, 8);
+  const database = `fp_bench_${label}_${id}`;
+  const env = {
+    FINPIPE_RAW_TOPIC: `bench-${label}-raw-${id}`,
+    FINPIPE_DLQ_TOPIC: `bench-${label}-dlq-${id}`,
+    FINPIPE_LATE_TOPIC: `bench-${label}-late-${id}`,
+    FINPIPE_MYSQL_URL: `mysql://${MYSQL.user}@${MYSQL.host}:${MYSQL.port}/${database}`,
+    FINPIPE_LOG_LEVEL: 'warn',
+  };
+  const processGroup = `bench-${label}-process-${id}`;
+  const sinkGroup = `bench-${label}-sink-${id}`;
+  const outputs = symbols.map(symbolToTopic);
+  const db = await mysql.createConnection({ ...MYSQL });
+  await db.query(`CREATE DATABASE \`${database}\``);
+  await db.query(`USE \`${database}\``);
+  await db.query("SET time_zone = '+00:00'");
+  const run: Run = { env, db, database, topics: [env.FINPIPE_RAW_TOPIC, env.FINPIPE_DLQ_TOPIC, env.FINPIPE_LATE_TOPIC, `${processGroup}-state`, ...outputs], children: [] };
+  // As a user would: the raw topic, and the per-symbol topics (1 partition, as process makes
+  // them) so the sink joins its group before the first trade.
+  for (const [names, partitions] of [[[env.FINPIPE_RAW_TOPIC], 6], [outputs, 1]] as const) {
+    const create = startFinpipe(['topics', 'create', ...names, '--partitions', String(partitions)], env);
+    if ((await create.exited) !== 0) throw new Error(`topics create failed: ${create.output()}`);
+  }
+  run.children.push(startFinpipe(['sink', ...outputs, '--group', sinkGroup], env));
+  run.children.push(startFinpipe(['process', ...symbols, '--group', processGroup, '--windows', '10s'], env));
+  await waitUntil('process and sink to join their groups', async () => (await stableGroup(processGroup)) && (await stableGroup(sinkGroup)), 60_000, run.children);
+  return run;
+}
+
+async function tearDown(run: Run): Promise<void> {
+  await Promise.all(run.children.map((c) => c.stop()));
+  await run.db.query(`DROP DATABASE IF EXISTS \`${run.database}\``).catch(() => {});
+  await run.db.end().catch(() => {});
+  await deleteTopicsQuietly(run.topics);
+}
+
+async function count(run: Run, symbols: string[]): Promise<number> {
+  try {
+    const [[row]] = await run.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM trades WHERE symbol IN (?)', [symbols]);
+    return Number(row.n);
+  } catch {
+    return 0; // the table appears with the sink's first write
+  }
+}
+
+async function latencyPhase(): Promise<{ p50: number; p99: number; max: number; trades: number }> {
+  const symbol = `LAT${randomUUID().slice(0, 6).toUpperCase()}:BTC`;
+  const run = await setUp('lat', [symbol]);
+  try {
+    const port = await freePort();
+    const produce = startFinpipe(['produce', '--http', String(port), '--linger', '5ms'], run.env);
+    run.children.push(produce);
+    const url = `http://127.0.0.1:${port}/trades`;
+    await waitUntil('produce --http to listen', async () => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false), 30_000, [produce]);
+
+    let lastT = 0;
+    const sent = new Map<number, number>(); // trade time -> index (times are unique)
+    const post = async (n: number) => {
+      const trades = [];
+      for (let i = 0; i < n; i++) {
+        lastT = Math.max(Date.now(), lastT + 1);
+        trades.push({ s: symbol, p: 100 + Math.random(), t: lastT, v: 1 });
+        sent.set(lastT, sent.size);
+      }
+      const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(trades) });
+      if (r.status !== 202) throw new Error(`POST /trades answered ${r.status}: ${await r.text()}`);
+    };
+    // Warm-up: every stage has written once (tables exist, producers and transactions are set up).
+    await post(100);
+    await waitUntil('warm-up trades in MySQL', async () => (await count(run, [symbol])) >= 100, 60_000, run.children);
+    const warm = sent.size;
+
+    const latencies: number[] = [];
+    let seenUpTo = lastT;
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const [rows] = await run.db.query<RowDataPacket[]>('SELECT UNIX_TIMESTAMP(trade_timestamp) * 1000 AS t FROM trades WHERE symbol = ? AND trade_timestamp > FROM_UNIXTIME(? / 1000) ORDER BY trade_timestamp', [symbol, seenUpTo]);
+        const now = Date.now();
+        for (const r of rows) {
+          const t = Math.round(Number(r.t));
+          latencies.push(now - t);
+          seenUpTo = Math.max(seenUpTo, t);
+        }
+        await sleep(5);
+      }
+    })();
+    // Steady 1,000 trades/s: 10 trades every 10 ms, paced against the clock (no drift).
+    const start = Date.now();
+    for (let tick = 0; tick < LATENCY_SECONDS * 100; tick++) {
+      const due = start + tick * 10;
+      if (due > Date.now()) await sleep(due - Date.now());
+      await post(RATE / 100);
+    }
+    const total = sent.size - warm;
+    await waitUntil('every latency trade in MySQL', async () => latencies.length >= total, 60_000, run.children);
+    polling = false;
+    await poller;
+    return { p50: median(latencies), p99: percentile(latencies, 0.99), max: Math.max(...latencies), trades: latencies.length };
+  } finally {
+    await tearDown(run);
+  }
+}
+
+async function throughputPhase(): Promise<{ tradesPerSec: number; trades: number; inMysql: number; distinctIds: number; seconds: number }> {
+  const tag = randomUUID().slice(0, 6).toUpperCase();
+  const symbols = [`TP${tag}:BTC`, `TP${tag}:ETH`, `TP${tag}:EUR`, `TP${tag}:AAPL`];
+  // The input file: deterministic trades in frames of up to 100 (like busy Finnhub frames).
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'finpipe-bench-')), 'trades.ndjson');
+  const generator = createTradeGenerator(symbols, 42, Date.now() - 3_600_000);
+  const lines: string[] = [];
+  for (let left = TRADES; left > 0; left -= 100) lines.push(JSON.stringify({ type: 'trade', data: generator.nextBatch(Math.min(100, left)) }));
+  writeFileSync(file, `${lines.join('\n')}\n`);
+
+  const run = await setUp('tp', symbols);
+  try {
+    const started = Date.now();
+    const produce = startFinpipe(['produce', '--from-file', file], run.env);
+    run.children.push(produce);
+    await waitUntil(`all ${TRADES} trades in MySQL`, async () => (await count(run, symbols)) >= TRADES, 600_000, run.children);
+    const seconds = (Date.now() - started) / 1000;
+    await sleep(2000); // anything beyond N would be a duplicate: give it a chance to show up
+    const [[row]] = await run.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d FROM trades WHERE symbol IN (?)', [symbols]);
+    return { tradesPerSec: TRADES / seconds, trades: TRADES, inMysql: Number(row.n), distinctIds: Number(row.d), seconds };
+  } finally {
+    await tearDown(run);
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`end-to-end benchmark: produce -> process -> sink -> MySQL (${LATENCY_SECONDS} s at ${RATE} trades/s, then ${fmt(TRADES)} trades at full speed)`);
+  const latency = LATENCY_SECONDS > 0 ? await latencyPhase() : { p50: NaN, p99: NaN, max: NaN, trades: 0 };
+  console.log(`latency at ${RATE} trades/s (trade timestamp -> row visible in MySQL, ${fmt(latency.trades)} trades): p50 ${fmt(latency.p50)} ms, p99 ${fmt(latency.p99)} ms, max ${fmt(latency.max)} ms  (goal: p99 <= 250 ms)`);
+  const throughput = await throughputPhase();
+  const lost = throughput.trades - throughput.distinctIds;
+  const duplicates = throughput.inMysql - throughput.distinctIds;
+  console.log(`throughput: ${fmt(throughput.trades)} trades in ${fmt(throughput.seconds, 1)} s = ${fmt(throughput.tradesPerSec)} trades/s end to end; in MySQL ${fmt(throughput.inMysql)} rows, ${lost} lost, ${duplicates} duplicates  (goal: >= 20,000 trades/s)`);
+  emitResult('e2e', { latencyP50Ms: latency.p50, latencyP99Ms: latency.p99, latencyMaxMs: latency.max, latencyTrades: latency.trades, throughputTradesPerSec: Math.round(throughput.tradesPerSec), throughputTrades: throughput.trades, lost, duplicates });
+  if (lost !== 0 || duplicates !== 0) process.exitCode = 1;
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { FINPIPE_BIN } from '../helpers/cli';
+
+/**
+ * Shared pieces of the benchmark scripts. A benchmark prints human-readable figures and,
+ * as its last line, `BENCH_RESULT <json>` so `npm run bench` can collect every stage's
+ * figures into one file.
+ */
+export const RESULT_PREFIX = 'BENCH_RESULT ';
+export const RESULTS_DIR = path.resolve(__dirname, '../../../.bench');
+
+export function emitResult(name: string, result: Record<string, unknown>): void {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(path.join(RESULTS_DIR, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`${RESULT_PREFIX}${JSON.stringify({ name, ...result })}\n`);
+}
+
+export function percentile(values: number[], q: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+export function median(values: number[]): number {
+  return percentile(values, 0.5);
+}
+
+export interface Child {
+  proc: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code when the process ends by itself. */
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `finpipe ...args` with JSON logs; its output is kept for error reports. */
+export function startFinpipe(args: string[], env: Record<string, string>): Child {
+  const proc = spawn(process.execPath, [FINPIPE_BIN, ...args], { env: { ...process.env, FINPIPE_LOG_FORMAT: 'json', FINPIPE_ENV_FILE: '/dev/null', CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 200_000) out = out.slice(-100_000);
+  };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => proc.on('close', (code) => resolve(code)));
+  return {
+    proc,
+    output: () => out,
+    exited,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export const fmt = (x: number, digits = 0) => x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
