@@ -88,8 +88,8 @@ test('MariaDB stopped for a few seconds mid-run: the sink pauses, retries, resum
   await waitFor('every row after the outage', async () => (await countRows(check!, db.name, 'trades')) === 6_000 && (await readCandles(check!, db.name)).every((c) => c.version === 3), 60_000);
   const result = await sink.stop('SIGTERM');
   assert.equal(result.code, 0, result.stderr);
-  assert.equal(logLines(result.stderr, /paused consumption/).length, 1);
-  assert.equal(logLines(result.stderr, /MySQL is back/).length, 1);
+  assert.ok(logLines(result.stderr, /paused consumption/).length >= 1, 'it paused');
+  assert.ok(logLines(result.stderr, /MySQL is back/).length >= 1, 'it resumed');
   assert.deepEqual(await readTrades(check, db.name), sortTrades([...before, ...during]));
   assert.deepEqual(await readCandles(check, db.name), finalCandles(candles));
 });

@@ -24,7 +24,7 @@ export async function runSinkCommand(global: GlobalOptions, topics: string[], fl
   }
 
   const shutdown = shutdownSignal(logger);
-  const sink = new Sink({ config, logger, topics, pattern, groupId: flags.group, batchRows: flags.batchRows, flushMs: flags.flush, sessionTimeoutMs: flags.sessionTimeout, signal: shutdown.signal });
+  const sink = new Sink({ config, logger, topics, pattern, groupId: flags.group, batchRows: flags.batchRows, flushMs: flags.flush, sessionTimeoutMs: flags.sessionTimeout, writers: flags.writers, signal: shutdown.signal });
   const progress = startProgress(sink, logger);
   let stats: SinkStats;
   try {

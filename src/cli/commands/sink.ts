@@ -11,6 +11,7 @@ export function sinkCommand(): Command {
     .option('-g, --group <id>', 'consumer group: run more sinks with the same group to share the partitions', 'finpipe-sink')
     .option('--batch-rows <n>', 'write a transaction once this many records are buffered', positiveInt, 5000)
     .option('--flush <duration>', '...or once the oldest buffered record is this old', durationArg, 1000)
+    .option('--writers <n>', 'database transactions in flight at once, one connection each (offsets still commit in order)', positiveInt, 2)
     .option('--session-timeout <duration>', 'consumer session timeout: how soon the group notices a crashed sink (min 6s on default brokers)', durationArg, 10_000)
     .addHelpText(
       'after',
@@ -39,6 +40,7 @@ export interface SinkFlags {
   batchRows: number;
   flush: number;
   sessionTimeout: number;
+  writers: number;
 }
 
 function durationArg(value: string): number {

@@ -8,7 +8,7 @@ import type { Logger } from '../log';
 import { backoffDelay, sleep } from '../retry';
 import { assertTopicName } from '../symbols';
 import { MysqlSession } from './mysql/connection';
-import { MysqlBatchWriter, type WriteItem } from './mysql/writer';
+import { MysqlBatchWriter, type WriteItem, type WriteResult } from './mysql/writer';
 import { decodeRecord, sourceString, type SourceRef } from './records';
 
 /**
@@ -48,6 +48,12 @@ export interface SinkOptions {
   signal: AbortSignal;
   /** Rows per INSERT statement. */
   chunkRows?: number;
+  /**
+   * Transactions in flight at once, each on its own connection (default 2). MySQL runs one
+   * statement per connection on one core; two connections let it use two, while offsets are
+   * still committed strictly in order (see flushLoop).
+   */
+  writers?: number;
   /** How long to keep retrying an unreachable MySQL after a shutdown signal before giving up (the rows are re-read on restart). */
   shutdownGraceMs?: number;
   /** How often to look for topics that do not exist yet. */
@@ -81,6 +87,9 @@ export interface SinkStats {
   /** True while MySQL is unreachable and consumption is paused. */
   paused: boolean;
   startedAt: number;
+  /** When the first record was read, and when the last transaction was committed (ms; 0 = not yet). */
+  firstRecordAt: number;
+  lastCommitAt: number;
 }
 
 interface Ref extends SourceRef {
@@ -158,8 +167,11 @@ async function matchTopics(admin: Admin, config: Config, named: string[], patter
 
 export class Sink {
   private readonly kafka;
-  private readonly session: MysqlSession;
-  private readonly writer: MysqlBatchWriter;
+  private readonly sessions: MysqlSession[];
+  private readonly writers: MysqlBatchWriter[];
+  private readonly freeWriters: MysqlBatchWriter[];
+  private writerWaiters: (() => void)[] = [];
+  private outageStarted = 0;
   private consumer: Consumer | null = null;
   private producer: Producer | null = null;
   private pending = new Pending();
@@ -172,13 +184,15 @@ export class Sink {
   private readonly highWatermarks = new Map<string, { topic: string; hw: bigint }>();
   private readonly committed = new Map<string, bigint>();
   private readonly stats: SinkStats = {
-    topics: new Map(), trades: 0, tradesInserted: 0, candles: 0, records: 0, deadLetters: 0, transactions: 0, paused: false, startedAt: Date.now(),
+    topics: new Map(), trades: 0, tradesInserted: 0, candles: 0, records: 0, deadLetters: 0, transactions: 0, paused: false, startedAt: Date.now(), firstRecordAt: 0, lastCommitAt: 0,
   };
 
   constructor(private readonly options: SinkOptions) {
     this.kafka = createKafka(options.config.kafka, options.logger, 'sink');
-    this.session = new MysqlSession(options.config.mysql, options.logger.child({ component: 'mysql' }));
-    this.writer = new MysqlBatchWriter(this.session, options.logger, { chunkRows: options.chunkRows });
+    const mysqlLogger = options.logger.child({ component: 'mysql' });
+    this.sessions = Array.from({ length: Math.max(1, options.writers ?? 2) }, () => new MysqlSession(options.config.mysql, mysqlLogger));
+    this.writers = this.sessions.map((session) => new MysqlBatchWriter(session, options.logger, { chunkRows: options.chunkRows }));
+    this.freeWriters = [...this.writers];
   }
 
   /** A snapshot of the counters (lag recomputed), for progress displays. */
@@ -209,7 +223,7 @@ export class Sink {
     const named = validateSinkTopics(options.config, options.topics);
     if (named.length === 0 && !options.pattern) throw new FinpipeError('USAGE', 'no topics to read', { hint: 'name per-symbol topics (finpipe sink BINANCE_BTCUSDT) or give --pattern' });
     try {
-      const migrated = await this.writer.prepare(options.signal);
+      const migrated = await this.writers[0].prepare(options.signal);
       if (migrated.applied.length > 0) log.info({ database: options.config.mysql.database, from: migrated.from, to: migrated.to }, 'MySQL schema migrated');
       if (options.signal.aborted) return this.snapshot();
 
@@ -234,7 +248,7 @@ export class Sink {
     } finally {
       await this.consumer?.disconnect().catch(() => {});
       await this.producer?.disconnect().catch(() => {});
-      await this.session.close();
+      await Promise.all(this.sessions.map((session) => session.close()));
     }
   }
 
@@ -281,6 +295,9 @@ export class Sink {
       readUncommitted: false,
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: Math.min(500, this.options.flushMs),
+      // Fewer, larger fetches when catching up (kafkajs fetches, then processes, then fetches).
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxBytes: 32 * 1024 * 1024,
       sessionTimeout: this.options.sessionTimeoutMs ?? 10_000,
       heartbeatInterval: Math.max(500, Math.floor((this.options.sessionTimeoutMs ?? 10_000) / 10)),
     });
@@ -336,6 +353,7 @@ export class Sink {
   private add(topic: string, partition: number, message: KafkaMessage): void {
     const pending = this.pending;
     pending.touch();
+    this.stats.firstRecordAt ||= Date.now();
     const ref: Ref = { topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers };
     try {
       pending.items.push({ row: decodeRecord(message), ref });
@@ -362,27 +380,56 @@ export class Sink {
     }
   }
 
+  /**
+   * Takes the buffer whenever a flush is due and a writer (connection) is free, and starts
+   * its transaction; up to `writers` transactions run at once. What follows a transaction —
+   * dead letters, then the offset commit — is chained in buffer order, so offsets are
+   * committed strictly in order and only once every earlier buffer is in MySQL too. (Two
+   * transactions touching the same candle serialise on its row lock, and the version check
+   * keeps the newer one whichever commits last.)
+   */
   private async flushLoop(): Promise<void> {
+    let chain: Promise<void> = Promise.resolve();
     for (;;) {
       await this.flushDue();
-      if (this.stopping && this.pending.empty) return;
+      if (this.stopping && this.pending.empty) break;
+      const writer = await this.acquireWriter();
       const batch = this.pending;
       this.pending = new Pending();
       for (const w of this.spaceWaiters.splice(0)) w();
-      if (batch.empty) continue;
-      await this.flush(batch);
+      if (batch.empty) {
+        this.releaseWriter(writer);
+        continue;
+      }
+      const started = Date.now();
+      const written = this.writeWithRetry(writer, batch).finally(() => this.releaseWriter(writer));
+      written.catch(() => {}); // observed through the chain
+      chain = chain.then(() => this.finish(batch, written, started));
+      chain.catch((error) => this.fatal?.(error));
     }
+    await chain;
   }
 
-  private async flush(batch: Pending): Promise<void> {
-    const log = this.options.logger;
-    const result = await this.writeWithRetry(batch);
+  private async acquireWriter(): Promise<MysqlBatchWriter> {
+    while (this.freeWriters.length === 0) await new Promise<void>((resolve) => this.writerWaiters.push(resolve));
+    return this.freeWriters.pop()!;
+  }
+
+  private releaseWriter(writer: MysqlBatchWriter): void {
+    this.freeWriters.push(writer);
+    this.writerWaiters.shift()?.();
+  }
+
+  /** After the batch's transaction: dead letters, then the offsets, then the counters. */
+  private async finish(batch: Pending, written: Promise<WriteResult<Ref>>, started: number): Promise<void> {
+    const result = await written;
+    const wroteMs = Date.now() - started;
     const letters = [...batch.poison, ...result.rejected];
     if (letters.length > 0) await this.sendDeadLetters(letters);
     await this.commit([...batch.positions.values()]);
 
-    // Counters, per topic: every record written or dead-lettered.
     this.stats.transactions++;
+    this.stats.lastCommitAt = Date.now();
     this.stats.trades += result.trades;
     this.stats.tradesInserted += result.tradesInserted;
     this.stats.candles += result.candles;
@@ -393,26 +440,29 @@ export class Sink {
     }
     this.stats.records += batch.items.length - rejected.size;
     for (const l of letters) this.topicStats(l.ref.topic).deadLetters++;
-    log.debug({ records: batch.items.length, trades: result.trades, candles: result.candles, deadLetters: letters.length }, 'batch committed');
+    this.options.logger.debug(
+      { records: batch.items.length, trades: result.trades, candles: result.candles, deadLetters: letters.length, wroteMs, totalMs: Date.now() - started, ageMs: started - batch.firstAt },
+      'batch committed',
+    );
   }
 
   /** Writes one buffer, retrying the whole transaction with backoff while MySQL is unavailable. */
-  private async writeWithRetry(batch: Pending) {
+  private async writeWithRetry(writer: MysqlBatchWriter, batch: Pending): Promise<WriteResult<Ref>> {
     const log = this.options.logger;
-    let outageStarted = 0;
     let stopDeadline = 0;
     for (let attempt = 0; ; attempt++) {
       try {
-        const result = await this.writer.write(batch.items);
-        if (outageStarted) {
-          log.info({ downForMs: Date.now() - outageStarted, attempts: attempt + 1 }, 'MySQL is back: batch committed, resuming consumption');
+        const result = await writer.write(batch.items);
+        if (this.outageStarted) {
+          log.info({ downForMs: Date.now() - this.outageStarted, attempts: attempt + 1 }, 'MySQL is back: batch committed, resuming consumption');
+          this.outageStarted = 0;
           this.resumeAll();
         }
         return result;
       } catch (error) {
         if (!isRetriable(error)) throw error;
-        if (!outageStarted) {
-          outageStarted = Date.now();
+        if (!this.outageStarted) {
+          this.outageStarted = Date.now();
           this.pauseAll();
           log.warn({ err: describeError(error), rows: batch.size }, 'MySQL unavailable: paused consumption; retrying the batch with backoff (nothing is committed until it is written)');
         }

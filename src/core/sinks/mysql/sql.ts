@@ -26,21 +26,69 @@ export const CANDLE_COLUMNS = [
   'symbol', 'window_ms', 'window_start', 'window_end', 'open', 'high', 'low', 'close', 'volume', 'vwap', 'trade_count', 'avg_price', 'is_final', 'version',
 ] as const;
 
-/** ms since the epoch -> `'YYYY-MM-DD HH:MM:SS.mmm'` in UTC (a DATETIME(3) literal). */
+const DAY_MS = 86_400_000;
+const PAD2 = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
+const PAD3 = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+// Date#toISOString costs most of the time of building a trade row; rows of a batch share
+// their day, so only the time of day is computed per row.
+let dayCached = NaN;
+let dayPrefix = '';
+
+/** ms since the epoch (an integer) -> `'YYYY-MM-DD HH:MM:SS.mmm'` in UTC (a DATETIME(3) literal). */
 export function datetimeLiteral(ms: number): string {
-  const iso = new Date(ms).toISOString();
-  // Years outside 0000-9999 come out as "+033658-..."; pass them on unchanged so the
-  // database rejects the row (a data error: that one row goes to the dead-letter topic).
-  if (iso.length !== 24) return `'${iso}'`;
-  return `'${iso.slice(0, 10)} ${iso.slice(11, 23)}'`;
+  const day = Math.floor(ms / DAY_MS);
+  if (day !== dayCached) {
+    const iso = new Date(day * DAY_MS).toISOString();
+    // Years outside 0000-9999 come out as "+033658-..."; pass them on unchanged so the
+    // database rejects the row (a data error: that one row goes to the dead-letter topic).
+    if (iso.length !== 24) return `'${new Date(ms).toISOString()}'`;
+    dayCached = day;
+    dayPrefix = `'${iso.slice(0, 10)} `;
+  }
+  let rest = ms - day * DAY_MS;
+  const h = Math.floor(rest / 3_600_000);
+  rest -= h * 3_600_000;
+  const m = Math.floor(rest / 60_000);
+  rest -= m * 60_000;
+  const s = Math.floor(rest / 1000);
+  return `${dayPrefix}${PAD2[h]}:${PAD2[m]}:${PAD2[s]}.${PAD3[rest - s * 1000]}'`;
 }
 
 function num(value: number): string {
   return String(value);
 }
 
+// Escaping is the costliest part of building a statement, and most values repeat within a
+// batch (one symbol per topic, a handful of condition sets): memoise their SQL literals.
+const CACHE_LIMIT = 10_000;
+const symbolLiterals = new Map<string, string>();
+const conditionLiterals = new Map<string, string>();
+
+function cached(cache: Map<string, string>, key: string, make: () => string): string {
+  let literal = cache.get(key);
+  if (literal === undefined) {
+    if (cache.size >= CACHE_LIMIT) cache.clear();
+    literal = make();
+    cache.set(key, literal);
+  }
+  return literal;
+}
+
+const PLAIN_ID = /^[0-9A-Za-z-]{1,64}$/;
+
+function idLiteral(id: string): string {
+  // UUIDs need no escaping; anything else still goes through mysql2's escape().
+  return PLAIN_ID.test(id) ? `'${id}'` : escape(id);
+}
+
+function conditionsLiteral(conditions: string[] | undefined): string {
+  if (!conditions || conditions.length === 0) return "'[]'";
+  return cached(conditionLiterals, conditions.join('\u0000'), () => escape(JSON.stringify(conditions)));
+}
+
 export function tradeTuple(t: Trade): string {
-  return `(${escape(t.id)},${escape(t.symbol)},${num(t.price)},${num(t.volume)},${datetimeLiteral(t.trade_timestamp)},${datetimeLiteral(t.ingest_timestamp)},${escape(JSON.stringify(t.trade_conditions ?? []))})`;
+  const symbol = cached(symbolLiterals, t.symbol, () => escape(t.symbol));
+  return `(${idLiteral(t.id)},${symbol},${num(t.price)},${num(t.volume)},${datetimeLiteral(t.trade_timestamp)},${datetimeLiteral(t.ingest_timestamp)},${conditionsLiteral(t.trade_conditions)})`;
 }
 
 export function candleTuple(c: Candle): string {

@@ -7,6 +7,11 @@ import { classifyMysqlError, describeMysqlError, type MysqlSession } from './con
 import { migrate, TABLES, type MigrationResult } from './schema';
 import { insertTradesSql, latestCandles, uniqueTrades, upsertCandlesSql } from './sql';
 
+function compareCandles(a: Candle, b: Candle): number {
+  if (a.symbol !== b.symbol) return a.symbol < b.symbol ? -1 : 1;
+  return a.window_ms - b.window_ms || a.window_start - b.window_start;
+}
+
 /** One row to write, with an opaque reference back to its source record (for dead letters). */
 export interface WriteItem<R> {
   row: SinkRow;
@@ -49,7 +54,7 @@ export class MysqlBatchWriter {
     private readonly logger: Logger,
     options: WriterOptions = {},
   ) {
-    this.chunkRows = options.chunkRows ?? 2_000;
+    this.chunkRows = options.chunkRows ?? 5_000;
   }
 
   /** Waits for the server (with backoff), creates the database if needed and migrates the schema. */
@@ -62,6 +67,10 @@ export class MysqlBatchWriter {
     const trades = uniqueTrades(items.filter((i): i is WriteItem<R> & { row: { kind: 'trade'; trade: Trade } } => i.row.kind === 'trade').map((i) => ({ trade: i.row.trade, ref: i.ref })));
     const candles = latestCandles(items.filter((i): i is WriteItem<R> & { row: { kind: 'candle'; candle: Candle } } => i.row.kind === 'candle').map((i) => ({ candle: i.row.candle, ref: i.ref })));
     if (trades.length === 0 && candles.length === 0) return { trades: 0, tradesInserted: 0, candles: 0, rejected: [] };
+    // In primary-key order: InnoDB then fills B-tree pages in sequence instead of jumping
+    // around (the ids are random UUIDs), and concurrent sinks take row locks in one order.
+    trades.sort((a, b) => (a.trade.id < b.trade.id ? -1 : a.trade.id > b.trade.id ? 1 : 0));
+    candles.sort((a, b) => compareCandles(a.candle, b.candle));
     try {
       const tradesInserted = await this.transaction(async (conn) => {
         let inserted = 0;
