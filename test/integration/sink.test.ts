@@ -125,3 +125,25 @@ test('a hostile topic name is refused before anything connects', async (t) => {
   assert.match(result.stderr, /hint:/);
   assert.equal(await tableExists(db.connection, db.name, 'finpipe_migrations'), false, 'the sink did not even connect to MySQL');
 });
+
+test('started before process created its topics: waits for them; --pattern picks every matching topic', async (t) => {
+  const db = await createDatabase(t);
+  const prefix = uniqueName('sink-pat').replace(/-/g, '_');
+  const [named, matched] = [`${prefix}_named`, `${prefix}_AAPL`];
+  t.after(() => deleteTopicsQuietly([named, matched]));
+  const run = startSink(t, { url: db.url, topics: [named], pattern: new RegExp(`${prefix}_[A-Z]+`) });
+  await waitFor('the sink to wait for its topics', () => run.sink.snapshot().state === 'waiting for topics');
+  const a = await admin(t);
+  await a.createTopics({ topics: [{ topic: named, numPartitions: 1 }, { topic: matched, numPartitions: 1 }], waitForLeaders: true });
+  const producer = await transactionalProducer();
+  t.after(() => producer.disconnect());
+  const [x, y] = [makeTrades('X', 5), makeTrades('AAPL', 7)];
+  await sendInTransactions(producer, named, x.map(tradeMessage));
+  await sendInTransactions(producer, matched, y.map(tradeMessage));
+  await waitFor('rows from both topics', async () => (await countRows(db.connection, db.name, 'trades')) === 12, 30_000);
+  const stats = await run.stop();
+  assert.deepEqual(run.sink.subscribedTopics, [matched, named].sort());
+  assert.deepEqual([...stats.topics.keys()].sort(), [matched, named].sort());
+  assert.equal(stats.topics.get(matched)!.rows, 7);
+  assert.equal(stats.topics.get(named)!.lag, 0);
+});

@@ -68,7 +68,7 @@ function startProgress(sink: Sink, logger: Logger): { stop(): void } {
           line = startStatusLine('{topic} {rate} rows/s  lag {lag}  written {rows}  dead letters {dlq}  {state}', {});
           lines.set(topic, line);
         }
-        line.update({ topic: topic.padEnd(20), rate: Math.round(rates.get(topic) ?? 0).toLocaleString().padStart(8), lag: s.lag.toLocaleString(), rows: s.rows.toLocaleString(), dlq: s.deadLetters, state: stats.paused ? 'MySQL unavailable: paused' : '' });
+        line.update({ topic: topic.padEnd(20), rate: Math.round(rates.get(topic) ?? 0).toLocaleString().padStart(8), lag: s.lag.toLocaleString(), rows: s.rows.toLocaleString(), dlq: s.deadLetters, state: stats.paused ? 'MySQL unavailable: paused' : stats.state === 'running' ? '' : stats.state });
       }
       previous = new Map([...stats.topics].map(([t, s]) => [t, s.rows]));
       previousAt = now;

@@ -86,6 +86,7 @@ export interface SinkStats {
   transactions: number;
   /** True while MySQL is unreachable and consumption is paused. */
   paused: boolean;
+  state: 'starting' | 'waiting for topics' | 'running' | 'stopping';
   startedAt: number;
   /** When the first record was read, and when the last transaction was committed (ms; 0 = not yet). */
   firstRecordAt: number;
@@ -184,7 +185,7 @@ export class Sink {
   private readonly highWatermarks = new Map<string, { topic: string; hw: bigint }>();
   private readonly committed = new Map<string, bigint>();
   private readonly stats: SinkStats = {
-    topics: new Map(), trades: 0, tradesInserted: 0, candles: 0, records: 0, deadLetters: 0, transactions: 0, paused: false, startedAt: Date.now(), firstRecordAt: 0, lastCommitAt: 0,
+    topics: new Map(), trades: 0, tradesInserted: 0, candles: 0, records: 0, deadLetters: 0, transactions: 0, paused: false, state: 'starting', startedAt: Date.now(), firstRecordAt: 0, lastCommitAt: 0,
   };
 
   constructor(private readonly options: SinkOptions) {
@@ -227,7 +228,9 @@ export class Sink {
       if (migrated.applied.length > 0) log.info({ database: options.config.mysql.database, from: migrated.from, to: migrated.to }, 'MySQL schema migrated');
       if (options.signal.aborted) return this.snapshot();
 
+      this.stats.state = 'waiting for topics';
       this.topics = await this.waitForTopics(named);
+      this.stats.state = 'running';
       if (options.signal.aborted) return this.snapshot();
       for (const t of this.topics) this.topicStats(t);
       await this.startConsumer();
@@ -255,6 +258,7 @@ export class Sink {
   private stop(): void {
     if (this.stopping) return;
     this.stopping = true;
+    this.stats.state = 'stopping';
     // Nothing new is taken after this; what is buffered is flushed and committed.
     this.pauseAll();
     this.wakeFlusher();
