@@ -131,6 +131,7 @@ export class BatchingProducer {
     const slow = setInterval(() => {
       this.logger.warn({ messages: batch.length, waitingMs: Date.now() - started, buffered: this.bufferedBytes }, `Kafka has not acknowledged a batch of ${batch.length} messages for ${Math.round((Date.now() - started) / 1000)} s; still retrying (is the broker up?)`);
     }, SLOW_SEND_WARN_MS);
+    slow.unref(); // a warning must not keep the process alive
     this.sending = this.producer.sendBatch({ topicMessages, acks: -1 }).then(
       () => {
         clearInterval(slow);

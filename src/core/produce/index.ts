@@ -17,6 +17,7 @@ import { withAdmin } from '../kafka/admin';
 import { createTopics } from '../kafka/topics';
 import type { Logger } from '../log';
 import { registerSecret } from '../redact';
+import type { BackoffOptions } from '../retry';
 import type { RawTrade } from '../serde';
 import { FileSource } from '../sources/file';
 import { FinnhubWebSocketSource, urlWithoutToken } from '../sources/finnhub-ws';
@@ -42,6 +43,8 @@ export type SourceSpec =
       token: string;
       symbolLimit?: number;
       watchdogMs?: number;
+      /** Reconnect delays (default 500 ms doubling to 30 s, 30% jitter). */
+      reconnectBackoff?: BackoffOptions;
       /** REST base URL: check every symbol there before connecting (`--validate`). */
       validateWith?: string;
     }
@@ -139,7 +142,7 @@ export async function runProduce(opts: ProduceOptions): Promise<ProduceSummary> 
     if (symbols.length === 0) throw new FinpipeError('USAGE', 'no symbols to subscribe to', { hint: 'e.g. finpipe produce BINANCE:BTCUSDT AAPL' });
     checkSymbolCount(symbols, spec.symbolLimit ?? DEFAULT_SYMBOL_LIMIT);
     if (spec.validateWith) await validateSymbols(symbols, { restUrl: spec.validateWith, token: spec.token, logger: log, signal: opts.signal });
-    source = new FinnhubWebSocketSource({ url: spec.url, token: spec.token, symbols, logger: log, watchdogMs: spec.watchdogMs });
+    source = new FinnhubWebSocketSource({ url: spec.url, token: spec.token, symbols, logger: log, watchdogMs: spec.watchdogMs, backoff: spec.reconnectBackoff });
   } else if (spec.kind === 'file') {
     source = new FileSource(spec.path);
   } else {
