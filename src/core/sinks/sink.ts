@@ -190,8 +190,7 @@ export class Sink {
 
   constructor(private readonly options: SinkOptions) {
     this.kafka = createKafka(options.config.kafka, options.logger, 'sink');
-    const mysqlLogger = options.logger.child({ component: 'mysql' });
-    this.sessions = Array.from({ length: Math.max(1, options.writers ?? 2) }, () => new MysqlSession(options.config.mysql, mysqlLogger));
+    this.sessions = Array.from({ length: Math.max(1, options.writers ?? 2) }, () => new MysqlSession(options.config.mysql, options.logger));
     this.writers = this.sessions.map((session) => new MysqlBatchWriter(session, options.logger, { chunkRows: options.chunkRows }));
     this.freeWriters = [...this.writers];
   }
@@ -224,7 +223,14 @@ export class Sink {
     const named = validateSinkTopics(options.config, options.topics);
     if (named.length === 0 && !options.pattern) throw new FinpipeError('USAGE', 'no topics to read', { hint: 'name per-symbol topics (finpipe sink BINANCE_BTCUSDT) or give --pattern' });
     try {
-      const migrated = await this.writers[0].prepare(options.signal);
+      let migrated;
+      try {
+        migrated = await this.writers[0].prepare(options.signal);
+      } catch (error) {
+        // Ctrl-C while still waiting for MySQL: nothing was read, so a clean stop.
+        if (options.signal.aborted) return this.snapshot();
+        throw error;
+      }
       if (migrated.applied.length > 0) log.info({ database: options.config.mysql.database, from: migrated.from, to: migrated.to }, 'MySQL schema migrated');
       if (options.signal.aborted) return this.snapshot();
 
