@@ -103,6 +103,10 @@ export class FinnhubWebSocketSource implements TradeSource {
         signal.removeEventListener('abort', onAbort);
         ws.removeAllListeners();
         ws.on('error', () => {}); // late errors of a socket we no longer use
+        // A paused socket would never read the server's close frame (nor notice EOF), and
+        // ws would hold it open for its 30 s close timeout. Frames still arriving are
+        // ignored: the message listener is gone.
+        if (ws.isPaused) ws.resume();
         if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'finpipe stopping');
         else if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
         resolve(outcome);
