@@ -73,7 +73,7 @@ export async function runProduceCommand(global: GlobalOptions, symbols: string[]
     status.stop();
     shutdown.dispose();
   }
-  logger.info({ summary }, 'summary');
+  if (!interactive) logger.info({ summary }, 'summary'); // for log shippers; a person reads the line below
   const seconds = summary.elapsedMs / 1000;
   process.stdout.write(
     `produce stopped (${summary.stopReason}) after ${seconds.toFixed(1)} s: ${n(summary.tradesAcked)} trades in ${n(summary.messagesAcked)} messages to ${config.topics.raw} ` +
