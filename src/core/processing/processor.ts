@@ -186,6 +186,8 @@ export async function runProcess(options: ProcessOptions, stats: ProcessStats = 
   let reader: ChangelogReader | null = null;
   let consumer: Consumer | null = null;
   const tasks = new Map<number, PartitionTask>();
+  /** Every producer ever created, so shutdown disconnects even ones dropped mid-retry. */
+  const producers = new Set<Producer>();
   let generation = 0;
   let assigned = new Set<number>();
   let fatal: ((error: unknown) => void) | null = null;
@@ -284,9 +286,14 @@ export async function runProcess(options: ProcessOptions, stats: ProcessStats = 
       idempotent: false,
       maxInFlightRequests: 1,
       createPartitioner: Partitioners.DefaultPartitioner,
+      // Right after a commit the coordinator is still writing the markers and answers the
+      // next transaction's AddPartitionsToTxn with CONCURRENT_TRANSACTIONS for a few ms;
+      // kafkajs' default first retry (200 ms) would then dominate the latency.
+      retry: { initialRetryTime: 10, maxRetryTime: 2_000, retries: 10 },
       transactionTimeout: 30_000,
       allowAutoTopicCreation: false,
     });
+    producers.add(producer);
     await producer.connect();
     try {
       // kafkajs runs InitProducerId on the first transaction(): that fences the previous
@@ -378,6 +385,8 @@ export async function runProcess(options: ProcessOptions, stats: ProcessStats = 
     const txn = await task.producer.transaction();
     try {
       for (const topicMessages of out.batches()) await txn.sendBatch({ topicMessages, acks: -1 });
+      // Not in parallel with the sends: the coordinator refuses AddOffsetsToTxn while it is
+      // still adding the partitions (CONCURRENT_TRANSACTIONS), and kafkajs does not retry it.
       await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: rawTopic, partitions: [{ partition, offset: newNext.toString() }] }] });
       await txn.commit();
     } catch (error) {
@@ -475,7 +484,7 @@ export async function runProcess(options: ProcessOptions, stats: ProcessStats = 
   } finally {
     // consumer.disconnect() waits for the batch in progress: its transaction commits first.
     await consumer?.disconnect().catch(() => {});
-    await Promise.all([...tasks.values()].map((t) => dropTask(t)));
+    await Promise.all([...producers].map((p) => p.disconnect().catch(() => {})));
     await reader?.stop();
     await admin.disconnect().catch(() => {});
   }
