@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { admin as connectAdmin, producer as connectProducer } from '../helpers/kafka';
-import { startCli } from '../helpers/cli';
+import { runCli, startCli } from '../helpers/cli';
 import { symbolToTopic } from '../../src/core/symbols';
 import type { Candle, RawTrade } from '../../src/core/serde';
 import { byId, decodeTrade, candleKey, decodeOutputs, frameMessage, readToEnd, reference, scenario, waitProcessed, type Frame, type Scenario } from './process-fixtures';
@@ -116,4 +116,16 @@ test('final mode with a symbol filter: only that symbol, only closed windows, on
   assert.equal(out.candles.length, exp.finals.size, 'each window exactly once');
   const late = await readToEnd(adm, [s.late]);
   assert.deepEqual(late.map((r) => decodeTrade(r.value!)).sort(byId), exp.late.sort(byId));
+});
+
+test('a missing raw topic and bad flags are clear errors, not hangs', async () => {
+  const missing = await runCli(['process', '--topic', `proc-missing-${Date.now()}`, '--group', `proc-missing-${Date.now()}`]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /raw topic proc-missing-\d+ does not exist/);
+  assert.match(missing.stderr, /finpipe topics create/);
+  const badWindows = await runCli(['process', '--windows', '10s,abc']);
+  assert.equal(badWindows.code, 2);
+  assert.match(badWindows.stderr, /"abc" is not a duration/);
+  const badEmit = await runCli(['process', '--emit', 'sometimes']);
+  assert.equal(badEmit.code, 2);
 });

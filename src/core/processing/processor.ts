@@ -196,35 +196,36 @@ export async function runProcess(options: ProcessOptions, stats: ProcessStats = 
   const failures = new Map<number, number>();
 
   // ---- topics -------------------------------------------------------------------------
-  const existing = new Set(await admin.listTopics());
-  if (!existing.has(rawTopic)) {
-    await admin.disconnect().catch(() => {});
-    throw new FinpipeError('TOPIC_NOT_FOUND', `raw topic ${rawTopic} does not exist`, {
-      hint: `create it first (finpipe topics create ${rawTopic}) or point FINPIPE_RAW_TOPIC / --raw-topic at the topic produce writes`,
-      context: { topic: rawTopic },
-    });
+  let rawPartitions = 0;
+  const knownTopics = new Set<string>();
+  async function prepareTopics(): Promise<void> {
+    if (!(await admin.listTopics()).includes(rawTopic)) {
+      throw new FinpipeError('TOPIC_NOT_FOUND', `raw topic ${rawTopic} does not exist`, {
+        hint: `create it first (finpipe topics create ${rawTopic}) or point --topic / FINPIPE_RAW_TOPIC at the topic produce writes`,
+        context: { topic: rawTopic },
+      });
+    }
+    rawPartitions = (await admin.fetchTopicMetadata({ topics: [rawTopic] })).topics[0].partitions.length;
+    await ensureTopics(admin, [
+      { name: options.topics.late, partitions: 1, replicationFactor: -1 },
+      { name: options.topics.deadLetter, partitions: 1, replicationFactor: -1 },
+      {
+        name: changelogTopic,
+        partitions: rawPartitions,
+        replicationFactor: -1,
+        // Compacted: only the latest value per key matters. Short segments let the cleaner
+        // compact soon, which keeps the tail a restoring reader has to read short.
+        configs: { 'cleanup.policy': 'compact', 'segment.ms': '60000', 'min.cleanable.dirty.ratio': '0.1' },
+      },
+    ]);
+    const changelogPartitions = (await admin.fetchTopicMetadata({ topics: [changelogTopic] })).topics[0].partitions.length;
+    if (changelogPartitions < rawPartitions) {
+      throw new FinpipeError('TOPIC_CONFLICT', `state topic ${changelogTopic} has ${changelogPartitions} partitions but ${rawTopic} has ${rawPartitions}`, {
+        hint: `raw partition p keeps its state in partition p of ${changelogTopic}; add partitions to it (kafka-topics --alter --partitions ${rawPartitions})`,
+      });
+    }
+    for (const name of await admin.listTopics()) knownTopics.add(name);
   }
-  const rawPartitions = (await admin.fetchTopicMetadata({ topics: [rawTopic] })).topics[0].partitions.length;
-  await ensureTopics(admin, [
-    { name: options.topics.late, partitions: 1, replicationFactor: -1 },
-    { name: options.topics.deadLetter, partitions: 1, replicationFactor: -1 },
-    {
-      name: changelogTopic,
-      partitions: rawPartitions,
-      replicationFactor: -1,
-      // Compacted: only the latest value per key matters. Short segments let the cleaner
-      // compact soon, which keeps the tail a restoring reader has to read short.
-      configs: { 'cleanup.policy': 'compact', 'segment.ms': '60000', 'min.cleanable.dirty.ratio': '0.1' },
-    },
-  ]);
-  const changelogPartitions = (await admin.fetchTopicMetadata({ topics: [changelogTopic] })).topics[0].partitions.length;
-  if (changelogPartitions < rawPartitions) {
-    await admin.disconnect().catch(() => {});
-    throw new FinpipeError('TOPIC_CONFLICT', `state topic ${changelogTopic} has ${changelogPartitions} partitions but ${rawTopic} has ${rawPartitions}`, {
-      hint: `raw partition p keeps its state in partition p of ${changelogTopic}; add partitions to it (kafka-topics --alter --partitions ${rawPartitions})`,
-    });
-  }
-  const knownTopics = new Set(await admin.listTopics());
   const creating = new Map<string, Promise<void>>();
   const topicOf = new Map<string, string>();
   const outputTopic = (symbol: string): string => {
@@ -322,10 +323,17 @@ export async function runProcess(options: ProcessOptions, stats: ProcessStats = 
     if (firstOffset === null) return;
     let next = task.nextOffset;
     if (next !== null && BigInt(firstOffset) > next) {
-      // Never expected (consecutive fetches are contiguous); refetch rather than skip records.
-      logger.warn({ partition, firstOffset, nextOffset: next.toString() }, 'batch starts after the committed position: fetching again from there');
-      payload.resolveOffset((next - 1n).toString());
-      return;
+      // Consecutive fetches are contiguous, so this means the consumer's position moved on
+      // without us: fetch again from the committed position, unless retention has deleted
+      // those records meanwhile (then the consumer rightly restarted at the log start).
+      const low = BigInt((await admin.fetchTopicOffsets(rawTopic)).find((o) => o.partition === partition)?.low ?? '0');
+      if (low <= next) {
+        logger.warn({ partition, firstOffset, nextOffset: next.toString() }, 'batch starts after the committed position: fetching again from there');
+        payload.resolveOffset((next - 1n).toString());
+        return;
+      }
+      logger.warn({ partition, from: next.toString(), to: low.toString() }, 'raw records were deleted by retention before they were processed; continuing at the log start');
+      next = BigInt(firstOffset);
     }
     const out = new OutputBuffer();
     const dirty = new Set<SymbolWindows>();
@@ -442,6 +450,7 @@ export async function runProcess(options: ProcessOptions, stats: ProcessStats = 
 
   // ---- run -----------------------------------------------------------------------------
   try {
+    await prepareTopics();
     reader = new ChangelogReader(kafka, admin, changelogTopic, rawTopic, logger);
     await reader.start(groupId);
     consumer = kafka.consumer({
