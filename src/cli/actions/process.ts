@@ -21,8 +21,8 @@ export async function runProcessCommand(global: GlobalOptions, symbols: string[]
   });
   const interactive = isInteractive();
   const stats = newStats();
-  const status = startStatusLine('process {trades_s} trades/s | {candles_s} candles/s | lag {lag} | late {late} | dead letters {dlq} | partitions {partitions}', {
-    trades_s: 0, candles_s: 0, lag: 0, late: 0, dlq: 0, partitions: '-',
+  const status = startStatusLine('process {trades_s} trades/s | {candles_s} candles/s | trades {trades} | lag {lag} | late {late} | dead letters {dlq} | partitions {partitions}', {
+    trades_s: 0, trades: 0, candles_s: 0, lag: 0, late: 0, dlq: 0, partitions: '-',
   });
   let last: Snapshot = { at: Date.now(), trades: 0, candles: 0 };
   let lastLog = Date.now();
@@ -36,7 +36,7 @@ export async function runProcessCommand(global: GlobalOptions, symbols: string[]
     };
     if (interactive) {
       last = { at: now, trades: stats.trades, candles: stats.candles };
-      status.update({ trades_s: n(fields.tradesPerSec), candles_s: n(fields.candlesPerSec), lag: n(fields.lag), late: n(stats.late), dlq: n(stats.deadLetters), partitions: stats.assigned.join(',') || '-' });
+      status.update({ trades_s: n(fields.tradesPerSec), trades: n(stats.trades), candles_s: n(fields.candlesPerSec), lag: n(fields.lag), late: n(stats.late), dlq: n(stats.deadLetters), partitions: stats.assigned.join(',') || '-' });
     } else if (now - lastLog >= flags.statsInterval) {
       last = { at: now, trades: stats.trades, candles: stats.candles };
       lastLog = now;
