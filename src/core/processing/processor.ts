@@ -197,7 +197,6 @@ export async function runProcess(options: ProcessOptions, stats: ProcessStats = 
 
   // ---- topics -------------------------------------------------------------------------
   let rawPartitions = 0;
-  const knownTopics = new Set<string>();
   async function prepareTopics(): Promise<void> {
     if (!(await admin.listTopics()).includes(rawTopic)) {
       throw new FinpipeError('TOPIC_NOT_FOUND', `raw topic ${rawTopic} does not exist`, {
@@ -224,8 +223,9 @@ export async function runProcess(options: ProcessOptions, stats: ProcessStats = 
         hint: `raw partition p keeps its state in partition p of ${changelogTopic}; add partitions to it (kafka-topics --alter --partitions ${rawPartitions})`,
       });
     }
-    for (const name of await admin.listTopics()) knownTopics.add(name);
   }
+  /** Partition count of each symbol topic used so far (created on first use). */
+  const partitionsOf = new Map<string, number>();
   const creating = new Map<string, Promise<void>>();
   const topicOf = new Map<string, string>();
   const outputTopic = (symbol: string): string => {
@@ -233,29 +233,24 @@ export async function runProcess(options: ProcessOptions, stats: ProcessStats = 
     if (!topic) topicOf.set(symbol, (topic = symbolToTopic(symbol)));
     return topic;
   };
-  async function ensureOutputTopics(names: Iterable<string>): Promise<void> {
-    const waits: Promise<void>[] = [];
-    for (const name of names) {
-      if (knownTopics.has(name)) continue;
-      let pending = creating.get(name);
-      if (!pending) {
-        pending = ensureTopics(admin, [{ name, partitions: OUTPUT_PARTITIONS, replicationFactor: -1 }]).then(
-          () => {
-            knownTopics.add(name);
-            creating.delete(name);
-            logger.info({ topic: name }, 'created symbol topic');
-          },
-          (error) => {
-            creating.delete(name);
-            throw error;
-          },
-        );
-        creating.set(name, pending);
-      }
-      waits.push(pending);
+  function ensureOutputTopic(name: string): Promise<void> {
+    let pending = creating.get(name);
+    if (!pending) {
+      pending = (async () => {
+        const existed = (await admin.listTopics()).includes(name);
+        if (!existed) await ensureTopics(admin, [{ name, partitions: OUTPUT_PARTITIONS, replicationFactor: -1 }]);
+        const count = (await admin.fetchTopicMetadata({ topics: [name] })).topics[0].partitions.length;
+        partitionsOf.set(name, count);
+        if (!existed) logger.info({ topic: name }, 'created symbol topic');
+      })().finally(() => creating.delete(name));
+      creating.set(name, pending);
     }
-    await Promise.all(waits);
+    return pending;
   }
+  /** The partition to write a symbol topic's records to: 0 for the usual one-partition topic
+   * (saves hashing every record's key); a topic made elsewhere with more partitions is left
+   * to the default partitioner, which hashes the key (= symbol) to one fixed partition. */
+  const outputPartition = (topic: string): number | undefined => (partitionsOf.get(topic) === 1 ? 0 : undefined);
 
   // ---- partition ownership ---------------------------------------------------------------
   async function committedOffset(partition: number): Promise<bigint | null> {
@@ -337,7 +332,6 @@ export async function runProcess(options: ProcessOptions, stats: ProcessStats = 
     }
     const out = new OutputBuffer();
     const dirty = new Set<SymbolWindows>();
-    const topicsUsed = new Set<string>();
     let records = 0;
     let trades = 0;
     let candles = 0;
@@ -358,9 +352,9 @@ export async function runProcess(options: ProcessOptions, stats: ProcessStats = 
       for (const trade of decoded.trades) {
         trades++;
         const topic = outputTopic(trade.symbol);
-        topicsUsed.add(topic);
+        if (!partitionsOf.has(topic)) await ensureOutputTopic(topic);
         const value = codec.trade.encode(trade);
-        out.push(topic, { key: trade.symbol, value, headers: { [RECORD_TYPE_HEADER]: 'trade' } });
+        out.push(topic, { key: trade.symbol, partition: outputPartition(topic), value, headers: { [RECORD_TYPE_HEADER]: 'trade' } });
         let windows = task.symbols.get(trade.symbol);
         if (!windows) task.symbols.set(trade.symbol, (windows = new SymbolWindows(trade.symbol, options.windows)));
         dirty.add(windows);
@@ -376,7 +370,7 @@ export async function runProcess(options: ProcessOptions, stats: ProcessStats = 
       const topic = outputTopic(windows.symbol);
       for (const candle of windows.drain()) {
         candles++;
-        out.push(topic, { key: windows.symbol, value: codec.candle.encode(candle), headers: { [RECORD_TYPE_HEADER]: 'candle' } });
+        out.push(topic, { key: windows.symbol, partition: outputPartition(topic), value: codec.candle.encode(candle), headers: { [RECORD_TYPE_HEADER]: 'candle' } });
       }
       snapshots.push(windows.snapshot());
     }
@@ -386,7 +380,6 @@ export async function runProcess(options: ProcessOptions, stats: ProcessStats = 
       payload.resolveOffset((newNext - 1n).toString());
       return;
     }
-    await ensureOutputTopics(topicsUsed);
     const changelog = changelogMessages(rawTopic, partition, snapshots, newNext.toString());
     for (const m of changelog) out.push(changelogTopic, m);
 
