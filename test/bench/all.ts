@@ -13,7 +13,7 @@ const BENCHES = ['produce', 'process', 'sink', 'e2e'];
 function run(name: string): Promise<{ code: number | null; result?: Record<string, unknown> }> {
   return new Promise((resolve) => {
     console.log(`\n=== bench:${name} ===`);
-    const child = spawn(process.execPath, [path.join(__dirname, `${name}.js`), ...process.argv.slice(2)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [path.join(__dirname, `${name}.js`)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let result: Record<string, unknown> | undefined;
     let buffer = '';
     child.stdout!.on('data', (chunk: Buffer) => {

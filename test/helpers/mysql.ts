@@ -9,6 +9,9 @@ export const MYSQL = { host: '127.0.0.1', port: 3306, user: 'root', password: ''
 export async function createDatabase(t: TestContext, prefix = 'fp_test'): Promise<{ name: string; url: string; connection: mysql.Connection }> {
   const name = `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
   const connection = await mysql.createConnection({ ...MYSQL, multipleStatements: false });
+  // An idle connection whose server restarts (the sink's outage test stops MariaDB) emits
+  // 'error'; without a listener that would crash the whole test process.
+  connection.on('error', () => {});
   await connection.query(`CREATE DATABASE \`${name}\``);
   t.after(async () => {
     await connection.query(`DROP DATABASE IF EXISTS \`${name}\``).catch(() => {});
