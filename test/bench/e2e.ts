@@ -123,13 +123,17 @@ async function latencyPhase(): Promise<{ p50: number; p99: number; max: number; 
     await waitUntil('produce --http to listen', async () => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false), 30_000, [produce]);
 
     let lastT = 0;
-    const sent = new Map<number, number>(); // trade time -> index (times are unique)
+    let measuring = false;
+    let polling = true;
+    // Rows may become visible out of order (the sink runs two transactions at once), so the
+    // poller asks for everything from the oldest trade not yet seen and checks rows off.
+    const unseen = new Set<number>();
     const post = async (n: number) => {
       const trades = [];
       for (let i = 0; i < n; i++) {
         lastT = Math.max(Date.now(), lastT + 1);
         trades.push({ s: symbol, p: 100 + Math.random(), t: lastT, v: 1 });
-        sent.set(lastT, sent.size);
+        if (measuring) unseen.add(lastT);
       }
       const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(trades) });
       if (r.status !== 202) throw new Error(`POST /trades answered ${r.status}: ${await r.text()}`);
@@ -137,34 +141,37 @@ async function latencyPhase(): Promise<{ p50: number; p99: number; max: number; 
     // Warm-up: every stage has written once (tables exist, producers and transactions are set up).
     await post(100);
     await waitUntil('warm-up trades in MySQL', async () => (await count(run, [symbol])) >= 100, 60_000, run.children);
-    const warm = sent.size;
 
     const latencies: number[] = [];
-    let seenUpTo = lastT;
-    let polling = true;
     const poller = (async () => {
       while (polling) {
-        const [rows] = await run.db.query<RowDataPacket[]>('SELECT UNIX_TIMESTAMP(trade_timestamp) * 1000 AS t FROM trades WHERE symbol = ? AND trade_timestamp > FROM_UNIXTIME(? / 1000) ORDER BY trade_timestamp', [symbol, seenUpTo]);
-        const now = Date.now();
-        for (const r of rows) {
-          const t = Math.round(Number(r.t));
-          latencies.push(now - t);
-          seenUpTo = Math.max(seenUpTo, t);
+        if (unseen.size > 0) {
+          let oldest = Infinity;
+          for (const t of unseen) if (t < oldest) oldest = t;
+          const [rows] = await run.db.query<RowDataPacket[]>('SELECT ROUND(UNIX_TIMESTAMP(trade_timestamp) * 1000) AS t FROM trades WHERE symbol = ? AND trade_timestamp >= FROM_UNIXTIME(? / 1000)', [symbol, oldest]);
+          const now = Date.now();
+          for (const r of rows) {
+            const t = Number(r.t);
+            if (unseen.delete(t)) latencies.push(now - t);
+          }
         }
         await sleep(5);
       }
     })();
     // Steady 1,000 trades/s: 10 trades every 10 ms, paced against the clock (no drift).
+    measuring = true;
     const start = Date.now();
     for (let tick = 0; tick < LATENCY_SECONDS * 100; tick++) {
       const due = start + tick * 10;
       if (due > Date.now()) await sleep(due - Date.now());
       await post(RATE / 100);
     }
-    const total = sent.size - warm;
-    await waitUntil('every latency trade in MySQL', async () => latencies.length >= total, 60_000, run.children);
-    polling = false;
-    await poller;
+    try {
+      await waitUntil('every latency trade in MySQL', async () => unseen.size === 0, 60_000, run.children);
+    } finally {
+      polling = false;
+      await poller;
+    }
     return { p50: median(latencies), p99: percentile(latencies, 0.99), max: Math.max(...latencies), trades: latencies.length };
   } finally {
     await tearDown(run);

@@ -18,8 +18,10 @@ import { decodeRecord, sourceString, type SourceRef } from './records';
  *   connect  wait for MySQL (backoff), create the database and migrate the tables, wait for
  *            the topics to exist (process creates them on demand), join the consumer group.
  *   write    records are decoded into a buffer as they arrive (eachBatch); a flusher writes
- *            the buffer in ONE database transaction when it holds `batchRows` rows or its
- *            oldest row is `flushMs` old, then sends dead letters, then commits the offsets
+ *            the buffer in ONE database transaction when it holds `batchRows` rows, when its
+ *            oldest row is `flushMs` old, or at once when the consumer has caught up with
+ *            the end of the partition (low latency when the feed is slow, big batches when
+ *            there is a backlog), then sends dead letters, then commits the offsets
  *            it covered. So offsets only ever move past rows that are committed in MySQL
  *            (or dead-lettered); a crash anywhere replays from the last commit, and every
  *            write is an idempotent upsert, so a replay leaves the tables unchanged.
@@ -183,6 +185,8 @@ export class Sink {
   private spaceWaiters: (() => void)[] = [];
   private fatal: ((error: unknown) => void) | null = null;
   private readonly highWatermarks = new Map<string, { topic: string; hw: bigint }>();
+  /** The last fetch reached the end of its partition: nothing more is coming right now. */
+  private caughtUp = false;
   private readonly committed = new Map<string, bigint>();
   private readonly stats: SinkStats = {
     topics: new Map(), trades: 0, tradesInserted: 0, candles: 0, records: 0, deadLetters: 0, transactions: 0, paused: false, state: 'starting', startedAt: Date.now(), firstRecordAt: 0, lastCommitAt: 0,
@@ -356,7 +360,11 @@ export class Sink {
     if (batch.messages.length > 0 && !this.stopping) {
       this.pending.positions.set(key, { topic, partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() });
     }
-    if (this.pending.size >= this.options.batchRows) this.wakeFlusher();
+    // Caught up with the partition: waiting for flushMs would only add latency, since no
+    // more rows are coming to fill the batch. (Catching up on a backlog, batches fill by
+    // size instead.)
+    this.caughtUp = BigInt(batch.lastOffset()) + 1n >= BigInt(batch.highWatermark);
+    if (this.pending.size >= this.options.batchRows || (this.caughtUp && !this.pending.empty)) this.wakeFlusher();
     await heartbeat();
   }
 
@@ -378,7 +386,7 @@ export class Sink {
     for (;;) {
       const p = this.pending;
       const age = p.empty ? 0 : Date.now() - p.firstAt;
-      if (this.stopping || p.size >= this.options.batchRows || (!p.empty && age >= this.options.flushMs)) return;
+      if (this.stopping || p.size >= this.options.batchRows || (!p.empty && (age >= this.options.flushMs || this.caughtUp))) return;
       const waitMs = p.empty ? 1_000 : this.options.flushMs - age;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, waitMs);
