@@ -38,12 +38,12 @@ export function processCommand(): Command {
     .option('--late-topic <name>', 'topic for trades that missed a closed window (env FINPIPE_LATE_TOPIC, default "trades.late")')
     .option('--dlq-topic <name>', 'dead-letter topic for unusable raw records (env FINPIPE_DLQ_TOPIC, default "finpipe.dlq")')
     .option('-g, --group <id>', 'consumer group; instances with the same group share the raw partitions. Its state lives in topic <group>-state', 'finpipe-process')
-    .option('-w, --windows <sizes>', 'candle window sizes, comma-separated (epoch-aligned, tumbling)', parseWindows, [10_000])
-    .option('-l, --lateness <duration>', 'how far behind the newest trade of a symbol a trade may be and still count in its candle', parseDuration, 15_000)
+    .addOption(new Option('-w, --windows <sizes>', 'candle window sizes, comma-separated (epoch-aligned, tumbling)').argParser(parseWindows).default([10_000], '10s'))
+    .addOption(new Option('-l, --lateness <duration>', 'how far behind the newest trade of a symbol a trade may be and still count in its candle').argParser(parseDuration).default(15_000, '15s'))
     .addOption(new Option('-e, --emit <mode>', 'update: a new candle version on every change (coalesced per transaction) and a final one when the window closes; final: only when it closes').choices(['update', 'final']).default('update'))
     .addOption(new Option('--start <where>', 'where a group without committed offsets starts reading').choices(['earliest', 'latest']).default('earliest'))
-    .option('--session-timeout <duration>', 'consumer-group session timeout: how soon a crashed instance\'s partitions move to the others', sessionTimeout, 10_000)
-    .option('--stats-interval <duration>', 'how often to log JSON stats when not on a terminal', parseDuration, 10_000)
+    .addOption(new Option('--session-timeout <duration>', 'consumer-group session timeout: how soon a crashed instance\'s partitions move to the others').argParser(sessionTimeout).default(10_000, '10s'))
+    .addOption(new Option('--stats-interval <duration>', 'how often to log JSON stats when not on a terminal').argParser(parseDuration).default(10_000, '10s'))
     .addHelpText(
       'after',
       `
