@@ -51,7 +51,17 @@ function startProcess(run: Run): Child {
 }
 
 async function cleanup(run: Run): Promise<void> {
-  await deleteTopicsQuietly([run.raw, run.late, run.dlq, `${run.group}-state`, ...run.symbols.map(symbolToTopic)]);
+  const names = [run.raw, run.late, run.dlq, `${run.group}-state`, ...run.symbols.map(symbolToTopic)];
+  // A loaded broker may time out a large delete: check and try again.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    await deleteTopicsQuietly(names);
+    const admin = testKafka('bench-cleanup').admin();
+    await admin.connect();
+    const left = (await admin.listTopics()).filter((n) => names.includes(n));
+    await admin.disconnect();
+    if (left.length === 0) return;
+  }
+  process.stderr.write(`could not delete every benchmark topic (${names.join(', ')})\n`);
 }
 
 async function committed(admin: Admin, run: Run): Promise<number> {

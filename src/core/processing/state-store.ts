@@ -93,6 +93,7 @@ export class ChangelogReader {
       readUncommitted: false,
       maxWaitTimeInMs: 50,
       sessionTimeout: 30_000,
+      allowAutoTopicCreation: false,
     });
     this.consumer = consumer;
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
