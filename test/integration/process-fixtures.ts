@@ -37,8 +37,25 @@ export async function scenario(t: TestContext, admin: Admin, partitions: number,
     args: (...extra) => ['process', '--topic', s.raw, '--late-topic', s.late, '--dlq-topic', s.dlq, '--group', s.group, '--session-timeout', '6s', '--stats-interval', '1s', ...extra],
   };
   await admin.createTopics({ topics: [{ topic: s.raw, numPartitions: partitions }], waitForLeaders: true });
-  t.after(() => deleteTopicsQuietly([s.raw, s.late, s.dlq, `${s.group}-state`, ...s.symbols.map(symbolToTopic)]));
+  t.after(() => deleteAll([s.raw, s.late, s.dlq, `${s.group}-state`, ...s.symbols.map(symbolToTopic)]));
   return s;
+}
+
+/** Deletes topics, checking and trying again: a busy broker may time out a large delete. */
+async function deleteAll(names: string[]): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    await deleteTopicsQuietly(names);
+    const a = testKafka().admin();
+    try {
+      await a.connect();
+      const existing = new Set(await a.listTopics());
+      if (!names.some((n) => existing.has(n))) return;
+    } catch {
+      return; // the broker is gone: nothing more to clean
+    } finally {
+      await a.disconnect().catch(() => {});
+    }
+  }
 }
 
 /** One raw record: a frame's trades for one symbol, sent to an explicit partition. */
