@@ -331,16 +331,13 @@ export async function runProcess(options: ProcessOptions, stats: ProcessStats = 
     if (firstOffset === null) return;
     let next = task.nextOffset;
     if (next !== null && BigInt(firstOffset) > next) {
-      // Consecutive fetches are contiguous, so this means the consumer's position moved on
-      // without us: fetch again from the committed position, unless retention has deleted
-      // those records meanwhile (then the consumer rightly restarted at the log start).
-      const low = BigInt((await admin.fetchTopicOffsets(rawTopic)).find((o) => o.partition === partition)?.low ?? '0');
-      if (low <= next) {
-        logger.warn({ partition, firstOffset, nextOffset: next.toString() }, 'batch starts after the committed position: fetching again from there');
-        payload.resolveOffset((next - 1n).toString());
-        return;
+      // Offsets between were not delivered: transaction markers or aborted records of a
+      // transactional raw producer (kafkajs skips those), or records deleted by retention.
+      // Never records still to do: the consumer starts at or before the committed offset.
+      if (BigInt(firstOffset) - next > 1n) {
+        const low = BigInt((await admin.fetchTopicOffsets(rawTopic)).find((o) => o.partition === partition)?.low ?? '0');
+        if (low > next) logger.warn({ partition, from: next.toString(), to: low.toString() }, 'raw records were deleted by retention before they were processed');
       }
-      logger.warn({ partition, from: next.toString(), to: low.toString() }, 'raw records were deleted by retention before they were processed; continuing at the log start');
       next = BigInt(firstOffset);
     }
     const out = new OutputBuffer();
