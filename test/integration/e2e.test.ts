@@ -4,12 +4,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
 import type { RowDataPacket } from 'mysql2/promise';
 import { runCli, startCli, type RunningCli } from '../helpers/cli';
 import { deleteTopicsQuietly, waitFor } from '../helpers/kafka';
 import { createDatabase } from '../helpers/mysql';
 import { symbolToTopic } from '../../src/core/symbols';
+import { freePort } from '../../src/core/net';
 
 /**
  * The whole pipeline, every stage a real `finpipe` process: simulate -> produce -> process
@@ -32,15 +32,6 @@ interface Pipeline {
   processArgs: string[];
   sinkArgs: string[];
   stages: Record<'simulate' | 'produce' | 'process' | 'sink', RunningCli>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function startPipeline(t: TestContext, label: string): Promise<Pipeline> {

@@ -12,6 +12,7 @@ import { symbolTopics } from '../symbols';
 import { sleep } from '../retry';
 import { redactText } from '../redact';
 import { Supervisor, type StageState } from './supervisor';
+import { freePort } from '../net';
 
 /**
  * `finpipe demo`: the whole pipeline on one machine, in the seeds' start-up order —
@@ -270,17 +271,6 @@ async function latestCandles(db: mysql.Connection, database: string, symbols: st
   } catch {
     return [];
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPort(port: number, signal: AbortSignal, timeoutMs = 15_000): Promise<void> {
