@@ -12,7 +12,7 @@ const n = (x: number) => Math.round(x).toLocaleString('en-US');
 const ms = (x: number | null) => (x === null ? '-' : `${n(x)} ms`);
 const lag = (x: number | null) => (x === null ? '-' : n(x));
 
-export async function runDemoCommand(global: GlobalOptions, opts: { symbols: string[]; rate: number; duration: number; seed: number; windows: string; logDir?: string }): Promise<void> {
+export async function runDemoCommand(global: GlobalOptions, opts: { symbols: string[]; rate: number; duration: number; seed: number; windows: string; groupPrefix: string; logDir?: string }): Promise<void> {
   const { config, logger } = createContext(global, 'demo');
   const runDir = opts.logDir ?? mkdtempSync(path.join(tmpdir(), 'finpipe-demo-'));
   const shutdown = shutdownSignal(logger);
@@ -46,7 +46,7 @@ export async function runDemoCommand(global: GlobalOptions, opts: { symbols: str
   };
 
   try {
-    const summary = await runDemo({ config, logger, signal: shutdown.signal, symbols: opts.symbols, rate: opts.rate, seed: opts.seed, durationMs: opts.duration, windows: opts.windows, runDir, onTick });
+    const summary = await runDemo({ config, logger, signal: shutdown.signal, symbols: opts.symbols, rate: opts.rate, seed: opts.seed, durationMs: opts.duration, windows: opts.windows, groupPrefix: opts.groupPrefix, runDir, onTick });
     Object.values(lines).forEach((l) => l.stop());
     const out = [
       '',

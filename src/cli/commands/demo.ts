@@ -11,6 +11,7 @@ export function demoCommand(): Command {
     .option('-d, --duration <duration>', 'how long to run before draining and summarising (Ctrl-C ends it early)', parseDuration, 60_000)
     .option('--seed <n>', 'simulator seed: the same seed gives the same trades', positiveInt, 1)
     .option('-w, --windows <sizes>', 'candle window sizes for process', '1s,10s')
+    .option('--group-prefix <prefix>', 'consumer groups are <prefix>-process and <prefix>-sink', 'finpipe')
     .option('--log-dir <path>', 'where each stage writes its JSON log (default: a new folder under the system temp dir)')
     .addHelpText('after', `
 Needs Kafka and MySQL: \`npm run services:up\` starts both here (\`npm run demo\` does it for you).
@@ -18,7 +19,7 @@ Needs Kafka and MySQL: \`npm run services:up\` starts both here (\`npm run demo\
 Examples:
   $ finpipe demo
   $ finpipe demo --symbols BINANCE:BTCUSDT,AAPL --rate 1000 --duration 2m`)
-    .action(async (opts: { symbols: string[]; rate: number; duration: number; seed: number; windows: string; logDir?: string }, command: Command) => {
+    .action(async (opts: { symbols: string[]; rate: number; duration: number; seed: number; windows: string; groupPrefix: string; logDir?: string }, command: Command) => {
       const { runDemoCommand } = await import('../actions/demo');
       await runDemoCommand(globalOptions(command), opts);
     });

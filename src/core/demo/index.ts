@@ -33,6 +33,8 @@ export interface DemoOptions {
   durationMs: number;
   windows: string;
   runDir: string;
+  /** Consumer groups are `<groupPrefix>-process` and `<groupPrefix>-sink`. */
+  groupPrefix: string;
   /** Called about once a second with the live view. */
   onTick?: (view: DemoView) => void;
 }
@@ -59,16 +61,18 @@ export interface DemoSummary extends DemoView {
   logDir: string;
 }
 
-export const PROCESS_GROUP = 'finpipe-process';
-export const SINK_GROUP = 'finpipe-sink';
 
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const { config, logger, signal } = options;
   const perSymbolTopics = [...symbolTopics(options.symbols).values()];
+  const groups = { process: `${options.groupPrefix}-process`, sink: `${options.groupPrefix}-sink` };
   mkdirSync(options.runDir, { recursive: true });
 
   const admin = await connectKafka(config, logger);
-  const db = await connectMysql(config);
+  const db = await connectMysql(config).catch(async (error) => {
+    await admin.disconnect().catch(() => {});
+    throw error;
+  });
   const supervisor = new Supervisor(logger, process.env);
   try {
     await ensureTopics(admin, [
@@ -79,8 +83,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const port = await freePort();
     const log = (name: string) => path.join(options.runDir, `${name}.log`);
     // Start-up order of the seeds: consumers first, so nothing waits on a missing reader.
-    supervisor.start({ name: 'sink', args: ['sink', ...perSymbolTopics, '--group', SINK_GROUP], logFile: log('sink') });
-    supervisor.start({ name: 'process', args: ['process', ...options.symbols, '--group', PROCESS_GROUP, '--windows', options.windows, '--stats-interval', '1s'], logFile: log('process') });
+    supervisor.start({ name: 'sink', args: ['sink', ...perSymbolTopics, '--group', groups.sink], logFile: log('sink') });
+    supervisor.start({ name: 'process', args: ['process', ...options.symbols, '--group', groups.process, '--windows', options.windows, '--stats-interval', '1s'], logFile: log('process') });
     supervisor.start({
       name: 'simulate',
       args: ['simulate', '--port', String(port), '--rate', String(options.rate), '--seed', String(options.seed), '--symbols', options.symbols.join(',')],
@@ -95,7 +99,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       logFile: log('produce'),
     });
 
-    const sampler = new Sampler(admin, db, config, options.symbols);
+    const sampler = new Sampler(admin, db, config, options.symbols, groups);
     const started = Date.now();
     const deadline = started + options.durationMs;
     let view = await sampler.sample(supervisor.states(), 0);
@@ -165,7 +169,7 @@ class Sampler {
   private freshness: number[] = [];
   private tablesReady = false;
 
-  constructor(private readonly admin: Admin, private readonly db: mysql.Connection, private readonly config: Config, private readonly symbols: string[]) {}
+  constructor(private readonly admin: Admin, private readonly db: mysql.Connection, private readonly config: Config, private readonly symbols: string[], private readonly groups: { process: string; sink: string }) {}
 
   async sampleFreshness(): Promise<void> {
     if (!this.tablesReady) return;
@@ -183,8 +187,8 @@ class Sampler {
     const seconds = Math.max(0.001, (now - this.lastAt) / 1000);
     const rawRecords = await this.records(this.config.topics.raw);
     const [processLag, sinkLag, deadLetters, lateTrades] = await Promise.all([
-      this.groupLag(PROCESS_GROUP),
-      this.groupLag(SINK_GROUP),
+      this.groupLag(this.groups.process),
+      this.groupLag(this.groups.sink),
       this.records(this.config.topics.deadLetter),
       this.records(this.config.topics.late),
     ]);
