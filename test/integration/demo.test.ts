@@ -23,7 +23,7 @@ test('finpipe demo runs every stage, drains, and its summary matches MySQL', asy
   assert.ok(trades > 500, `trades in MySQL: ${trades}`);
   assert.equal(Number(row.s), 2);
   // The summary is read back after draining: it must match the table exactly.
-  assert.match(r.stdout, new RegExp(`MySQL ${db.name}: ${trades.toLocaleString('en-US')} trades`));
+  assert.match(r.stdout, new RegExp(`MySQL ${db.name} \\(this run\\): ${trades.toLocaleString('en-US')} trades`));
   assert.match(r.stdout, /stage restarts: sink 0, process 0, simulate 0, produce 0/);
   assert.match(r.stdout, /latest candles \(MySQL\)/);
   for (const s of symbols) assert.match(r.stdout, new RegExp(`${s.replace(':', ':')}\\s+1s\\s+`));

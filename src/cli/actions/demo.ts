@@ -52,7 +52,7 @@ export async function runDemoCommand(global: GlobalOptions, opts: { symbols: str
       '',
       chalk.bold(`finpipe demo: ${(summary.elapsedMs / 1000).toFixed(1)} s, ${opts.symbols.length} symbols at ${n(opts.rate)} trades/s`),
       `  raw topic ${config.topics.raw}: ${n(summary.rawRecords)} records   dead letters: ${n(summary.deadLetters)}   late trades: ${n(summary.lateTrades)}`,
-      `  MySQL ${config.mysql.database}: ${n(summary.mysqlTrades)} trades, ${n(summary.mysqlCandles)} candles   freshness p50 ${ms(summary.freshnessP50Ms)}, p99 ${ms(summary.freshnessP99Ms)}`,
+      `  MySQL ${config.mysql.database} (this run): ${n(summary.mysqlTrades)} trades, ${n(summary.mysqlCandles)} candles   freshness p50 ${ms(summary.freshnessP50Ms)}, p99 ${ms(summary.freshnessP99Ms)}`,
       `  stage restarts: ${summary.stages.map((s) => `${s.name} ${s.restarts}`).join(', ')}   logs: ${summary.logDir}`,
       '',
       chalk.bold('latest candles (MySQL)'),

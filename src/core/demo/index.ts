@@ -168,13 +168,21 @@ class Sampler {
   private lastAt = Date.now();
   private freshness: number[] = [];
   private tablesReady = false;
+  /**
+   * Rows of this run: the simulator stamps trades with the current time, a few (out of
+   * order) up to 3 s early, so trades of earlier runs in the same tables are left out.
+   */
+  private readonly since = new Date(Date.now() - 10_000).toISOString().replace('T', ' ').replace('Z', '');
 
   constructor(private readonly admin: Admin, private readonly db: mysql.Connection, private readonly config: Config, private readonly symbols: string[], private readonly groups: { process: string; sink: string }) {}
 
   async sampleFreshness(): Promise<void> {
     if (!this.tablesReady) return;
     try {
-      const [[row]] = await this.db.query<RowDataPacket[]>('SELECT TIMESTAMPDIFF(MICROSECOND, MAX(trade_timestamp), UTC_TIMESTAMP(3)) / 1000 AS age FROM trades WHERE symbol IN (?)', [this.symbols]);
+      const [[row]] = await this.db.query<RowDataPacket[]>(
+        'SELECT TIMESTAMPDIFF(MICROSECOND, MAX(trade_timestamp), UTC_TIMESTAMP(3)) / 1000 AS age FROM trades WHERE symbol IN (?) AND trade_timestamp >= ?',
+        [this.symbols, this.since],
+      );
       if (row?.age !== null && row?.age !== undefined) this.freshness.push(Number(row.age));
       if (this.freshness.length > 3000) this.freshness.splice(0, this.freshness.length - 3000);
     } catch {
@@ -195,8 +203,8 @@ class Sampler {
     let mysqlTrades = 0;
     let mysqlCandles = 0;
     try {
-      const [[t]] = await this.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM trades WHERE symbol IN (?)', [this.symbols]);
-      const [[c]] = await this.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM candles WHERE symbol IN (?)', [this.symbols]);
+      const [[t]] = await this.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM trades WHERE symbol IN (?) AND trade_timestamp >= ?', [this.symbols, this.since]);
+      const [[c]] = await this.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM candles WHERE symbol IN (?) AND window_end > ?', [this.symbols, this.since]);
       mysqlTrades = Number(t.n);
       mysqlCandles = Number(c.n);
       this.tablesReady = true;
