@@ -95,10 +95,43 @@ export interface SinkStats {
   lastCommitAt: number;
 }
 
-interface Ref extends SourceRef {
-  key: Buffer | null;
-  value: Buffer | null;
-  headers?: IHeaders;
+/** One topic-partition as seen by the consumer; shared by the refs of its records (one object per partition, not per record). */
+interface PartitionSource {
+  topic: string;
+  partition: number;
+  key: string;
+}
+
+/** A record's origin and raw bytes, kept until its batch is committed (for dead letters and counters). */
+class Ref implements SourceRef {
+  constructor(
+    readonly source: PartitionSource,
+    private readonly message: KafkaMessage,
+  ) {}
+
+  get topic(): string {
+    return this.source.topic;
+  }
+
+  get partition(): number {
+    return this.source.partition;
+  }
+
+  get offset(): string {
+    return this.message.offset;
+  }
+
+  get key(): Buffer | null {
+    return this.message.key;
+  }
+
+  get value(): Buffer | null {
+    return this.message.value;
+  }
+
+  get headers(): IHeaders | undefined {
+    return this.message.headers;
+  }
 }
 
 /** What the consumer has read and not yet committed. */
@@ -107,6 +140,8 @@ class Pending {
   poison: { ref: Ref; reason: string }[] = [];
   /** Next offset to commit per topic-partition once this buffer is in MySQL. */
   positions = new Map<string, { topic: string; partition: number; offset: string }>();
+  /** Records per topic (decoded or not), counted per run of records rather than per record. */
+  perTopic = new Map<string, number>();
   firstAt = 0;
 
   get size(): number {
@@ -123,6 +158,9 @@ class Pending {
 }
 
 const partitionKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+/** The offset after `offset` (Kafka offsets are int64, passed around as decimal strings). */
+const nextOffset = (offset: string) => (BigInt(offset) + 1n).toString();
 
 /** Topics the sink must never read: they are not per-symbol topics. */
 function reservedTopics(config: Config): Map<string, string> {
@@ -188,6 +226,7 @@ export class Sink {
   /** The last fetch reached the end of its partition: nothing more is coming right now. */
   private caughtUp = false;
   private readonly committed = new Map<string, bigint>();
+  private readonly sources = new Map<string, PartitionSource>();
   private readonly stats: SinkStats = {
     topics: new Map(), trades: 0, tradesInserted: 0, candles: 0, records: 0, deadLetters: 0, transactions: 0, paused: false, state: 'starting', startedAt: Date.now(), firstRecordAt: 0, lastCommitAt: 0,
   };
@@ -336,29 +375,45 @@ export class Sink {
     });
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const { topic, partition } = batch;
+  private source(topic: string, partition: number): PartitionSource {
     const key = partitionKey(topic, partition);
+    let source = this.sources.get(key);
+    if (!source) this.sources.set(key, (source = { topic, partition, key }));
+    return source;
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition, messages } = batch;
+    const source = this.source(topic, partition);
+    const { key } = source;
     this.highWatermarks.set(key, { topic, hw: BigInt(batch.highWatermark) });
-    if (!this.committed.has(key) && batch.messages.length > 0) this.committed.set(key, BigInt(batch.messages[0].offset));
-    for (const message of batch.messages) {
-      while (this.pending.size >= this.options.batchRows) {
+    if (!this.committed.has(key) && messages.length > 0) this.committed.set(key, BigInt(messages[0].offset));
+    // Records are taken in runs, as many at a time as the buffer has room for. Whether to
+    // stop (stopping, kafkajs no longer running, a seek made this batch stale) can only change
+    // while this function awaits, so it is checked before each run, not for every record.
+    let next = 0;
+    while (next < messages.length) {
+      if (this.stopping || !isRunning() || isStale()) return;
+      const room = this.options.batchRows - this.pending.size;
+      if (room <= 0) {
         // Full: a flush is due and the flusher is busy with the previous buffer. Wait for
-        // room; if MySQL is down (paused) or we are stopping, return without resolving the
-        // rest: kafkajs fetches it again from the last resolved offset on resume.
-        if (this.paused || this.stopping || !isRunning() || isStale()) return;
+        // room; if MySQL is down (paused), return without resolving the rest: kafkajs
+        // fetches it again from the last resolved offset on resume.
+        if (this.paused) return;
         this.wakeFlusher();
         await Promise.race([new Promise<void>((r) => this.spaceWaiters.push(r)), sleep(1_000)]);
         await heartbeat();
+        continue;
       }
-      if (this.stopping || !isRunning() || isStale()) return;
-      this.add(topic, partition, message);
-      resolveOffset(message.offset);
+      const end = Math.min(messages.length, next + room);
+      this.addRun(source, messages, next, end);
+      next = end;
+      resolveOffset(messages[end - 1].offset);
     }
     // The batch may end with transaction markers after the last message: cover them too, or
     // the committed position would trail behind the end of a fully written topic.
-    if (batch.messages.length > 0 && !this.stopping) {
-      this.pending.positions.set(key, { topic, partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() });
+    if (messages.length > 0 && !this.stopping) {
+      this.pending.positions.set(key, { topic, partition, offset: nextOffset(batch.lastOffset()) });
     }
     // Caught up with the partition: waiting for flushMs would only add latency, since no
     // more rows are coming to fill the batch. (Catching up on a backlog, batches fill by
@@ -368,17 +423,22 @@ export class Sink {
     await heartbeat();
   }
 
-  private add(topic: string, partition: number, message: KafkaMessage): void {
+  /** Decodes messages[from, to) of one partition into the buffer and moves its position past them. */
+  private addRun(source: PartitionSource, messages: KafkaMessage[], from: number, to: number): void {
     const pending = this.pending;
     pending.touch();
     this.stats.firstRecordAt ||= Date.now();
-    const ref: Ref = { topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers };
-    try {
-      pending.items.push({ row: decodeRecord(message), ref });
-    } catch (error) {
-      pending.poison.push({ ref, reason: describeError(error) });
+    for (let i = from; i < to; i++) {
+      const message = messages[i];
+      const ref = new Ref(source, message);
+      try {
+        pending.items.push({ row: decodeRecord(message), ref });
+      } catch (error) {
+        pending.poison.push({ ref, reason: describeError(error) });
+      }
     }
-    pending.positions.set(partitionKey(topic, partition), { topic, partition, offset: (BigInt(message.offset) + 1n).toString() });
+    pending.perTopic.set(source.topic, (pending.perTopic.get(source.topic) ?? 0) + (to - from));
+    pending.positions.set(source.key, { topic: source.topic, partition: source.partition, offset: nextOffset(messages[to - 1].offset) });
   }
 
   /** Waits until a flush is due: enough rows, old enough, or stopping. */
@@ -452,12 +512,14 @@ export class Sink {
     this.stats.tradesInserted += result.tradesInserted;
     this.stats.candles += result.candles;
     this.stats.deadLetters += letters.length;
-    const rejected = new Set(result.rejected.map((r) => r.ref));
-    for (const item of batch.items) {
-      if (!rejected.has(item.ref)) this.topicStats(item.ref.topic).rows++;
+    this.stats.records += batch.items.length - result.rejected.length;
+    // Rows written = records read - dead letters, per topic.
+    for (const [topic, n] of batch.perTopic) this.topicStats(topic).rows += n;
+    for (const l of letters) {
+      const s = this.topicStats(l.ref.topic);
+      s.rows--;
+      s.deadLetters++;
     }
-    this.stats.records += batch.items.length - rejected.size;
-    for (const l of letters) this.topicStats(l.ref.topic).deadLetters++;
     this.options.logger.debug(
       { records: batch.items.length, trades: result.trades, candles: result.candles, deadLetters: letters.length, wroteMs, totalMs: Date.now() - started, ageMs: started - batch.firstAt },
       'batch committed',
