@@ -95,8 +95,30 @@ export function candleTuple(c: Candle): string {
   return `(${escape(c.symbol)},${num(c.window_ms)},${datetimeLiteral(c.window_start)},${datetimeLiteral(c.window_end)},${num(c.open)},${num(c.high)},${num(c.low)},${num(c.close)},${num(c.volume)},${c.vwap === null ? 'NULL' : num(c.vwap)},${num(c.trade_count)},${num(c.avg_price)},${c.is_final ? 1 : 0},${num(c.version)})`;
 }
 
+/**
+ * The tuples of `rows`, comma-separated. Joined in small groups first: a tuple is a tree of
+ * short concatenated strings, and joining thousands of them at the end keeps them all alive
+ * until then, so they survive garbage collections and get copied into the old generation.
+ * Flattening them while they are young makes the statement about twice as fast to build.
+ */
+function tuples<T>(rows: T[], tuple: (row: T) => string): string {
+  const GROUP = 64;
+  if (rows.length <= GROUP) return rows.map(tuple).join(',');
+  const groups: string[] = [];
+  const group: string[] = [];
+  for (const row of rows) {
+    group.push(tuple(row));
+    if (group.length === GROUP) {
+      groups.push(group.join(','));
+      group.length = 0;
+    }
+  }
+  if (group.length > 0) groups.push(group.join(','));
+  return groups.join(',');
+}
+
 export function insertTradesSql(table: string, trades: Trade[]): string {
-  return `INSERT INTO ${quoteIdentifier(table, 'table name')} (${TRADE_COLUMNS.join(',')}) VALUES ${trades.map(tradeTuple).join(',')} ON DUPLICATE KEY UPDATE id = id`;
+  return `INSERT INTO ${quoteIdentifier(table, 'table name')} (${TRADE_COLUMNS.join(',')}) VALUES ${tuples(trades, tradeTuple)} ON DUPLICATE KEY UPDATE id = id`;
 }
 
 export function upsertCandlesSql(table: string, candles: Candle[]): string {
@@ -104,7 +126,7 @@ export function upsertCandlesSql(table: string, candles: Candle[]): string {
   const updates = CANDLE_COLUMNS.filter((c) => c !== 'symbol' && c !== 'window_ms' && c !== 'window_start' && c !== 'version')
     .map((c) => `${c} = IF(${newer}, VALUES(${c}), ${c})`)
     .concat(`version = IF(${newer}, VALUES(version), version)`);
-  return `INSERT INTO ${quoteIdentifier(table, 'table name')} (${CANDLE_COLUMNS.join(',')}) VALUES ${candles.map(candleTuple).join(',')} ON DUPLICATE KEY UPDATE ${updates.join(', ')}`;
+  return `INSERT INTO ${quoteIdentifier(table, 'table name')} (${CANDLE_COLUMNS.join(',')}) VALUES ${tuples(candles, candleTuple)} ON DUPLICATE KEY UPDATE ${updates.join(', ')}`;
 }
 
 export function candleKey(c: Candle): string {
