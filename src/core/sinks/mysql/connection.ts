@@ -115,7 +115,10 @@ export class MysqlSession {
         supportBigNumbers: true,
         multipleStatements: false,
         // affectedRows then counts a replayed trade (a no-op upsert) as 0, a new one as 1.
-        flags: ['-FOUND_ROWS'],
+        // LOCAL_FILES: the writer's LOAD DATA LOCAL fast path. mysql2 only ever sends the
+        // stream a query supplies itself (infileStreamFactory); a server asking for any
+        // other file gets nothing, so this cannot leak local files.
+        flags: ['-FOUND_ROWS', '+LOCAL_FILES'],
         // mysql2 scans every statement for `?` placeholders even when it has no values: a
         // full extra pass over each multi-megabyte INSERT. Statements without values are
         // sent as they are; the others are formatted exactly as mysql2 would.

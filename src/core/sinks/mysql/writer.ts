@@ -1,11 +1,20 @@
-import type { Connection, ResultSetHeader } from 'mysql2/promise';
+import { Readable } from 'node:stream';
+import type { Connection, QueryOptions, ResultSetHeader } from 'mysql2/promise';
 import type { Candle, Trade } from '../../serde';
 import { FinpipeError } from '../../errors';
 import type { Logger } from '../../log';
 import type { SinkRow } from '../records';
 import { classifyMysqlError, describeMysqlError, type MysqlSession } from './connection';
 import { migrate, TABLES, type MigrationResult } from './schema';
-import { insertTradesSql, latestCandles, uniqueTrades, upsertCandlesSql } from './sql';
+import { insertTradesSql, latestCandles, loadTradesSql, tradesTsv, uniqueTrades, upsertCandlesSql } from './sql';
+
+/** Thrown inside the fast path's transaction to roll it back and write the batch with INSERT statements instead. */
+class UseInserts extends Error {}
+
+// The server or client does not allow LOAD DATA LOCAL: not allowed with this version (1148,
+// MariaDB and MySQL 5.x with local_infile=0), local data disabled (3948, MySQL 8's default),
+// rejected by the client (2068).
+const LOAD_DATA_REFUSED = new Set([1148, 3948, 2068]);
 
 function compareCandles(a: Candle, b: Candle): number {
   if (a.symbol !== b.symbol) return a.symbol < b.symbol ? -1 : 1;
@@ -32,6 +41,8 @@ export interface WriteResult<R> {
 export interface WriterOptions {
   /** Rows per INSERT statement; bounded so a statement stays far below max_allowed_packet (16 MB on MariaDB by default). */
   chunkRows?: number;
+  /** Write trades with LOAD DATA LOCAL INFILE when the server allows it (default true); see write(). */
+  loadData?: boolean;
 }
 
 /**
@@ -48,6 +59,7 @@ export interface WriterOptions {
  */
 export class MysqlBatchWriter {
   private readonly chunkRows: number;
+  private loadData: boolean;
 
   constructor(
     private readonly session: MysqlSession,
@@ -55,6 +67,7 @@ export class MysqlBatchWriter {
     options: WriterOptions = {},
   ) {
     this.chunkRows = options.chunkRows ?? 5_000;
+    this.loadData = options.loadData ?? true;
   }
 
   /** Waits for the server (with backoff), creates the database if needed and migrates the schema. */
@@ -71,15 +84,48 @@ export class MysqlBatchWriter {
     // around (the ids are random UUIDs), and concurrent sinks take row locks in one order.
     trades.sort((a, b) => (a.trade.id < b.trade.id ? -1 : a.trade.id > b.trade.id ? 1 : 0));
     candles.sort((a, b) => compareCandles(a.candle, b.candle));
+    // Trades go in with LOAD DATA LOCAL INFILE when possible: the server parses tab-separated
+    // lines with much less work than a multi-row INSERT (~25% less server CPU here), and this
+    // is the sink's bottleneck once Kafka and Node are fast. It is only a fast path: LOAD DATA
+    // LOCAL downgrades data errors and duplicate keys to warnings, so a statement with any
+    // warning rolls the whole transaction back and the batch is written with the INSERT
+    // statements below instead (which refuse bad rows, isolated row by row, and make replayed
+    // trades no-ops). A replay after a crash therefore takes the INSERT path, and nothing
+    // about what ends up in the tables depends on which path wrote it.
+    if (this.loadData && trades.length > 0) {
+      try {
+        const tradesInserted = await this.transaction(async (conn) => {
+          let inserted = 0;
+          for (let i = 0; i < trades.length; i += this.chunkRows) {
+            const [result] = await conn.query<ResultSetHeader>({
+              sql: loadTradesSql(TABLES.trades),
+              timeout: this.session.queryTimeoutMs,
+              infileStreamFactory: () => Readable.from(tradesTsv(trades.slice(i, i + this.chunkRows).map((t) => t.trade))),
+            } as QueryOptions);
+            if (result.warningStatus > 0) throw new UseInserts();
+            inserted += result.affectedRows;
+          }
+          await this.writeCandles(conn, candles);
+          return inserted;
+        });
+        return { trades: trades.length, tradesInserted, candles: candles.length, rejected: [] };
+      } catch (error) {
+        if (LOAD_DATA_REFUSED.has((error as { errno?: number }).errno ?? 0)) {
+          this.loadData = false;
+          this.logger.info({ err: describeMysqlError(error) }, 'the server does not allow LOAD DATA LOCAL INFILE; writing trades with INSERT statements (a little slower)');
+        } else if (!(error instanceof UseInserts) && classifyMysqlError(error) !== 'data') {
+          throw this.wrapFatal(error);
+        }
+        // Warnings or a refused candle: the INSERT path below sorts it out.
+      }
+    }
     try {
       const tradesInserted = await this.transaction(async (conn) => {
         let inserted = 0;
         for (let i = 0; i < trades.length; i += this.chunkRows) {
           inserted += await this.exec(conn, insertTradesSql(TABLES.trades, trades.slice(i, i + this.chunkRows).map((t) => t.trade)));
         }
-        for (let i = 0; i < candles.length; i += this.chunkRows) {
-          await this.exec(conn, upsertCandlesSql(TABLES.candles, candles.slice(i, i + this.chunkRows).map((c) => c.candle)));
-        }
+        await this.writeCandles(conn, candles);
         return inserted;
       });
       return { trades: trades.length, tradesInserted, candles: candles.length, rejected: [] };
@@ -124,6 +170,12 @@ export class MysqlBatchWriter {
       throw this.wrapFatal(error);
     });
     return { trades: okTrades, tradesInserted, candles: okCandles, rejected };
+  }
+
+  private async writeCandles<R>(conn: Connection, candles: { candle: Candle; ref: R }[]): Promise<void> {
+    for (let i = 0; i < candles.length; i += this.chunkRows) {
+      await this.exec(conn, upsertCandlesSql(TABLES.candles, candles.slice(i, i + this.chunkRows).map((c) => c.candle)));
+    }
   }
 
   /** Affected rows of one statement; for the trades' no-op upsert that is 1 per new row. */
