@@ -16,6 +16,12 @@ class UseInserts extends Error {}
 // rejected by the client (2068).
 const LOAD_DATA_REFUSED = new Set([1148, 3948, 2068]);
 
+function compareTrades(a: { trade: Trade }, b: { trade: Trade }): number {
+  const x = a.trade.id;
+  const y = b.trade.id;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 function compareCandles(a: Candle, b: Candle): number {
   if (a.symbol !== b.symbol) return a.symbol < b.symbol ? -1 : 1;
   return a.window_ms - b.window_ms || a.window_start - b.window_start;
@@ -77,12 +83,25 @@ export class MysqlBatchWriter {
   }
 
   async write<R>(items: WriteItem<R>[]): Promise<WriteResult<R>> {
-    const trades = uniqueTrades(items.filter((i): i is WriteItem<R> & { row: { kind: 'trade'; trade: Trade } } => i.row.kind === 'trade').map((i) => ({ trade: i.row.trade, ref: i.ref })));
-    const candles = latestCandles(items.filter((i): i is WriteItem<R> & { row: { kind: 'candle'; candle: Candle } } => i.row.kind === 'candle').map((i) => ({ candle: i.row.candle, ref: i.ref })));
+    let trades: { trade: Trade; ref: R }[] = [];
+    const candleItems: { candle: Candle; ref: R }[] = [];
+    for (const { row, ref } of items) {
+      if (row.kind === 'trade') trades.push({ trade: row.trade, ref });
+      else candleItems.push({ candle: row.candle, ref });
+    }
+    const candles = latestCandles(candleItems);
     if (trades.length === 0 && candles.length === 0) return { trades: 0, tradesInserted: 0, candles: 0, rejected: [] };
     // In primary-key order: InnoDB then fills B-tree pages in sequence instead of jumping
     // around (the ids are random UUIDs), and concurrent sinks take row locks in one order.
-    trades.sort((a, b) => (a.trade.id < b.trade.id ? -1 : a.trade.id > b.trade.id ? 1 : 0));
+    // The sort is stable, so repeated ids end up adjacent in arrival order; only when there
+    // are any does uniqueTrades (a Map) run, keeping the first.
+    trades.sort(compareTrades);
+    for (let i = 1; i < trades.length; i++) {
+      if (trades[i].trade.id === trades[i - 1].trade.id) {
+        trades = uniqueTrades(trades);
+        break;
+      }
+    }
     candles.sort((a, b) => compareCandles(a.candle, b.candle));
     // Trades go in with LOAD DATA LOCAL INFILE when possible: the server parses tab-separated
     // lines with much less work than a multi-row INSERT (~25% less server CPU here), and this
@@ -94,13 +113,16 @@ export class MysqlBatchWriter {
     // about what ends up in the tables depends on which path wrote it.
     if (this.loadData && trades.length > 0) {
       try {
+        // Rendered before the transaction starts, so the server does not wait for it.
+        const files: Buffer[][] = [];
+        for (let i = 0; i < trades.length; i += this.chunkRows) files.push(tradesTsv(trades.slice(i, i + this.chunkRows).map((t) => t.trade)));
         const tradesInserted = await this.transaction(async (conn) => {
           let inserted = 0;
-          for (let i = 0; i < trades.length; i += this.chunkRows) {
+          for (const file of files) {
             const [result] = await conn.query<ResultSetHeader>({
               sql: loadTradesSql(TABLES.trades),
               timeout: this.session.queryTimeoutMs,
-              infileStreamFactory: () => Readable.from(tradesTsv(trades.slice(i, i + this.chunkRows).map((t) => t.trade))),
+              infileStreamFactory: () => Readable.from(file),
             } as QueryOptions);
             if (result.warningStatus > 0) throw new UseInserts();
             inserted += result.affectedRows;
