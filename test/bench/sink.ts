@@ -10,6 +10,10 @@
  *   writer     the same rows, already decoded, through two MysqlBatchWriters in parallel
  *              (the sink's write path without Kafka).
  *   load data  the same rows as TSV through one LOAD DATA LOCAL INFILE.
+ * After each run the three tables are compared (row count and a checksum over every column),
+ * so all three paths provably stored the same rows. (The sink's own write path uses LOAD DATA
+ * LOCAL INFILE too, one statement per transaction of BENCH_BATCH_ROWS, with INSERT as the
+ * fallback; the comparison is sink = Kafka + decode + 20 transactions against one bulk load.)
  * Prints every run and the medians; goals: sink >= 50k rows/s and sink/LOAD DATA >= 0.7.
  *
  * Env: BENCH_TRADES (default 100000), BENCH_RUNS (default 3), BENCH_BATCH_ROWS (default 5000, as `finpipe sink`),
@@ -38,6 +42,8 @@ const BATCH_ROWS = Number(process.env.BENCH_BATCH_ROWS ?? 5_000);
 const silent = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'silent' });
 
 const dbs: string[] = [];
+/** Content checksum of the table each phase of the current run wrote. */
+const sums: Record<string, string> = {};
 let admin: mysql.Connection;
 
 async function freshDatabase(): Promise<string> {
@@ -62,6 +68,14 @@ async function count(db: string): Promise<number> {
   return Number(rows[0].n);
 }
 
+/** An order-independent checksum of every column of every row (after the clock stopped): the three paths must store exactly the same rows. */
+async function contentSum(db: string): Promise<string> {
+  const [rows] = await admin.query<mysql.RowDataPacket[]>(
+    `SELECT COUNT(*) AS n, SUM(CRC32(CONCAT_WS('|', ${TRADE_COLUMNS.join(', ')}))) AS crc FROM \`${db}\`.trades`,
+  );
+  return `${rows[0].n}/${rows[0].crc}`;
+}
+
 async function benchSink(topic: string): Promise<number> {
   const db = await freshDatabase();
   const config = loadConfig({ env: { FINPIPE_KAFKA_BROKERS: BROKERS.join(','), FINPIPE_MYSQL_URL: mysqlConfig(db).url }, envFile: '/dev/null' });
@@ -77,6 +91,7 @@ async function benchSink(topic: string): Promise<number> {
   controller.abort();
   await running;
   if ((await count(db)) !== N) throw new Error(`expected ${N} rows, found ${await count(db)}`);
+  sums.sink = await contentSum(db);
   return N / ((stats.lastCommitAt - stats.firstRecordAt) / 1000);
 }
 
@@ -94,6 +109,7 @@ async function benchWriter(trades: Trade[]): Promise<number> {
   const seconds = (performance.now() - started) / 1000;
   for (const s of sessions) await s.close();
   if ((await count(db)) !== N) throw new Error('writer: wrong row count');
+  sums.writer = await contentSum(db);
   return N / seconds;
 }
 
@@ -116,6 +132,7 @@ async function benchLoadData(trades: Trade[]): Promise<number> {
     } as mysql.QueryOptions);
     const seconds = (performance.now() - started) / 1000;
     if ((await count(db)) !== N) throw new Error('load data: wrong row count');
+    sums.load = await contentSum(db);
     return N / seconds;
   } finally {
     await conn.end();
@@ -150,6 +167,7 @@ async function main(): Promise<void> {
         const load = await benchLoadData(trades);
         const sink = await benchSink(topic);
         const writer = await benchWriter(trades);
+        if (sums.sink !== sums.load || sums.writer !== sums.load) throw new Error(`the tables differ: sink ${sums.sink}, writer ${sums.writer}, LOAD DATA ${sums.load} (rows/checksum)`);
         results.push({ sink, writer, load });
         console.log(`${String(run).padEnd(6)} ${fmt(sink)}       ${fmt(writer)}        ${fmt(load)}        ${(sink / load).toFixed(2)}        ${(writer / load).toFixed(2)}`);
         for (const db of dbs.splice(0)) await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
