@@ -11,10 +11,17 @@ import { insertTradesSql, latestCandles, loadTradesSql, tradesTsv, uniqueTrades,
 /** Thrown inside the fast path's transaction to roll it back and write the batch with INSERT statements instead. */
 class UseInserts extends Error {}
 
-// The server or client does not allow LOAD DATA LOCAL: not allowed with this version (1148,
-// MariaDB and MySQL 5.x with local_infile=0), local data disabled (3948, MySQL 8's default),
-// rejected by the client (2068).
-const LOAD_DATA_REFUSED = new Set([1148, 3948, 2068]);
+/**
+ * LOAD DATA LOCAL itself failed with an error that is neither a connection problem nor a data
+ * error, typically because the server does not allow it: local_infile=0 (MariaDB 4166, older
+ * servers 1148) or MySQL 8's default "local data disabled" (3948). The writer then switches to
+ * INSERT statements for good; if those fail the same way, that error is reported from there.
+ */
+class LoadDataRefused extends Error {
+  constructor(readonly error: unknown) {
+    super(describeMysqlError(error));
+  }
+}
 
 function compareTrades(a: { trade: Trade }, b: { trade: Trade }): number {
   const x = a.trade.id;
@@ -119,11 +126,15 @@ export class MysqlBatchWriter {
         const tradesInserted = await this.transaction(async (conn) => {
           let inserted = 0;
           for (const file of files) {
-            const [result] = await conn.query<ResultSetHeader>({
-              sql: loadTradesSql(TABLES.trades),
-              timeout: this.session.queryTimeoutMs,
-              infileStreamFactory: () => Readable.from(file),
-            } as QueryOptions);
+            const [result] = await conn
+              .query<ResultSetHeader>({
+                sql: loadTradesSql(TABLES.trades),
+                timeout: this.session.queryTimeoutMs,
+                infileStreamFactory: () => Readable.from(file),
+              } as QueryOptions)
+              .catch((error: unknown) => {
+                throw classifyMysqlError(error) === 'fatal' ? new LoadDataRefused(error) : error;
+              });
             if (result.warningStatus > 0) throw new UseInserts();
             inserted += result.affectedRows;
           }
@@ -132,9 +143,9 @@ export class MysqlBatchWriter {
         });
         return { trades: trades.length, tradesInserted, candles: candles.length, rejected: [] };
       } catch (error) {
-        if (LOAD_DATA_REFUSED.has((error as { errno?: number }).errno ?? 0)) {
+        if (error instanceof LoadDataRefused) {
           this.loadData = false;
-          this.logger.info({ err: describeMysqlError(error) }, 'the server does not allow LOAD DATA LOCAL INFILE; writing trades with INSERT statements (a little slower)');
+          this.logger.info({ err: error.message }, 'LOAD DATA LOCAL INFILE is not available (is local_infile off on the server?); writing trades with INSERT statements from now on (a little slower)');
         } else if (!(error instanceof UseInserts) && classifyMysqlError(error) !== 'data') {
           throw this.wrapFatal(error);
         }
