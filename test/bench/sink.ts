@@ -17,6 +17,7 @@
  * Prints every run and the medians; goals: sink >= 50k rows/s and sink/LOAD DATA >= 0.7.
  *
  * Env: BENCH_TRADES (default 100000), BENCH_RUNS (default 3), BENCH_BATCH_ROWS (default 5000, as `finpipe sink`),
+ * BENCH_WRITERS (default 2, as `finpipe sink --writers`; used by the sink and the writer phase),
  * FINPIPE_KAFKA_BROKERS, FINPIPE_MYSQL_URL's server (root@127.0.0.1:3306 by default).
  * Not a test file: the test runner executes every .js under dist/test, so it returns at once there.
  */
@@ -39,6 +40,7 @@ import { emitResult } from './lib';
 const N = Number(process.env.BENCH_TRADES ?? 100_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const BATCH_ROWS = Number(process.env.BENCH_BATCH_ROWS ?? 5_000);
+const WRITERS = Number(process.env.BENCH_WRITERS ?? 2);
 const silent = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'silent' });
 
 const dbs: string[] = [];
@@ -80,7 +82,7 @@ async function benchSink(topic: string): Promise<number> {
   const db = await freshDatabase();
   const config = loadConfig({ env: { FINPIPE_KAFKA_BROKERS: BROKERS.join(','), FINPIPE_MYSQL_URL: mysqlConfig(db).url }, envFile: '/dev/null' });
   const controller = new AbortController();
-  const sink = new Sink({ config, logger: silent, topics: [topic], groupId: uniqueName('bench-sink'), batchRows: BATCH_ROWS, flushMs: 500, signal: controller.signal });
+  const sink = new Sink({ config, logger: silent, topics: [topic], groupId: uniqueName('bench-sink'), batchRows: BATCH_ROWS, flushMs: 500, writers: WRITERS, signal: controller.signal });
   const running = sink.run();
   const deadline = Date.now() + 300_000;
   while (sink.snapshot().records < N) {
@@ -95,10 +97,10 @@ async function benchSink(topic: string): Promise<number> {
   return N / ((stats.lastCommitAt - stats.firstRecordAt) / 1000);
 }
 
-/** The sink's write path alone: the same batches through 2 MysqlBatchWriters in parallel (as the sink runs them), no Kafka. */
+/** The sink's write path alone: the same batches through WRITERS MysqlBatchWriters in parallel (as the sink runs them), no Kafka. */
 async function benchWriter(trades: Trade[]): Promise<number> {
   const db = await freshDatabase();
-  const sessions = [new MysqlSession(mysqlConfig(db), silent), new MysqlSession(mysqlConfig(db), silent)];
+  const sessions = Array.from({ length: WRITERS }, () => new MysqlSession(mysqlConfig(db), silent));
   for (const s of sessions) await s.waitConnected();
   const items = trades.map((trade) => ({ row: { kind: 'trade' as const, trade }, ref: null }));
   const started = performance.now();
@@ -160,7 +162,7 @@ async function main(): Promise<void> {
       const producer = await transactionalProducer();
       await sendInTransactions(producer, topic, trades.map(tradeMessage), { chunk: 5_000 });
       await producer.disconnect();
-      console.log(`bench:sink  ${N.toLocaleString('en-US')} trades, ${RUNS} runs, batch ${BATCH_ROWS.toLocaleString('en-US')} rows, ${(await admin.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v'))[0][0].v}`);
+      console.log(`bench:sink  ${N.toLocaleString('en-US')} trades, ${RUNS} runs, batch ${BATCH_ROWS.toLocaleString('en-US')} rows, ${WRITERS} writers, ${(await admin.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v'))[0][0].v}`);
       console.log('run        sink rows/s   writer rows/s   LOAD DATA rows/s   sink/LOAD   writer/LOAD');
       const results: { sink: number; writer: number; load: number }[] = [];
       for (let run = 1; run <= RUNS; run++) {
@@ -178,7 +180,7 @@ async function main(): Promise<void> {
       const writerRatio = median(results.map((r) => r.writer / r.load));
       console.log(`goals: sink >= 50,000 rows/s: ${m.sink >= 50_000 ? 'met' : 'NOT met'}; sink/LOAD DATA >= 0.7: ${ratio >= 0.7 ? 'met' : 'NOT met'} (write path alone: ${writerRatio.toFixed(2)})`);
       emitResult('sink', {
-        trades: N, batchRows: BATCH_ROWS,
+        trades: N, batchRows: BATCH_ROWS, writers: WRITERS,
         runs: results.map((r) => ({ sinkRowsPerSec: Math.round(r.sink), writerRowsPerSec: Math.round(r.writer), loadDataRowsPerSec: Math.round(r.load) })),
         median: { sinkRowsPerSec: Math.round(m.sink), writerRowsPerSec: Math.round(m.writer), loadDataRowsPerSec: Math.round(m.load), sinkToLoadData: Number(ratio.toFixed(2)), writerToLoadData: Number(writerRatio.toFixed(2)) },
       });
