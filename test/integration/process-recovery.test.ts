@@ -101,12 +101,17 @@ test('kill -9 mid-run, twice, then a restart: the same trades (ids included) and
 
   cli = startCli(t, s.args(...WINDOW_ARGS));
   await feed(p, s, frames.slice(2 * third));
-  await waitProcessed(adm, s);
+  await waitProcessed(adm, s).catch((error) => {
+    throw new Error(`${(error as Error).message}\n--- process stderr (last 6000 chars) ---\n${cli.output().stderr.slice(-6000)}`);
+  });
   const { code, stderr } = await cli.stop('SIGTERM');
   assert.equal(code, 0, stderr);
   assert.match(stderr, /"nextOffset":"\d+","symbols":[1-9]\d*,"msg":"partition assigned: state restored"/, 'the restart restored saved state');
 
-  const exp = reference(await readToEnd(adm, [s.raw]), [1_000, 10_000], 2_000);
+  const raw = await readToEnd(adm, [s.raw]);
+  assert.equal(raw.length, frames.length, 'the raw topic holds every frame fed');
+  const exp = reference(raw, [1_000, 10_000], 2_000);
+  assert.equal(exp.trades.length, frames.reduce((n, f) => n + f.trades.length, 0), 'the reference covers every trade fed');
   assert.ok(exp.late.length > 0 && exp.finals.size > 100);
   await assertExactlyTheReference(adm, s, exp);
 });
