@@ -44,7 +44,9 @@ async function main(): Promise<void> {
   console.log('\n=== summary ===');
   for (const name of BENCHES) {
     const r = results[name] as Record<string, unknown>;
-    const figures = Object.entries(r).filter(([k]) => k !== 'name').map(([k, v]) => `${k}=${typeof v === 'number' ? Math.round(v * 100) / 100 : JSON.stringify(v)}`);
+    // Scalars only, one level of nesting flattened (`median.sinkRowsPerSec`); per-run arrays are in the JSON file.
+    const flat = Object.entries(r).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v).map(([k2, v2]) => [`${k}.${k2}`, v2] as const) : [[k, v] as const]));
+    const figures = flat.filter(([k, v]) => k !== 'name' && !Array.isArray(v)).map(([k, v]) => `${k}=${typeof v === 'number' ? Math.round(v * 100) / 100 : String(v)}`);
     console.log(`${name.padEnd(8)} ${figures.join('  ')}`);
   }
   console.log(`\nresults written to ${file}`);
