@@ -4,7 +4,7 @@ import type { MysqlConfig } from '../../config';
 import { FinpipeError, describeError } from '../../errors';
 import type { Logger } from '../../log';
 import { retry, type BackoffOptions } from '../../retry';
-import { quoteIdentifier } from './identifiers';
+import { ensureDatabase } from './schema';
 
 /**
  * How the sink talks to MySQL/MariaDB: one connection (the writer is sequential, and one
@@ -136,9 +136,7 @@ export class MysqlSession {
     });
     try {
       for (const sql of SESSION_SETUP) await conn.query(sql);
-      const quoted = quoteIdentifier(database, 'database name');
-      await conn.query(`CREATE DATABASE IF NOT EXISTS ${quoted} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
-      await conn.query(`USE ${quoted}`);
+      await ensureDatabase(conn, database);
     } catch (error) {
       conn.destroy();
       throw this.wrap(error);
