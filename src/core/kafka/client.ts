@@ -45,8 +45,3 @@ export function kafkaUnavailable(error: unknown, brokers: string[]): FinpipeErro
     hint: 'start the broker (`npm run services:up`) or set FINPIPE_KAFKA_BROKERS / --brokers',
   });
 }
-
-export function isConnectionError(error: unknown): boolean {
-  const name = (error as { name?: string })?.name ?? '';
-  return ['KafkaJSConnectionError', 'KafkaJSNumberOfRetriesExceeded', 'KafkaJSBrokerNotFound', 'KafkaJSRequestTimeoutError', 'KafkaJSNonRetriableError'].includes(name) && /connect|ECONNREFUSED|timed? ?out|broker/i.test(String((error as Error)?.message) + String((error as { cause?: Error })?.cause?.message ?? ''));
-}
