@@ -641,8 +641,3 @@ export class Sink {
     }
   }
 }
-
-/** Runs a sink until the signal aborts; returns the final counters. */
-export async function runSink(options: SinkOptions): Promise<SinkStats> {
-  return new Sink(options).run();
-}
