@@ -11,6 +11,7 @@ import { ensureTopics } from '../kafka/topics';
 import { symbolTopics } from '../symbols';
 import { sleep } from '../retry';
 import { redactText } from '../redact';
+import { ensureDatabase } from '../sinks/mysql/schema';
 import { Supervisor, type StageState } from './supervisor';
 import { freePort } from '../net';
 
@@ -151,8 +152,7 @@ async function connectMysql(config: Config): Promise<mysql.Connection> {
   try {
     const conn = await mysql.createConnection({ host, port, user, password, connectTimeout: 5_000, dateStrings: true });
     await conn.query("SET time_zone = '+00:00'");
-    await conn.query(`CREATE DATABASE IF NOT EXISTS \`${database}\``);
-    await conn.query(`USE \`${database}\``);
+    await ensureDatabase(conn, database);
     return conn;
   } catch (error) {
     throw new FinpipeError('MYSQL_UNAVAILABLE', `cannot reach MySQL at ${host}:${port}: ${redactText(describeError(error))}`, {
