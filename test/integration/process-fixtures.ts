@@ -97,17 +97,18 @@ export async function readToEnd(admin: Admin, topics: string[], timeoutMs = 30_0
   const names = topics.filter((n) => present.has(n));
   if (names.length === 0) return [];
   const ends = new Map<string, bigint>();
-  for (const name of names) for (const o of await admin.fetchTopicOffsets(name)) ends.set(`${name}/${o.partition}`, BigInt(o.high));
+  const fetchEnds = async () => {
+    for (const name of names) for (const o of await admin.fetchTopicOffsets(name)) ends.set(`${name}/${o.partition}`, BigInt(o.high));
+  };
+  await fetchEnds();
   const positions = new Map<string, bigint>();
-  const done = () => [...ends].every(([k, end]) => end === 0n || (positions.get(k) ?? 0n) >= end);
+  const done = () => [...ends].every(([k, end]) => end <= 0n || (positions.get(k) ?? 0n) >= end);
   const out: ReadBack[] = [];
-  if (done()) return out;
   const consumer = testKafka().consumer({ groupId: `proc-reader-${randomUUID()}`, readUncommitted: false, maxWaitTimeInMs: 100 });
-  let finish!: () => void;
-  const finished = new Promise<void>((r) => (finish = r));
+  let wake: () => void = () => {};
   consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
     positions.set(`${payload.topic}/${payload.partition}`, BigInt(payload.lastOffset) + 1n);
-    if (done()) finish();
+    if (done()) wake();
   });
   await consumer.connect();
   try {
@@ -121,11 +122,22 @@ export async function readToEnd(admin: Admin, topics: string[], timeoutMs = 30_0
         }
       },
     });
-    const timer = setTimeout(() => finish(), timeoutMs);
-    await finished;
-    clearTimeout(timer);
-    if (!done()) throw new Error(`timed out reading ${names.join(', ')} to the end`);
-    return out;
+    const deadline = Date.now() + timeoutMs;
+    // Done only when a fresh look at the end offsets agrees: an end offset read once under
+    // heavy load has been seen to come back too low, which ended a read-back early.
+    for (;;) {
+      if (!done()) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) throw new Error(`timed out reading ${names.join(', ')} to the end`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(remaining, 500));
+          wake = () => { clearTimeout(timer); resolve(); };
+        });
+        continue;
+      }
+      await fetchEnds();
+      if (done()) return out;
+    }
   } finally {
     await consumer.disconnect().catch(() => {});
   }
