@@ -100,7 +100,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       logFile: log('produce'),
     });
 
-    const sampler = new Sampler(admin, db, config, options.symbols, groups);
+    const sampler = new Sampler(admin, db, config, options.symbols, groups, logger.child({ component: 'demo-sampler' }));
     const started = Date.now();
     const deadline = started + options.durationMs;
     let view = await sampler.sample(supervisor.states(), 0);
@@ -174,7 +174,7 @@ class Sampler {
    */
   private readonly since = new Date(Date.now() - 10_000).toISOString().replace('T', ' ').replace('Z', '');
 
-  constructor(private readonly admin: Admin, private readonly db: mysql.Connection, private readonly config: Config, private readonly symbols: string[], private readonly groups: { process: string; sink: string }) {}
+  constructor(private readonly admin: Admin, private readonly db: mysql.Connection, private readonly config: Config, private readonly symbols: string[], private readonly groups: { process: string; sink: string }, private readonly logger: Logger) {}
 
   async sampleFreshness(): Promise<void> {
     if (!this.tablesReady) return;
@@ -185,8 +185,9 @@ class Sampler {
       );
       if (row?.age !== null && row?.age !== undefined) this.freshness.push(Number(row.age));
       if (this.freshness.length > 3000) this.freshness.splice(0, this.freshness.length - 3000);
-    } catch {
-      // a sample missed while MySQL is busy is not worth reporting
+    } catch (error) {
+      // a sample missed while MySQL is busy only thins the freshness figures
+      this.logger.debug({ err: describeError(error) }, 'freshness sample failed');
     }
   }
 
@@ -208,8 +209,9 @@ class Sampler {
       mysqlTrades = Number(t.n);
       mysqlCandles = Number(c.n);
       this.tablesReady = true;
-    } catch {
-      // tables appear when the sink has started
+    } catch (error) {
+      // the tables appear when the sink has started; the view shows 0 until then
+      this.logger.debug({ err: describeError(error) }, 'MySQL counts not available');
     }
     const sorted = [...this.freshness].sort((a, b) => a - b);
     const view: DemoView = {
@@ -237,7 +239,9 @@ class Sampler {
     try {
       const offsets = await this.admin.fetchTopicOffsets(topic);
       return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
-    } catch {
+    } catch (error) {
+      // e.g. the late topic before process created it
+      this.logger.debug({ topic, err: describeError(error) }, 'topic offsets not available');
       return 0;
     }
   }
@@ -258,7 +262,8 @@ class Sampler {
         }
       }
       return any ? lag : null;
-    } catch {
+    } catch (error) {
+      this.logger.debug({ groupId, err: describeError(error) }, 'group lag not available');
       return null;
     }
   }
@@ -280,7 +285,9 @@ async function latestCandles(db: mysql.Connection, database: string, symbols: st
       [symbols],
     );
     return rows as DemoSummary['latestCandles'];
-  } catch {
+  } catch (error) {
+    // No candles table means the sink never wrote: the summary says "none yet".
+    if ((error as { code?: string }).code !== 'ER_NO_SUCH_TABLE') throw error;
     return [];
   }
 }
