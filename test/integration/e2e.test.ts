@@ -173,22 +173,24 @@ test('simulator -> produce -> process -> sink: MySQL holds exactly the input and
   await assertExactOutput(p);
 });
 
+/** SIGKILL one stage once `fraction` of the trades are in MySQL, then start it again. */
+async function killAndRestart(t: TestContext, p: Pipeline, stage: 'process' | 'sink', fraction: number): Promise<void> {
+  await waitForPipeline(p, `${fraction * 100}% of the trades in MySQL`, async () => (await tradesInMysql(p)) >= TRADES * fraction, 60_000);
+  p.stages[stage].child.kill('SIGKILL');
+  await p.stages[stage].exited;
+  p.stages[stage] = startCli(t, stage === 'process' ? p.processArgs : p.sinkArgs, p.env);
+}
+
 test('the same with process killed (SIGKILL) mid-run and restarted', async (t) => {
   const p = await startPipeline(t, 'kproc');
-  await waitForPipeline(p, 'a third of the trades in MySQL', async () => (await tradesInMysql(p)) >= TRADES / 3, 60_000);
-  p.stages.process.child.kill('SIGKILL');
-  await p.stages.process.exited;
-  p.stages.process = startCli(t, p.processArgs, p.env);
+  await killAndRestart(t, p, 'process', 1 / 3);
   await finish(p);
   await assertExactOutput(p);
 });
 
 test('the same with sink killed (SIGKILL) mid-run and restarted', async (t) => {
   const p = await startPipeline(t, 'ksink');
-  await waitForPipeline(p, 'half of the trades in MySQL', async () => (await tradesInMysql(p)) >= TRADES / 2, 60_000);
-  p.stages.sink.child.kill('SIGKILL');
-  await p.stages.sink.exited;
-  p.stages.sink = startCli(t, p.sinkArgs, p.env);
+  await killAndRestart(t, p, 'sink', 1 / 2);
   await finish(p);
   await assertExactOutput(p);
 });
