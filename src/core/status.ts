@@ -3,6 +3,7 @@ import type { Admin } from 'kafkajs';
 import type { Config } from './config';
 import type { Logger } from './log';
 import { createKafka } from './kafka/client';
+import { groupLag, type PartitionLag } from './kafka/lag';
 import { describeError } from './errors';
 import { redactText } from './redact';
 
@@ -27,7 +28,7 @@ export interface GroupStatus {
   state: string;
   members: number;
   totalLag: number;
-  partitions: { topic: string; partition: number; committed: number | null; end: number; lag: number }[];
+  partitions: PartitionLag[];
 }
 
 export interface SymbolStatus {
@@ -84,29 +85,9 @@ async function groupStatus(admin: Admin): Promise<GroupStatus[]> {
   if (ids.length === 0) return [];
   const described = await admin.describeGroups(ids);
   const endOffsets = new Map<string, Map<number, number>>();
-  const end = async (topic: string) => {
-    if (!endOffsets.has(topic)) {
-      const offsets = await admin.fetchTopicOffsets(topic);
-      endOffsets.set(topic, new Map(offsets.map((o) => [o.partition, Number(o.high)])));
-    }
-    return endOffsets.get(topic)!;
-  };
-  const existing = new Set(await admin.listTopics());
   const result: GroupStatus[] = [];
   for (const group of described.groups) {
-    const committed = await admin.fetchOffsets({ groupId: group.groupId });
-    const partitions: GroupStatus['partitions'] = [];
-    for (const { topic, partitions: parts } of committed) {
-      if (!existing.has(topic)) continue;
-      const ends = await end(topic);
-      for (const p of parts) {
-        const endOffset = ends.get(p.partition) ?? 0;
-        const offset = Number(p.offset);
-        const committedOffset = offset >= 0 ? offset : null;
-        partitions.push({ topic, partition: p.partition, committed: committedOffset, end: endOffset, lag: committedOffset === null ? endOffset : Math.max(0, endOffset - committedOffset) });
-      }
-    }
-    partitions.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
+    const partitions = await groupLag(admin, group.groupId, endOffsets);
     result.push({ groupId: group.groupId, state: group.state, members: group.members.length, totalLag: partitions.reduce((s, p) => s + p.lag, 0), partitions });
   }
   return result;

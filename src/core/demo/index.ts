@@ -14,6 +14,7 @@ import { redactText } from '../redact';
 import { ensureDatabase } from '../sinks/mysql/schema';
 import { Supervisor, type StageState } from './supervisor';
 import { freePort } from '../net';
+import { groupLag } from '../kafka/lag';
 
 /**
  * `finpipe demo`: the whole pipeline on one machine, in the seeds' start-up order —
@@ -249,19 +250,8 @@ class Sampler {
   /** Total lag of a group over the topics it has committed offsets for; null before its first commit. */
   private async groupLag(groupId: string): Promise<number | null> {
     try {
-      const committed = await this.admin.fetchOffsets({ groupId });
-      let lag = 0;
-      let any = false;
-      for (const { topic, partitions } of committed) {
-        const ends = new Map((await this.admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)]));
-        for (const p of partitions) {
-          const end = ends.get(p.partition) ?? 0;
-          const offset = Number(p.offset);
-          if (offset >= 0) any = true;
-          lag += offset >= 0 ? Math.max(0, end - offset) : end;
-        }
-      }
-      return any ? lag : null;
+      const partitions = await groupLag(this.admin, groupId);
+      return partitions.some((p) => p.committed !== null) ? partitions.reduce((sum, p) => sum + p.lag, 0) : null;
     } catch (error) {
       this.logger.debug({ groupId, err: describeError(error) }, 'group lag not available');
       return null;
