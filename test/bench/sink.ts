@@ -5,10 +5,11 @@
  *
  * Per run:
  *   sink       N trades already in a per-symbol topic (committed transactions) -> the real
- *              Sink (consumer group, Avro decode, buffer, multi-row upserts, offset commits);
- *              rows/s from the first record read to the last transaction committed.
- *   writer     the same rows, already decoded, through two MysqlBatchWriters in parallel
- *              (the sink's write path without Kafka).
+ *              Sink (consumer group, Avro bytes -> LOAD DATA lines, batches, transactions,
+ *              offset commits); rows/s from the first record read to the last transaction
+ *              committed.
+ *   writer     the same records' Avro bytes, batched and rendered as the sink does, through
+ *              BENCH_WRITERS MysqlBatchWriters in parallel (the sink's write path without Kafka).
  *   load data  the same rows as TSV through one LOAD DATA LOCAL INFILE.
  * After each run the three tables are compared (row count and a checksum over every column),
  * so all three paths provably stored the same rows. (The sink's own write path uses LOAD DATA
@@ -29,6 +30,7 @@ import { loadConfig } from '../../src/core/config';
 import { Sink } from '../../src/core/sinks/sink';
 import { MysqlSession } from '../../src/core/sinks/mysql/connection';
 import { MysqlBatchWriter } from '../../src/core/sinks/mysql/writer';
+import { WriteBatch } from '../../src/core/sinks/mysql/batch';
 import { migrate } from '../../src/core/sinks/mysql/schema';
 import { TRADE_COLUMNS } from '../../src/core/sinks/mysql/sql';
 import type { Trade } from '../../src/core/serde';
@@ -97,16 +99,23 @@ async function benchSink(topic: string): Promise<number> {
   return N / ((stats.lastCommitAt - stats.firstRecordAt) / 1000);
 }
 
-/** The sink's write path alone: the same batches through WRITERS MysqlBatchWriters in parallel (as the sink runs them), no Kafka. */
-async function benchWriter(trades: Trade[]): Promise<number> {
+/**
+ * The sink's write path alone: the same records' Avro bytes rendered into batches of
+ * BATCH_ROWS as the sink does, written through WRITERS MysqlBatchWriters in parallel (as the
+ * sink runs them); no Kafka.
+ */
+async function benchWriter(values: Buffer[]): Promise<number> {
   const db = await freshDatabase();
   const sessions = Array.from({ length: WRITERS }, () => new MysqlSession(mysqlConfig(db), silent));
   for (const s of sessions) await s.waitConnected();
-  const items = trades.map((trade) => ({ row: { kind: 'trade' as const, trade }, ref: null }));
   const started = performance.now();
   await Promise.all(sessions.map(async (session, k) => {
     const writer = new MysqlBatchWriter(session, silent);
-    for (let i = k * BATCH_ROWS; i < items.length; i += BATCH_ROWS * sessions.length) await writer.write(items.slice(i, i + BATCH_ROWS));
+    for (let i = k * BATCH_ROWS; i < values.length; i += BATCH_ROWS * sessions.length) {
+      const batch = new WriteBatch<null>(true);
+      for (const value of values.slice(i, i + BATCH_ROWS)) batch.addTradeAvro(value, null);
+      await writer.write(batch);
+    }
   }));
   const seconds = (performance.now() - started) / 1000;
   for (const s of sessions) await s.close();
@@ -159,8 +168,10 @@ async function main(): Promise<void> {
     await kafkaAdmin.disconnect();
     try {
       const trades = makeTrades('BINANCE:BTCUSDT', N);
+      const messages = trades.map(tradeMessage);
+      const values = messages.map((m) => m.value as Buffer);
       const producer = await transactionalProducer();
-      await sendInTransactions(producer, topic, trades.map(tradeMessage), { chunk: 5_000 });
+      await sendInTransactions(producer, topic, messages, { chunk: 5_000 });
       await producer.disconnect();
       console.log(`bench:sink  ${N.toLocaleString('en-US')} trades, ${RUNS} runs, batch ${BATCH_ROWS.toLocaleString('en-US')} rows, ${WRITERS} writers, ${(await admin.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v'))[0][0].v}`);
       console.log('run        sink rows/s   writer rows/s   LOAD DATA rows/s   sink/LOAD   writer/LOAD');
@@ -168,7 +179,7 @@ async function main(): Promise<void> {
       for (let run = 1; run <= RUNS; run++) {
         const load = await benchLoadData(trades);
         const sink = await benchSink(topic);
-        const writer = await benchWriter(trades);
+        const writer = await benchWriter(values);
         if (sums.sink !== sums.load || sums.writer !== sums.load) throw new Error(`the tables differ: sink ${sums.sink}, writer ${sums.writer}, LOAD DATA ${sums.load} (rows/checksum)`);
         results.push({ sink, writer, load });
         console.log(`${String(run).padEnd(6)} ${fmt(sink)}       ${fmt(writer)}        ${fmt(load)}        ${(sink / load).toFixed(2)}        ${(writer / load).toFixed(2)}`);

@@ -96,14 +96,28 @@ function recordType(headers: IHeaders | undefined): string | undefined {
   return headerString(headers, RECORD_TYPE_HEADER);
 }
 
-export function decodeRecord(message: SourceMessage): SinkRow {
+export type RecordKind = SinkRow['kind'];
+
+/** Which kind of row a record holds (by its header); throws DECODE_FAILED, the dead-letter reason, for anything else. */
+export function recordKind(message: SourceMessage): RecordKind {
   const type = recordType(message.headers);
   if (!message.value || message.value.length === 0) fail('empty record value (tombstone?); expected an Avro Trade or Candle');
-  if (type === 'trade') return { kind: 'trade', trade: validateTrade(codecs().trade.decode(message.value)) };
-  if (type === 'candle') return { kind: 'candle', candle: validateCandle(codecs().candle.decode(message.value)) };
+  if (type === 'trade' || type === 'candle') return type;
   return fail(
     type === undefined
       ? `missing header ${RECORD_TYPE_HEADER}; expected "trade" or "candle" (is this a per-symbol topic written by finpipe process?)`
       : `header ${RECORD_TYPE_HEADER} is "${type.slice(0, 40)}"; expected "trade" or "candle"`,
   );
+}
+
+export function decodeTrade(value: Buffer): Trade {
+  return validateTrade(codecs().trade.decode(value));
+}
+
+export function decodeCandle(value: Buffer): Candle {
+  return validateCandle(codecs().candle.decode(value));
+}
+
+export function decodeRecord(message: SourceMessage): SinkRow {
+  return recordKind(message) === 'trade' ? { kind: 'trade', trade: decodeTrade(message.value!) } : { kind: 'candle', candle: decodeCandle(message.value!) };
 }

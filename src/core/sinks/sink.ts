@@ -8,8 +8,9 @@ import type { Logger } from '../log';
 import { backoffDelay, sleep } from '../retry';
 import { assertTopicName } from '../symbols';
 import { MysqlSession } from './mysql/connection';
-import { MysqlBatchWriter, type WriteItem, type WriteResult } from './mysql/writer';
-import { decodeRecord, sourceString, type SourceRef } from './records';
+import { WriteBatch } from './mysql/batch';
+import { MysqlBatchWriter, type WriteResult } from './mysql/writer';
+import { decodeCandle, recordKind, sourceString, type SourceRef } from './records';
 
 /**
  * `finpipe sink`: per-symbol topics -> MySQL, exactly once in effect.
@@ -136,7 +137,12 @@ class Ref implements SourceRef {
 
 /** What the consumer has read and not yet committed. */
 class Pending {
-  items: WriteItem<Ref>[] = [];
+  /** @param lines render trades as LOAD DATA lines as they arrive (the writers' fast path) */
+  constructor(lines: boolean) {
+    this.rows = new WriteBatch<Ref>(lines);
+  }
+
+  readonly rows: WriteBatch<Ref>;
   poison: { ref: Ref; reason: string }[] = [];
   /** Next offset to commit per topic-partition once this buffer is in MySQL. */
   positions = new Map<string, { topic: string; partition: number; offset: string }>();
@@ -145,7 +151,7 @@ class Pending {
   firstAt = 0;
 
   get size(): number {
-    return this.items.length + this.poison.length;
+    return this.rows.size + this.poison.length;
   }
 
   get empty(): boolean {
@@ -215,7 +221,7 @@ export class Sink {
   private outageStarted = 0;
   private consumer: Consumer | null = null;
   private producer: Producer | null = null;
-  private pending = new Pending();
+  private pending: Pending;
   private stopping = false;
   private paused = false;
   private topics: string[] = [];
@@ -236,6 +242,12 @@ export class Sink {
     this.sessions = Array.from({ length: Math.max(1, options.writers ?? 2) }, () => new MysqlSession(options.config.mysql, options.logger));
     this.writers = this.sessions.map((session) => new MysqlBatchWriter(session, options.logger, { chunkRows: options.chunkRows }));
     this.freeWriters = [...this.writers];
+    this.pending = this.newPending();
+  }
+
+  /** An empty buffer, holding trades as LOAD DATA lines while the writers use that path. */
+  private newPending(): Pending {
+    return new Pending(this.writers[0].usesLoadData);
   }
 
   /** A snapshot of the counters (lag recomputed), for progress displays. */
@@ -432,7 +444,8 @@ export class Sink {
       const message = messages[i];
       const ref = new Ref(source, message);
       try {
-        pending.items.push({ row: decodeRecord(message), ref });
+        if (recordKind(message) === 'trade') pending.rows.addTradeAvro(message.value!, ref);
+        else pending.rows.addCandle(decodeCandle(message.value!), ref);
       } catch (error) {
         pending.poison.push({ ref, reason: describeError(error) });
       }
@@ -473,7 +486,7 @@ export class Sink {
       if (this.stopping && this.pending.empty) break;
       const writer = await this.acquireWriter();
       const batch = this.pending;
-      this.pending = new Pending();
+      this.pending = this.newPending();
       for (const w of this.spaceWaiters.splice(0)) w();
       if (batch.empty) {
         this.releaseWriter(writer);
@@ -512,7 +525,7 @@ export class Sink {
     this.stats.tradesInserted += result.tradesInserted;
     this.stats.candles += result.candles;
     this.stats.deadLetters += letters.length;
-    this.stats.records += batch.items.length - result.rejected.length;
+    this.stats.records += batch.rows.size - result.rejected.length;
     // Rows written = records read - dead letters, per topic.
     for (const [topic, n] of batch.perTopic) this.topicStats(topic).rows += n;
     for (const l of letters) {
@@ -521,7 +534,7 @@ export class Sink {
       s.deadLetters++;
     }
     this.options.logger.debug(
-      { records: batch.items.length, trades: result.trades, candles: result.candles, deadLetters: letters.length, wroteMs, totalMs: Date.now() - started, ageMs: started - batch.firstAt },
+      { records: batch.size, trades: result.trades, candles: result.candles, deadLetters: letters.length, wroteMs, totalMs: Date.now() - started, ageMs: started - batch.firstAt },
       'batch committed',
     );
   }
@@ -532,7 +545,7 @@ export class Sink {
     let stopDeadline = 0;
     for (let attempt = 0; ; attempt++) {
       try {
-        const result = await writer.write(batch.items);
+        const result = await writer.write(batch.rows);
         if (this.outageStarted) {
           log.info({ downForMs: Date.now() - this.outageStarted, attempts: attempt + 1 }, 'MySQL is back: batch committed, resuming consumption');
           this.outageStarted = 0;

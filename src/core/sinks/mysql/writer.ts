@@ -3,10 +3,10 @@ import type { Connection, QueryOptions, ResultSetHeader } from 'mysql2/promise';
 import type { Candle, Trade } from '../../serde';
 import { FinpipeError } from '../../errors';
 import type { Logger } from '../../log';
-import type { SinkRow } from '../records';
+import type { WriteBatch } from './batch';
 import { classifyMysqlError, describeMysqlError, type MysqlSession } from './connection';
 import { migrate, TABLES, type MigrationResult } from './schema';
-import { insertTradesSql, latestCandles, loadTradesSql, tradesTsv, uniqueTrades, upsertCandlesSql } from './sql';
+import { insertTradesSql, latestCandles, loadTradesSql, uniqueTrades, upsertCandlesSql } from './sql';
 
 /** Thrown inside the fast path's transaction to roll it back and write the batch with INSERT statements instead. */
 class UseInserts extends Error {}
@@ -32,12 +32,6 @@ function compareTrades(a: { trade: Trade }, b: { trade: Trade }): number {
 function compareCandles(a: Candle, b: Candle): number {
   if (a.symbol !== b.symbol) return a.symbol < b.symbol ? -1 : 1;
   return a.window_ms - b.window_ms || a.window_start - b.window_start;
-}
-
-/** One row to write, with an opaque reference back to its source record (for dead letters). */
-export interface WriteItem<R> {
-  row: SinkRow;
-  ref: R;
 }
 
 export interface WriteResult<R> {
@@ -89,59 +83,39 @@ export class MysqlBatchWriter {
     return this.session.run((conn) => migrate(conn, this.session.config.database, this.logger));
   }
 
-  async write<R>(items: WriteItem<R>[]): Promise<WriteResult<R>> {
-    let trades: { trade: Trade; ref: R }[] = [];
-    const candleItems: { candle: Candle; ref: R }[] = [];
-    for (const { row, ref } of items) {
-      if (row.kind === 'trade') trades.push({ trade: row.trade, ref });
-      else candleItems.push({ candle: row.candle, ref });
-    }
-    const candles = latestCandles(candleItems);
-    if (trades.length === 0 && candles.length === 0) return { trades: 0, tradesInserted: 0, candles: 0, rejected: [] };
-    // In primary-key order: InnoDB then fills B-tree pages in sequence instead of jumping
-    // around (the ids are random UUIDs), and concurrent sinks take row locks in one order.
-    // The sort is stable, so repeated ids end up adjacent in arrival order; only when there
-    // are any does uniqueTrades (a Map) run, keeping the first.
-    trades.sort(compareTrades);
-    for (let i = 1; i < trades.length; i++) {
-      if (trades[i].trade.id === trades[i - 1].trade.id) {
-        trades = uniqueTrades(trades);
-        break;
-      }
-    }
+  async write<R>(batch: WriteBatch<R>): Promise<WriteResult<R>> {
+    const candles = latestCandles(batch.candles);
+    if (batch.tradeCount === 0 && candles.length === 0) return { trades: 0, tradesInserted: 0, candles: 0, rejected: [] };
     candles.sort((a, b) => compareCandles(a.candle, b.candle));
     // Trades go in with LOAD DATA LOCAL INFILE when possible: the server parses tab-separated
-    // lines with much less work than a multi-row INSERT (~25% less server CPU here), and this
-    // is the sink's bottleneck once Kafka and Node are fast. It is only a fast path: LOAD DATA
-    // LOCAL downgrades data errors and duplicate keys to warnings, so a statement with any
-    // warning rolls the whole transaction back and the batch is written with the INSERT
-    // statements below instead (which refuse bad rows, isolated row by row, and make replayed
-    // trades no-ops). A replay after a crash therefore takes the INSERT path, and nothing
-    // about what ends up in the tables depends on which path wrote it.
-    if (this.loadData && trades.length > 0) {
+    // lines with much less work than a multi-row INSERT (~25% less server CPU here), and the
+    // lines were rendered as the records arrived (WriteBatch). It is only a fast path: LOAD
+    // DATA LOCAL downgrades data errors and duplicate keys to warnings, so a statement with
+    // any warning rolls the whole transaction back and the batch is written with the INSERT
+    // statements below instead (which refuse bad rows, isolated row by row, and make
+    // replayed trades no-ops). A replay after a crash therefore takes the INSERT path, and
+    // nothing about what ends up in the tables depends on which path wrote it.
+    // The lines go in arrival order: sorting them by id did not save the server any work
+    // (measured), and a lock conflict with another writer (a rebalance handing the
+    // partition over mid-batch) ends in a deadlock error at worst, which is retried.
+    if (this.loadData && batch.lines && batch.tradeCount > 0) {
+      const pieces = batch.lines.pieces();
       try {
-        // Rendered before the transaction starts, so the server does not wait for it.
-        const files: Buffer[][] = [];
-        for (let i = 0; i < trades.length; i += this.chunkRows) files.push(tradesTsv(trades.slice(i, i + this.chunkRows).map((t) => t.trade)));
         const tradesInserted = await this.transaction(async (conn) => {
-          let inserted = 0;
-          for (const file of files) {
-            const [result] = await conn
-              .query<ResultSetHeader>({
-                sql: loadTradesSql(TABLES.trades),
-                timeout: this.session.queryTimeoutMs,
-                infileStreamFactory: () => Readable.from(file),
-              } as QueryOptions)
-              .catch((error: unknown) => {
-                throw classifyMysqlError(error) === 'fatal' ? new LoadDataRefused(error) : error;
-              });
-            if (result.warningStatus > 0) throw new UseInserts();
-            inserted += result.affectedRows;
-          }
+          const [result] = await conn
+            .query<ResultSetHeader>({
+              sql: loadTradesSql(TABLES.trades),
+              timeout: this.session.queryTimeoutMs,
+              infileStreamFactory: () => Readable.from(pieces),
+            } as QueryOptions)
+            .catch((error: unknown) => {
+              throw classifyMysqlError(error) === 'fatal' ? new LoadDataRefused(error) : error;
+            });
+          if (result.warningStatus > 0) throw new UseInserts();
           await this.writeCandles(conn, candles);
-          return inserted;
+          return result.affectedRows;
         });
-        return { trades: trades.length, tradesInserted, candles: candles.length, rejected: [] };
+        return { trades: batch.tradeCount, tradesInserted, candles: candles.length, rejected: [] };
       } catch (error) {
         if (error instanceof LoadDataRefused) {
           this.loadData = false;
@@ -152,6 +126,29 @@ export class MysqlBatchWriter {
         // Warnings or a refused candle: the INSERT path below sorts it out.
       }
     }
+    const { decoded, failed } = batch.trades();
+    // In primary-key order: InnoDB then fills B-tree pages in sequence instead of jumping
+    // around (the ids are random UUIDs), and concurrent sinks take row locks in one order.
+    // The sort is stable, so repeated ids end up adjacent in arrival order; only when there
+    // are any does uniqueTrades (a Map) run, keeping the first.
+    let trades = decoded.sort(compareTrades);
+    for (let i = 1; i < trades.length; i++) {
+      if (trades[i].trade.id === trades[i - 1].trade.id) {
+        trades = uniqueTrades(trades);
+        break;
+      }
+    }
+    const result = await this.insert(trades, candles);
+    return failed.length === 0 ? result : { ...result, rejected: [...failed, ...result.rejected] };
+  }
+
+  /** Whether write() takes the LOAD DATA fast path (until the server refuses it): batches should then be filled with lines. */
+  get usesLoadData(): boolean {
+    return this.loadData;
+  }
+
+  /** The INSERT path: multi-row upserts in one transaction; on a data error, row by row. */
+  private async insert<R>(trades: { trade: Trade; ref: R }[], candles: { candle: Candle; ref: R }[]): Promise<WriteResult<R>> {
     try {
       const tradesInserted = await this.transaction(async (conn) => {
         let inserted = 0;

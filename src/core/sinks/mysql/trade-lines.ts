@@ -1,0 +1,265 @@
+import { readSchema, type Trade } from '../../serde';
+import { tradeLine } from './sql';
+
+/**
+ * The sink's hot path: a finpipe.Trade record's Avro bytes straight to its LOAD DATA line
+ * (the format of tradeLine in sql.ts), in one pass over the bytes, with no Trade object and
+ * no strings other than the two numbers. Decoding with avsc into objects and then rendering
+ * those cost about three times as much CPU and garbage, and on a small machine the sink's
+ * CPU is shared with the broker and the database, so it shows directly in rows/s.
+ *
+ * It handles the common case only: text fields of printable ASCII without a backslash (and
+ * without `"` in trade conditions), times within years 0000-9999. For anything else, and
+ * for anything invalid (truncated bytes, NaN, an empty id...), appendTradeLine returns
+ * false and writes nothing; the caller then takes the exact path (avsc decode, validation
+ * with the dead-letter reason, tradeLine). So both paths always produce the same bytes —
+ * test/unit/trade-lines.test.ts compares them on random and hostile input.
+ *
+ * Avro binary, field by field (src/core/serde/schemas/trade.avsc): id string, symbol
+ * string, price double, volume double, trade_timestamp long, ingest_timestamp long,
+ * trade_conditions array<string>. Strings are a zigzag-varint length and the bytes;
+ * doubles 8 bytes little-endian; arrays blocks of (count, items) ending with count 0, where
+ * a negative count is followed by the block's byte size. If trade.avsc ever changes shape,
+ * the check below turns this fast path off (everything takes the exact path) rather than
+ * misread records.
+ */
+const EXPECTED_FIELDS = 'id:string,symbol:string,price:double,volume:double,trade_timestamp:long,ingest_timestamp:long,trade_conditions:array<string>';
+
+function schemaShape(): string {
+  const schema = readSchema('trade') as { fields: { name: string; type: unknown }[] };
+  return schema.fields
+    .map(({ name, type }) => {
+      const t = type as string | { type: string; items?: string };
+      const shape = typeof t === 'string' ? t : t.type === 'array' ? `array<${t.items}>` : t.type;
+      return `${name}:${shape}`;
+    })
+    .join(',');
+}
+
+let enabled: boolean | undefined;
+
+/** Whether the fast path matches trade.avsc (checked once). */
+export function fastPathEnabled(): boolean {
+  enabled ??= schemaShape() === EXPECTED_FIELDS;
+  return enabled;
+}
+
+const TAB = 0x09;
+const NEWLINE = 0x0a;
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const BACKSLASH = 0x5c;
+const ZERO = 0x30;
+const COLON = 0x3a;
+const DOT = 0x2e;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const DAY_MS = 86_400_000;
+/** Beyond this a zigzag varint no longer decodes exactly into a JS number. */
+const MAX_EXACT = 2 ** 53;
+/** JS Dates hold ±8.64e15 ms (the exact path's limit too). */
+const MAX_DATE_MS = 8.64e15;
+
+/** A growing byte buffer of LOAD DATA lines. */
+export class LineBuffer {
+  bytes = Buffer.allocUnsafe(256 * 1024);
+  length = 0;
+
+  /** Makes room for `n` more bytes. */
+  reserve(n: number): void {
+    if (this.length + n <= this.bytes.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.length + n));
+    this.bytes.copy(bigger, 0, 0, this.length);
+    this.bytes = bigger;
+  }
+
+  appendText(text: string): void {
+    this.reserve(Buffer.byteLength(text, 'utf8'));
+    this.length += this.bytes.write(text, this.length, 'utf8');
+  }
+
+  /**
+   * The content as Buffers of at most `pieceBytes` (views, not copies). mysql2 sends each
+   * piece of a LOAD DATA LOCAL stream as one packet, which must stay below max_allowed_packet;
+   * a piece may end in the middle of a line (the server reads one byte stream).
+   */
+  pieces(pieceBytes = 65_536): Buffer[] {
+    const pieces: Buffer[] = [];
+    for (let i = 0; i < this.length; i += pieceBytes) pieces.push(this.bytes.subarray(i, Math.min(this.length, i + pieceBytes)));
+    return pieces;
+  }
+}
+
+// The date part ("YYYY-MM-DD ") of the day last rendered: rows of a batch share their day.
+let cachedDay = NaN;
+const dayBytes = Buffer.alloc(11);
+
+/**
+ * Reads one record's fields in order, appending their text to `out`; each read returns
+ * false for "not handled here". One instance is reused for every record (no allocation).
+ */
+class Transcoder {
+  src: Buffer = Buffer.alloc(0);
+  pos = 0;
+  out: LineBuffer = new LineBuffer();
+  /** Set when a varint is truncated or too large to decode exactly. */
+  bad = false;
+
+  /** Zigzag varint (Avro int/long) -> number; sets `bad` instead of returning a wrong one. */
+  readLong(): number {
+    const { src } = this;
+    let n = 0;
+    let scale = 1;
+    for (let i = 0; i < 8 && this.pos < src.length; i++) {
+      const b = src[this.pos++];
+      n += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        if (n > MAX_EXACT) break;
+        return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
+      }
+      scale *= 128;
+    }
+    this.bad = true;
+    return 0;
+  }
+
+  /**
+   * A string copied as is: printable ASCII only, no backslash (LOAD DATA's escape
+   * character) and, where it goes inside JSON, no quote.
+   */
+  copyString(allowEmpty: boolean, inJson: boolean): boolean {
+    const length = this.readLong();
+    const { src, pos, out } = this;
+    if (this.bad || length < 0 || pos + length > src.length || (length === 0 && !allowEmpty)) return false;
+    const bytes = out.bytes;
+    let o = out.length;
+    for (let i = pos; i < pos + length; i++) {
+      const c = src[i];
+      if (c < 0x20 || c > 0x7e || c === BACKSLASH || (inJson && c === QUOTE)) return false;
+      bytes[o++] = c;
+    }
+    out.length = o;
+    this.pos = pos + length;
+    return true;
+  }
+
+  putByte(c: number): void {
+    this.out.bytes[this.out.length++] = c;
+  }
+
+  copyDouble(): boolean {
+    const { src, pos, out } = this;
+    if (pos + 8 > src.length) return false;
+    const value = src.readDoubleLE(pos);
+    this.pos = pos + 8;
+    if (!Number.isFinite(value)) return false;
+    const text = String(value); // the shortest text that reads back as the same double
+    const bytes = out.bytes;
+    let o = out.length;
+    for (let i = 0; i < text.length; i++) bytes[o++] = text.charCodeAt(i);
+    out.length = o;
+    return true;
+  }
+
+  /** ms since the epoch -> "YYYY-MM-DD HH:MM:SS.mmm" (UTC), as datetimeText in sql.ts. */
+  copyTime(): boolean {
+    const ms = this.readLong();
+    if (this.bad || Math.abs(ms) > MAX_DATE_MS) return false;
+    const day = Math.floor(ms / DAY_MS);
+    if (day !== cachedDay) {
+      const iso = new Date(day * DAY_MS).toISOString();
+      if (iso.length !== 24) return false; // a year outside 0000-9999: the exact path renders it
+      dayBytes.write(`${iso.slice(0, 10)} `, 'latin1');
+      cachedDay = day;
+    }
+    const { out } = this;
+    const bytes = out.bytes;
+    let o = out.length;
+    for (let i = 0; i < 11; i++) bytes[o++] = dayBytes[i];
+    let rest = ms - day * DAY_MS;
+    const h = Math.floor(rest / 3_600_000);
+    rest -= h * 3_600_000;
+    const m = Math.floor(rest / 60_000);
+    rest -= m * 60_000;
+    const s = Math.floor(rest / 1000);
+    const milli = rest - s * 1000;
+    bytes[o++] = ZERO + Math.floor(h / 10);
+    bytes[o++] = ZERO + (h % 10);
+    bytes[o++] = COLON;
+    bytes[o++] = ZERO + Math.floor(m / 10);
+    bytes[o++] = ZERO + (m % 10);
+    bytes[o++] = COLON;
+    bytes[o++] = ZERO + Math.floor(s / 10);
+    bytes[o++] = ZERO + (s % 10);
+    bytes[o++] = DOT;
+    bytes[o++] = ZERO + Math.floor(milli / 100);
+    bytes[o++] = ZERO + (Math.floor(milli / 10) % 10);
+    bytes[o++] = ZERO + (milli % 10);
+    out.length = o;
+    return true;
+  }
+
+  /** trade_conditions as JSON.stringify renders plain strings: ["a","b"], or [] when empty. */
+  copyConditions(): boolean {
+    this.putByte(OPEN_BRACKET);
+    let first = true;
+    for (;;) {
+      let count = this.readLong();
+      if (this.bad) return false;
+      if (count === 0) break;
+      if (count < 0) {
+        count = -count;
+        this.readLong(); // the block's size in bytes
+        if (this.bad) return false;
+      }
+      for (let i = 0; i < count; i++) {
+        if (!first) this.putByte(COMMA);
+        first = false;
+        this.putByte(QUOTE);
+        if (!this.copyString(true, true)) return false;
+        this.putByte(QUOTE);
+      }
+    }
+    this.putByte(CLOSE_BRACKET);
+    return true;
+  }
+
+  line(): boolean {
+    return (
+      this.copyString(false, false) && (this.putByte(TAB), this.copyString(false, false)) &&
+      (this.putByte(TAB), this.copyDouble()) && (this.putByte(TAB), this.copyDouble()) &&
+      (this.putByte(TAB), this.copyTime()) && (this.putByte(TAB), this.copyTime()) &&
+      (this.putByte(TAB), this.copyConditions()) &&
+      this.pos === this.src.length
+    );
+  }
+}
+
+const transcoder = new Transcoder();
+
+/**
+ * Reads one Trade from `src` and appends its line to `out`. Returns false, with `out`
+ * unchanged, for anything outside the common case or invalid (see above).
+ */
+export function appendTradeLine(out: LineBuffer, src: Buffer): boolean {
+  if (!fastPathEnabled()) return false;
+  const t = transcoder;
+  const start = out.length;
+  // Room for the longest line these bytes can make, so no field checks for space: every
+  // input byte yields at most 4 output bytes (a 1-byte condition string: "x",) plus at most
+  // 25 per double (8 bytes), 23 per time (from 1 byte) and the separators.
+  out.reserve(4 * src.length + 128);
+  t.src = src;
+  t.pos = 0;
+  t.out = out;
+  t.bad = false;
+  const ok = t.line();
+  if (ok) t.putByte(NEWLINE);
+  else out.length = start;
+  return ok;
+}
+
+/** The exact path's line for a trade already decoded (and validated). */
+export function appendDecodedTradeLine(out: LineBuffer, trade: Trade): void {
+  out.appendText(tradeLine(trade));
+}
