@@ -62,7 +62,8 @@ const MAX_DATE_MS = 8.64e15;
 
 /** A growing byte buffer of LOAD DATA lines. */
 export class LineBuffer {
-  bytes = Buffer.allocUnsafe(256 * 1024);
+  // Small to start: a live sink flushes many small batches; a 5,000-row batch grows it to 1 MB in 6 doublings.
+  bytes = Buffer.allocUnsafe(16 * 1024);
   length = 0;
 
   /** Makes room for `n` more bytes. */
