@@ -3,9 +3,10 @@
  * processes against the local Kafka broker and MariaDB.
  *
  *  1. Latency at a steady 1,000 trades/s: trades are POSTed to `produce --http` with their
- *     timestamp set at the moment they are sent; MySQL is polled every 5 ms and each trade's
- *     latency is (first poll that sees its row) - (its timestamp). One symbol, so rows appear
- *     in order and "newly visible" is a simple range query.
+ *     timestamp set to the clock at the moment they are sent (several trades may share a
+ *     millisecond; each carries a sequence number as its volume, which identifies its row);
+ *     MySQL is polled every 5 ms and each trade's latency is (first poll that sees its row)
+ *     - (its timestamp). One symbol, so "newly visible" is a simple range query.
  *  2. Throughput: N deterministic trades (4 symbols) replayed with `produce --from-file` at
  *     full speed; the figure is N / (time from starting produce until the last row is
  *     visible in MySQL), and every trade must be there exactly once (nothing lost).
@@ -122,18 +123,21 @@ async function latencyPhase(): Promise<{ p50: number; p99: number; max: number; 
     const url = `http://127.0.0.1:${port}/trades`;
     await waitUntil('produce --http to listen', async () => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false), 30_000, [produce]);
 
-    let lastT = 0;
+    let seq = 0;
     let measuring = false;
     let polling = true;
     // Rows may become visible out of order (the sink runs two transactions at once), so the
     // poller asks for everything from the oldest trade not yet seen and checks rows off.
-    const unseen = new Set<number>();
+    // Trade timestamps are the real clock, never nudged forward to be unique: a sender that
+    // falls behind schedule would otherwise stamp trades in the future and hide latency.
+    const unseen = new Map<number, number>(); // sequence number (the volume) -> timestamp
     const post = async (n: number) => {
       const trades = [];
       for (let i = 0; i < n; i++) {
-        lastT = Math.max(Date.now(), lastT + 1);
-        trades.push({ s: symbol, p: 100 + Math.random(), t: lastT, v: 1 });
-        if (measuring) unseen.add(lastT);
+        const t = Date.now();
+        seq++;
+        trades.push({ s: symbol, p: 100 + Math.random(), t, v: seq });
+        if (measuring) unseen.set(seq, t);
       }
       const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(trades) });
       if (r.status !== 202) throw new Error(`POST /trades answered ${r.status}: ${await r.text()}`);
@@ -147,12 +151,15 @@ async function latencyPhase(): Promise<{ p50: number; p99: number; max: number; 
       while (polling) {
         if (unseen.size > 0) {
           let oldest = Infinity;
-          for (const t of unseen) if (t < oldest) oldest = t;
-          const [rows] = await run.db.query<RowDataPacket[]>('SELECT ROUND(UNIX_TIMESTAMP(trade_timestamp) * 1000) AS t FROM trades WHERE symbol = ? AND trade_timestamp >= FROM_UNIXTIME(? / 1000)', [symbol, oldest]);
+          for (const t of unseen.values()) if (t < oldest) oldest = t;
+          const [rows] = await run.db.query<RowDataPacket[]>('SELECT volume AS seq FROM trades WHERE symbol = ? AND trade_timestamp >= FROM_UNIXTIME(? / 1000)', [symbol, oldest]);
           const now = Date.now();
           for (const r of rows) {
-            const t = Number(r.t);
-            if (unseen.delete(t)) latencies.push(now - t);
+            const t = unseen.get(Number(r.seq));
+            if (t !== undefined) {
+              unseen.delete(Number(r.seq));
+              latencies.push(now - t);
+            }
           }
         }
         await sleep(5);

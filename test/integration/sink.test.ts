@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { RowDataPacket } from 'mysql2/promise';
 import { loadConfig } from '../../src/core/config';
 import { configureLogging } from '../../src/core/log';
 import { DLQ_HEADERS } from '../../src/core/kafka/dead-letter';
@@ -73,6 +74,35 @@ test('writes every trade once and every candle as its final version; aborted tra
     for (const p of ends.filter((e) => e.high !== '0')) {
       assert.equal(committed.partitions.find((c) => c.partition === p.partition)?.offset, p.high, `${topic}/${p.partition} committed to the end`);
     }
+  }
+});
+
+test('a server that refuses LOAD DATA LOCAL (local_infile off, MySQL 8\'s default): every row still written exactly once, with INSERT', async (t) => {
+  const db = await createDatabase(t);
+  const topic = await createTopic(t, 'sink-noload', 1);
+  const trades = makeTrades('BINANCE:ETHUSDT', 2000);
+  const candles = makeCandles('BINANCE:ETHUSDT', 10, 2);
+  const producer = await transactionalProducer();
+  t.after(() => producer.disconnect());
+  await sendInTransactions(producer, topic, [...trades.map(tradeMessage), ...candles.map(candleMessage)], { chunk: 500 });
+
+  // A server-wide setting: restored in `finally`, before the test's connection closes.
+  const [[before]] = await db.connection.query<RowDataPacket[]>('SELECT @@GLOBAL.local_infile AS v');
+  await db.connection.query('SET GLOBAL local_infile = 0');
+  try {
+    // Small batches, so that both writers write several and each finds out for itself.
+    const run = startSink(t, { url: db.url, topics: [topic], batchRows: 200 });
+    await waitFor('all rows', async () => (await countRows(db.connection, db.name, 'trades')) === 2000 && (await countRows(db.connection, db.name, 'candles')) === 10, 30_000);
+    const writers = run.sink['writers'];
+    const stats = await run.stop();
+    assert.deepEqual(await readTrades(db.connection, db.name), sortTrades(trades));
+    assert.deepEqual(await readCandles(db.connection, db.name), finalCandles(candles));
+    assert.equal(stats.tradesInserted, 2000);
+    assert.ok(writers.length === 2 && writers.some((w) => !w.usesLoadData), 'a writer switched to INSERT');
+    // Once every writer has switched, batches keep trades as objects instead of rendering LOAD DATA lines.
+    if (writers.every((w) => !w.usesLoadData)) assert.equal(run.sink['newPending']().rows.lines, null);
+  } finally {
+    await db.connection.query(`SET GLOBAL local_infile = ${Number(before.v) ? 1 : 0}`);
   }
 });
 

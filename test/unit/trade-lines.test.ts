@@ -100,6 +100,42 @@ test('truncated, padded and malformed bytes never render a line', () => {
   }
 });
 
+test('varint edge cases: too large, padded, huge counts and bogus block sizes are left to the exact path', () => {
+  const zigzag = (n: bigint): Buffer => {
+    let z = n >= 0n ? n * 2n : -n * 2n - 1n;
+    const bytes: number[] = [];
+    do {
+      bytes.push(Number(z & 0x7fn) | (z > 0x7fn ? 0x80 : 0));
+      z >>= 7n;
+    } while (z > 0n);
+    return Buffer.from(bytes);
+  };
+  const str = (s: string) => Buffer.concat([zigzag(BigInt(s.length)), Buffer.from(s, 'latin1')]);
+  const dbl = (x: number) => {
+    const b = Buffer.alloc(8);
+    b.writeDoubleLE(x);
+    return b;
+  };
+  const record = (fields: { time?: Buffer; conditions?: Buffer } = {}) =>
+    Buffer.concat([str('id-1'), str('AAPL'), dbl(1.5), dbl(2), fields.time ?? zigzag(1_700_000_000_000n), zigzag(1_700_000_000_001n), fields.conditions ?? Buffer.from([0])]);
+  assert.notEqual(fastLine(record()), null, 'the hand-built record itself is fine');
+  assert.equal(fastLine(record()), exactLine(record()));
+  for (const [what, bytes] of [
+    ['a time of 2^53 + 1', record({ time: zigzag(2n ** 53n + 1n) })],
+    ['a time of -(2^62)', record({ time: zigzag(-(2n ** 62n)) })],
+    ['a 9-byte padded varint', record({ time: Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]) })],
+    ['a huge block count', record({ conditions: Buffer.concat([zigzag(2n ** 40n), str('1'), Buffer.from([0])]) })],
+    ['a negative count with a truncated size', record({ conditions: Buffer.from([0x03]) })],
+    ['a negative count whose items run past the end', record({ conditions: Buffer.concat([zigzag(-3n), zigzag(4n), str('1'), Buffer.from([0])]) })],
+  ] as const) {
+    assert.equal(fastLine(bytes), null, what);
+  }
+  // A condition "\N" (LOAD DATA's NULL) contains a backslash: the exact path escapes it.
+  const slashN = codecs().trade.encode({ ...base, trade_conditions: ['\\N'] });
+  assert.equal(fastLine(slashN), null);
+  assert.match(exactLine(slashN)!, /\t\["\\\\\\\\N"\]\n$/);
+});
+
 test('arrays written in blocks with byte sizes (negative counts) read the same', () => {
   // trade_conditions as one block of -2 items with its byte size, as other Avro writers may encode it.
   const withoutConditions = codecs().trade.encode({ ...base, trade_conditions: [] }).subarray(0, -1);

@@ -10,10 +10,13 @@ import { codecs, RECORD_TYPE_HEADER, type Candle, type Trade } from '../serde';
  *   value   plain Avro (no container, no registry prefix): finpipe.Trade or finpipe.Candle,
  *           see src/core/serde/schemas/trade.avsc and candle.avsc
  *
- * decodeRecord turns one record into a row or throws a DECODE_FAILED FinpipeError whose
- * message is the dead-letter reason. It also refuses values MySQL cannot store as sent
- * (NaN, ±Infinity, timestamps outside what a JS Date can hold): those would otherwise be
- * rendered as SQL that fails for the whole batch rather than for the one row.
+ * recordKind tells a trade from a candle by the header; decodeTrade and decodeCandle turn
+ * the value into a row. Each throws a DECODE_FAILED FinpipeError whose message is the
+ * dead-letter reason. They also refuse values MySQL cannot store as sent (NaN, ±Infinity,
+ * timestamps outside what a JS Date can hold): those would otherwise be rendered as SQL
+ * that fails for the whole batch rather than for the one row. (The sink renders most trades
+ * without decodeTrade, see mysql/trade-lines.ts, and refuses exactly the same records.)
+ * decodeRecord does all three in one call.
  */
 export type SinkRow = { kind: 'trade'; trade: Trade } | { kind: 'candle'; candle: Candle };
 

@@ -245,9 +245,9 @@ export class Sink {
     this.pending = this.newPending();
   }
 
-  /** An empty buffer, holding trades as LOAD DATA lines while the writers use that path. */
+  /** An empty buffer, holding trades as LOAD DATA lines while the writers use that path (each writer finds out for itself when the server refuses it). */
   private newPending(): Pending {
-    return new Pending(this.writers[0].usesLoadData);
+    return new Pending(this.writers.every((w) => w.usesLoadData));
   }
 
   /** A snapshot of the counters (lag recomputed), for progress displays. */
@@ -534,7 +534,7 @@ export class Sink {
       s.deadLetters++;
     }
     this.options.logger.debug(
-      { records: batch.size, trades: result.trades, candles: result.candles, deadLetters: letters.length, wroteMs, totalMs: Date.now() - started, ageMs: started - batch.firstAt },
+      { records: batch.rows.size, trades: result.trades, candles: result.candles, deadLetters: letters.length, wroteMs, totalMs: Date.now() - started, ageMs: started - batch.firstAt },
       'batch committed',
     );
   }

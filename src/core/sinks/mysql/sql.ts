@@ -31,7 +31,7 @@ const PAD2 = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
 const PAD3 = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
 // Date#toISOString costs most of the time of building a trade row; rows of a batch share
 // their day, so only the time of day is computed per row. (A per-second cache does not pay:
-// the writer sorts a batch by trade id, which scatters its times.)
+// the INSERT path sorts a batch by trade id, which scatters its times.)
 let dayCached = NaN;
 let dayText = '';
 let dayLiteral = '';
@@ -99,7 +99,8 @@ function idLiteral(id: string): string {
 
 function conditionsLiteral(conditions: string[] | undefined): string {
   if (!conditions || conditions.length === 0) return "'[]'";
-  return cached(conditionLiterals, conditions.join('\u0000'), () => escape(JSON.stringify(conditions)));
+  const json = JSON.stringify(conditions);
+  return cached(conditionLiterals, json, () => escape(json));
 }
 
 export function tradeTuple(t: Trade): string {
@@ -117,20 +118,20 @@ export function candleTuple(c: Candle): string {
  * until then, so they survive garbage collections and get copied into the old generation.
  * Flattening them while they are young makes the statement about twice as fast to build.
  */
-function tuples<T>(rows: T[], tuple: (row: T) => string, separator = ','): string {
+function tuples<T>(rows: T[], tuple: (row: T) => string): string {
   const GROUP = 64;
-  if (rows.length <= GROUP) return rows.map(tuple).join(separator);
+  if (rows.length <= GROUP) return rows.map(tuple).join(',');
   const groups: string[] = [];
   const group: string[] = [];
   for (const row of rows) {
     group.push(tuple(row));
     if (group.length === GROUP) {
-      groups.push(group.join(separator));
+      groups.push(group.join(','));
       group.length = 0;
     }
   }
-  if (group.length > 0) groups.push(group.join(separator));
-  return groups.join(separator);
+  if (group.length > 0) groups.push(group.join(','));
+  return groups.join(',');
 }
 
 /**
@@ -153,7 +154,8 @@ const conditionFields = new Map<string, string>();
 
 function conditionsField(conditions: string[] | undefined): string {
   if (!conditions || conditions.length === 0) return '[]';
-  return cached(conditionFields, conditions.join('\u0000'), () => tsvText(JSON.stringify(conditions)));
+  const json = JSON.stringify(conditions);
+  return cached(conditionFields, json, () => tsvText(json));
 }
 
 /** One trade as a LOAD DATA line (columns in TRADE_COLUMNS order, newline-terminated). */
@@ -161,14 +163,6 @@ export function tradeLine(t: Trade): string {
   const id = PLAIN_ID.test(t.id) ? t.id : tsvText(t.id);
   const symbol = cached(symbolFields, t.symbol, () => tsvText(t.symbol));
   return `${id}\t${symbol}\t${num(t.price)}\t${num(t.volume)}\t${datetimeText(t.trade_timestamp)}\t${datetimeText(t.ingest_timestamp)}\t${conditionsField(t.trade_conditions)}\n`;
-}
-
-/** The LOAD DATA input for `trades` as Buffers of at most `pieceBytes` (each is sent as one packet, so it must stay below max_allowed_packet). */
-export function tradesTsv(trades: Trade[], pieceBytes = 65_536): Buffer[] {
-  const data = Buffer.from(tuples(trades, tradeLine, ''), 'utf8');
-  const pieces: Buffer[] = [];
-  for (let i = 0; i < data.length; i += pieceBytes) pieces.push(data.subarray(i, i + pieceBytes));
-  return pieces;
 }
 
 export function insertTradesSql(table: string, trades: Trade[]): string {

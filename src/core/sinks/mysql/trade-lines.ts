@@ -1,5 +1,4 @@
-import { readSchema, type Trade } from '../../serde';
-import { tradeLine } from './sql';
+import { readSchema } from '../../serde';
 
 /**
  * The sink's hot path: a finpipe.Trade record's Avro bytes straight to its LOAD DATA line
@@ -55,7 +54,10 @@ const DOT = 0x2e;
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const DAY_MS = 86_400_000;
-/** Beyond this a zigzag varint no longer decodes exactly into a JS number. */
+/**
+ * Varints above this are left to the exact path. (Up to here the sum below rounds the same
+ * way as avsc's readLong, byte by byte; no valid field is anywhere near it anyway.)
+ */
 const MAX_EXACT = 2 ** 53;
 /** JS Dates hold ±8.64e15 ms (the exact path's limit too). */
 const MAX_DATE_MS = 8.64e15;
@@ -91,6 +93,10 @@ export class LineBuffer {
   }
 }
 
+/** What the transcoder points at between records. */
+const EMPTY = Buffer.alloc(0);
+const SPARE = new LineBuffer();
+
 // The date part ("YYYY-MM-DD ") of the day last rendered: rows of a batch share their day.
 let cachedDay = NaN;
 const dayBytes = Buffer.alloc(11);
@@ -100,9 +106,9 @@ const dayBytes = Buffer.alloc(11);
  * false for "not handled here". One instance is reused for every record (no allocation).
  */
 class Transcoder {
-  src: Buffer = Buffer.alloc(0);
+  src: Buffer = EMPTY;
   pos = 0;
-  out: LineBuffer = new LineBuffer();
+  out: LineBuffer = SPARE;
   /** Set when a varint is truncated or too large to decode exactly. */
   bad = false;
 
@@ -126,9 +132,11 @@ class Transcoder {
 
   /**
    * A string copied as is: printable ASCII only, no backslash (LOAD DATA's escape
-   * character) and, where it goes inside JSON, no quote.
+   * character) and, `inJson` (a trade condition), no quote. Ids and symbols must not be
+   * empty (the exact path refuses those as poison); a condition may be.
    */
-  copyString(allowEmpty: boolean, inJson: boolean): boolean {
+  copyString(inJson: boolean): boolean {
+    const allowEmpty = inJson;
     const length = this.readLong();
     const { src, pos, out } = this;
     if (this.bad || length < 0 || pos + length > src.length || (length === 0 && !allowEmpty)) return false;
@@ -217,7 +225,7 @@ class Transcoder {
         if (!first) this.putByte(COMMA);
         first = false;
         this.putByte(QUOTE);
-        if (!this.copyString(true, true)) return false;
+        if (!this.copyString(true)) return false;
         this.putByte(QUOTE);
       }
     }
@@ -225,14 +233,23 @@ class Transcoder {
     return true;
   }
 
+  /** The fields in trade.avsc order, tab-separated, as TRADE_COLUMNS lists them; the record must end there. */
   line(): boolean {
-    return (
-      this.copyString(false, false) && (this.putByte(TAB), this.copyString(false, false)) &&
-      (this.putByte(TAB), this.copyDouble()) && (this.putByte(TAB), this.copyDouble()) &&
-      (this.putByte(TAB), this.copyTime()) && (this.putByte(TAB), this.copyTime()) &&
-      (this.putByte(TAB), this.copyConditions()) &&
-      this.pos === this.src.length
-    );
+    if (!this.copyString(false)) return false; // id
+    this.putByte(TAB);
+    if (!this.copyString(false)) return false; // symbol
+    this.putByte(TAB);
+    if (!this.copyDouble()) return false; // price
+    this.putByte(TAB);
+    if (!this.copyDouble()) return false; // volume
+    this.putByte(TAB);
+    if (!this.copyTime()) return false; // trade_timestamp
+    this.putByte(TAB);
+    if (!this.copyTime()) return false; // ingest_timestamp
+    this.putByte(TAB);
+    if (!this.copyConditions()) return false; // trade_conditions
+    this.putByte(NEWLINE);
+    return this.pos === this.src.length;
   }
 }
 
@@ -246,21 +263,22 @@ export function appendTradeLine(out: LineBuffer, src: Buffer): boolean {
   if (!fastPathEnabled()) return false;
   const t = transcoder;
   const start = out.length;
-  // Room for the longest line these bytes can make, so no field checks for space: every
-  // input byte yields at most 4 output bytes (a 1-byte condition string: "x",) plus at most
-  // 25 per double (8 bytes), 23 per time (from 1 byte) and the separators.
-  out.reserve(4 * src.length + 128);
+  // Room for the longest line these bytes can make, so that no field checks for space.
+  // Per input byte at most 3 output bytes (an empty trade condition, one 0x00 byte, becomes
+  // `"",`; a double's 8 bytes at most 25 characters); on top of that at most 47 (two times
+  // from 1-byte varints are 23 characters each, plus separators). So 4 per byte + 128 is
+  // safe, and checked after the fact: a write past the end of a Buffer is silently dropped.
+  const budget = 4 * src.length + 128;
+  out.reserve(budget);
   t.src = src;
   t.pos = 0;
   t.out = out;
   t.bad = false;
   const ok = t.line();
-  if (ok) t.putByte(NEWLINE);
-  else out.length = start;
+  if (out.length - start > budget) throw new Error(`trade-lines: a ${src.length}-byte record made a line longer than its ${budget}-byte budget`);
+  if (!ok) out.length = start;
+  // Let go of the record (a view of a whole Kafka fetch) and the batch's buffer.
+  t.src = EMPTY;
+  t.out = SPARE;
   return ok;
-}
-
-/** The exact path's line for a trade already decoded (and validated). */
-export function appendDecodedTradeLine(out: LineBuffer, trade: Trade): void {
-  out.appendText(tradeLine(trade));
 }

@@ -94,7 +94,8 @@ export class MysqlBatchWriter {
     // any warning rolls the whole transaction back and the batch is written with the INSERT
     // statements below instead (which refuse bad rows, isolated row by row, and make
     // replayed trades no-ops). A replay after a crash therefore takes the INSERT path, and
-    // nothing about what ends up in the tables depends on which path wrote it.
+    // nothing about what ends up in the tables depends on which path wrote it. (So does a
+    // batch holding one trade twice, which only a re-read after a rebalance produces.)
     // The lines go in arrival order: sorting them by id did not save the server any work
     // (measured), and a lock conflict with another writer (a rebalance handing the
     // partition over mid-batch) ends in a deadlock error at worst, which is retried.
