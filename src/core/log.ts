@@ -12,7 +12,10 @@ import type { LogFormat } from './config/settings';
  * The root logger. Logs go to stderr so stdout stays clean for data (`topics list --format
  * json | jq`): JSON lines when stderr is not a terminal (for log shippers), coloured
  * one-line records when it is. Either way every line is redacted.
- * Components log through children: `rootLogger.child({ component: 'produce' })`.
+ * Each command logs as a `component` (`rootLogger.child({ component: 'produce' })`), and a
+ * part of it as a `module` below that (`logger.child({ module: 'finnhub-ws' })`): pino
+ * cannot replace a binding a parent already has, so a second `component` would repeat the
+ * key in the JSON line.
  */
 export let rootLogger: Logger = createLogger('info', 'auto');
 
@@ -48,21 +51,22 @@ function formatPretty(line: string): string {
   } catch {
     return line;
   }
-  const { time, level, component, msg, err, ...rest } = record as { time?: string; level?: string; component?: string; msg?: string; err?: { stack?: string; message?: string } };
+  const { time, level, component, module, msg, err, ...rest } = record as { time?: string; level?: string; component?: string; module?: string; msg?: string; err?: { stack?: string; message?: string } };
+  const source = [component, module].filter(Boolean).join('/');
   const clock = typeof time === 'string' ? time.slice(11, 23) : '';
   const colour = LEVEL_COLOURS[level ?? 'info'] ?? ((s: string) => s);
   const fields = Object.entries(rest)
     .map(([k, v]) => `${chalk.dim(k + '=')}${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
   const stack = err ? `\n${chalk.dim(err.stack ?? err.message ?? '')}` : '';
-  return `${chalk.dim(clock)} ${colour((level ?? '').padEnd(5))} ${component ? chalk.cyan(component) + ' ' : ''}${msg ?? ''}${fields ? ' ' + fields : ''}${stack}\n`;
+  return `${chalk.dim(clock)} ${colour((level ?? '').padEnd(5))} ${source ? chalk.cyan(source) + ' ' : ''}${msg ?? ''}${fields ? ' ' + fields : ''}${stack}\n`;
 }
 
-/** kafkajs logs through finpipe's logger, under component "kafkajs". */
+/** kafkajs logs through finpipe's logger, as module "kafkajs". */
 export function kafkaLogCreator(logger: Logger): logCreator {
   return () => ({ namespace, level, log }) => {
     const { message, timestamp: _t, logger: _l, ...extra } = log as { message: string; timestamp?: string; logger?: string; [k: string]: unknown };
-    const child = logger.child({ component: 'kafkajs', namespace });
+    const child = logger.child({ module: 'kafkajs', namespace });
     // kafkajs logs retriable broker answers as errors although it retries them itself; a
     // transaction started right after a commit routinely gets CONCURRENT_TRANSACTIONS.
     if (level === KafkaLogLevel.ERROR && isRoutineRetry(message, extra)) child.debug(extra, message);

@@ -143,7 +143,7 @@ test('server: never logs the token', async (t) => {
   await s.close();
   assert.ok(lines.length > 0);
   assert.ok(lines.every((l) => !l.includes('s3cr3t')), 'a log line contains the token');
-  assert.ok(lines.some((l) => l.includes('"component":"simulator"')));
+  assert.ok(lines.some((l) => l.includes('"module":"simulator"')));
 });
 
 test('server: trades arrive only for subscribed, simulated symbols', async (t) => {

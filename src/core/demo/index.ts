@@ -101,7 +101,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       logFile: log('produce'),
     });
 
-    const sampler = new Sampler(admin, db, config, options.symbols, groups, logger.child({ component: 'demo-sampler' }));
+    const sampler = new Sampler(admin, db, config, options.symbols, groups, logger.child({ module: 'demo-sampler' }));
     const started = Date.now();
     const deadline = started + options.durationMs;
     let view = await sampler.sample(supervisor.states(), 0);

@@ -50,7 +50,7 @@ function validate(opts: SimulatorOptions): void {
 
 export async function startSimulator(opts: SimulatorOptions): Promise<RunningSimulator> {
   validate(opts);
-  const log = opts.logger.child({ component: 'simulator' });
+  const log = opts.logger.child({ module: 'simulator' });
   const host = opts.host ?? DEFAULT_HOST;
   const faults = opts.faults ?? {};
   const symbols = [...new Set(opts.symbols)];

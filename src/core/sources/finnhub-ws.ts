@@ -68,7 +68,7 @@ export class FinnhubWebSocketSource implements TradeSource {
   constructor(private readonly opts: FinnhubWsOptions) {
     this.description = urlWithoutToken(opts.url);
     this.watchdogMs = opts.watchdogMs ?? 30_000;
-    this.log = opts.logger.child({ component: 'finnhub-ws' });
+    this.log = opts.logger.child({ module: 'finnhub-ws' });
   }
 
   async run(sink: FrameSink, signal: AbortSignal): Promise<void> {

@@ -39,7 +39,7 @@ export class HttpSource implements TradeSource {
 
   constructor(private readonly opts: HttpSourceOptions) {
     this.description = `http://${opts.host ?? '127.0.0.1'}:${opts.port}/trades`;
-    this.log = opts.logger.child({ component: 'http-source' });
+    this.log = opts.logger.child({ module: 'http-source' });
   }
 
   async run(sink: FrameSink, signal: AbortSignal): Promise<void> {

@@ -69,7 +69,7 @@ interface Listed {
 }
 
 export async function validateSymbols(symbols: string[], opts: ValidateOptions): Promise<void> {
-  const log = opts.logger.child({ component: 'symbols' });
+  const log = opts.logger.child({ module: 'symbols' });
   const limiter = opts.limiter ?? new RateLimiter();
   const cache = new Map<string, Listed[]>();
 
