@@ -14,13 +14,13 @@ import {
 } from './sink-fixtures';
 
 /** An in-process sink against the real broker and MariaDB; stopped (and awaited) after the test. */
-function startSink(t: { after(fn: () => unknown): void }, opts: { url: string; topics: string[]; dlq?: string; pattern?: RegExp; batchRows?: number; flushMs?: number }) {
+function startSink(t: { after(fn: () => unknown): void }, opts: { url: string; topics: string[]; dlq?: string; pattern?: RegExp; batchRows?: number; flushMs?: number; patternPollMs?: number }) {
   const config = loadConfig({ env: { FINPIPE_KAFKA_BROKERS: BROKERS.join(','), FINPIPE_MYSQL_URL: opts.url, FINPIPE_DLQ_TOPIC: opts.dlq ?? 'finpipe.dlq' }, envFile: '/dev/null' });
   const logger = configureLogging((process.env.TEST_LOG_LEVEL as 'info') ?? 'silent', 'json');
   const controller = new AbortController();
   const sink = new Sink({
     config, logger, topics: opts.topics, pattern: opts.pattern, groupId: uniqueName('sink-test'), batchRows: opts.batchRows ?? 500, flushMs: opts.flushMs ?? 100,
-    signal: controller.signal, topicPollMs: 200,
+    signal: controller.signal, topicPollMs: 200, patternPollMs: opts.patternPollMs,
   });
   let error: unknown;
   const done: Promise<SinkStats | undefined> = sink.run().catch((e) => {
@@ -176,4 +176,42 @@ test('started before process created its topics: waits for them; --pattern picks
   assert.deepEqual([...stats.topics.keys()].sort(), [matched, named].sort());
   assert.equal(stats.topics.get(matched)!.rows, 7);
   assert.equal(stats.topics.get(named)!.lag, 0);
+});
+
+test('--pattern: a matching topic created while the sink runs is added; nothing skipped or written twice across the restart', async (t) => {
+  const db = await createDatabase(t);
+  const prefix = uniqueName('sink-grow').replace(/-/g, '_');
+  const [first, later] = [`${prefix}_AAPL`, `${prefix}_MSFT`];
+  t.after(() => deleteTopicsQuietly([first, later]));
+  const a = await admin(t);
+  await a.createTopics({ topics: [{ topic: first, numPartitions: 2 }], waitForLeaders: true });
+  const producer = await transactionalProducer();
+  t.after(() => producer.disconnect());
+  const [aapl1, aapl2, msft] = [makeTrades('AAPL', 600), makeTrades('AAPL', 400, T0 + 1), makeTrades('MSFT', 300)];
+  await sendInTransactions(producer, first, aapl1.map(tradeMessage), { chunk: 100 });
+
+  const run = startSink(t, { url: db.url, topics: [], pattern: new RegExp(`${prefix}_[A-Z]+`), batchRows: 100, patternPollMs: 300 });
+  await waitFor('the first topic\'s rows', async () => (await countRows(db.connection, db.name, 'trades')) === 600, 30_000);
+  assert.deepEqual(run.sink.subscribedTopics, [first]);
+
+  // While the sink runs: a new matching topic, and more records on the first one (some of
+  // them while the consumer restarts).
+  await a.createTopics({ topics: [{ topic: later, numPartitions: 1 }], waitForLeaders: true });
+  await sendInTransactions(producer, later, msft.map(tradeMessage), { chunk: 100 });
+  await sendInTransactions(producer, first, aapl2.map(tradeMessage), { chunk: 50 });
+  await waitFor('rows from both topics', async () => (await countRows(db.connection, db.name, 'trades')) === 1300, 30_000);
+  const stats = await run.stop();
+
+  assert.deepEqual(run.sink.subscribedTopics, [first, later]);
+  assert.deepEqual(await readTrades(db.connection, db.name), sortTrades([...aapl1, ...aapl2, ...msft]));
+  assert.equal(stats.tradesInserted, 1300);
+  assert.equal(stats.trades, 1300, 'no record was read twice: what was taken before the restart was committed first');
+  assert.equal(stats.deadLetters, 0);
+  for (const topic of [first, later]) {
+    const ends = await a.fetchTopicOffsets(topic);
+    const [committed] = await a.fetchOffsets({ groupId: run.sink['options'].groupId, topics: [topic] });
+    for (const p of ends.filter((e) => e.high !== '0')) {
+      assert.equal(committed.partitions.find((c) => c.partition === p.partition)?.offset, p.high, `${topic}/${p.partition} committed to the end`);
+    }
+  }
 });

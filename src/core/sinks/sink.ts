@@ -61,6 +61,8 @@ export interface SinkOptions {
   shutdownGraceMs?: number;
   /** How often to look for topics that do not exist yet. */
   topicPollMs?: number;
+  /** With `pattern`: how often to look for matching topics created since (default 10 s). */
+  patternPollMs?: number;
   /**
    * Consumer session timeout. After a crash (kill -9) the group waits this long for the dead
    * member before giving its partitions to a restarted sink, so it is shorter than kafkajs'
@@ -233,6 +235,14 @@ export class Sink {
   private caughtUp = false;
   private readonly committed = new Map<string, bigint>();
   private readonly sources = new Map<string, PartitionSource>();
+  /** The flusher's chain of "after the transaction" steps (dead letters, offset commit), in buffer order. */
+  private chain: Promise<void> = Promise.resolve();
+  /** Set while the consumer restarts to add topics (--pattern): nothing more is taken, the buffer is flushed at once. */
+  private resubscribing = false;
+  /** The eachBatch call in progress, if any. */
+  private batchInFlight: Promise<void> = Promise.resolve();
+  /** Aborted by stop(), whatever caused it (a signal or a fatal error): ends the pattern watcher's sleep. */
+  private readonly stopped = new AbortController();
   private readonly stats: SinkStats = {
     topics: new Map(), trades: 0, tradesInserted: 0, candles: 0, records: 0, deadLetters: 0, transactions: 0, paused: false, state: 'starting', startedAt: Date.now(), firstRecordAt: 0, lastCommitAt: 0,
   };
@@ -277,6 +287,7 @@ export class Sink {
     const log = options.logger;
     const named = validateSinkTopics(options.config, options.topics);
     if (named.length === 0 && !options.pattern) throw new FinpipeError('USAGE', 'no topics to read', { hint: 'name per-symbol topics (finpipe sink BINANCE_BTCUSDT) or give --pattern' });
+    let watching: Promise<void> | null = null;
     try {
       let migrated;
       try {
@@ -302,6 +313,7 @@ export class Sink {
       const flushing = this.flushLoop();
       const onAbort = () => this.stop();
       options.signal.addEventListener('abort', onAbort, { once: true });
+      watching = options.pattern ? this.watchPattern(named) : null;
       try {
         await Promise.race([flushing, crashed]);
       } finally {
@@ -310,6 +322,7 @@ export class Sink {
       }
       return this.snapshot();
     } finally {
+      await watching;
       await this.consumer?.disconnect().catch(() => {});
       await this.producer?.disconnect().catch(() => {});
       await Promise.all(this.sessions.map((session) => session.close()));
@@ -319,6 +332,7 @@ export class Sink {
   private stop(): void {
     if (this.stopping) return;
     this.stopping = true;
+    this.stopped.abort();
     this.stats.state = 'stopping';
     // Nothing new is taken after this; what is buffered is flushed and committed.
     this.pauseAll();
@@ -380,11 +394,78 @@ export class Sink {
     } catch (error) {
       throw kafkaUnavailable(error, config.kafka.brokers);
     }
+    await this.runConsumer(consumer);
+  }
+
+  private async runConsumer(consumer: Consumer): Promise<void> {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      eachBatch: (payload) => this.onBatch(payload),
+      eachBatch: (payload) => (this.batchInFlight = this.onBatch(payload)),
     });
+  }
+
+  /**
+   * --pattern: topics that match and are created later (process creates one per new symbol)
+   * are added while running, as Kafka Connect's topics.regex does. kafkajs only subscribes
+   * before run(), so the consumer is restarted: stop taking records, write and commit what
+   * was taken, stop, subscribe to the new topics too, run. The group rebalances and every
+   * partition resumes from its committed offset, so nothing is skipped or written twice.
+   */
+  private async watchPattern(named: string[]): Promise<void> {
+    const { config, logger, pattern } = this.options;
+    const admin = this.kafka.admin();
+    try {
+      while (!this.stopping) {
+        await sleep(this.options.patternPollMs ?? 10_000, this.stopped.signal);
+        if (this.stopping) break;
+        let added: string[];
+        try {
+          await admin.connect(); // a no-op once connected
+          const { found } = await matchTopics(admin, config, named, pattern);
+          added = found.filter((t) => !this.topics.includes(t));
+        } catch (error) {
+          logger.debug({ err: describeError(error) }, 'could not list topics to look for new --pattern matches; trying again later');
+          continue;
+        }
+        if (added.length > 0) await this.addTopics(added);
+      }
+    } catch (error) {
+      // Restarting the consumer failed: the sink cannot go on reading reliably.
+      this.fatal?.(new FinpipeError('KAFKA_ERROR', `could not add topics matching ${pattern}: ${describeError(error)}`, { cause: error, hint: 'restart the sink; it resumes from the committed offsets and subscribes to every matching topic' }));
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  private async addTopics(added: string[]): Promise<void> {
+    const consumer = this.consumer!;
+    const { logger } = this.options;
+    logger.info({ added, pattern: this.options.pattern?.source }, 'new topics match --pattern: writing what was read so far, then adding them');
+    this.resubscribing = true;
+    try {
+      consumer.pause(this.topics.map((topic) => ({ topic })));
+      await this.batchInFlight.catch(() => {});
+      // Everything taken is written and committed while the consumer can still commit.
+      while (!this.pending.empty && !this.stopping) {
+        this.wakeFlusher();
+        await sleep(5);
+      }
+      await this.chain.catch(() => {});
+      if (this.stopping) return;
+      await consumer.stop();
+      await consumer.subscribe({ topics: added, fromBeginning: true });
+      this.topics = [...this.topics, ...added].sort();
+      for (const t of added) this.topicStats(t);
+      this.caughtUp = false;
+      if (this.stopping) return; // run() disconnects it
+      await this.runConsumer(consumer);
+      // The restarted consumer is not paused; it must be while MySQL is unreachable.
+      if (this.paused) consumer.pause(this.topics.map((topic) => ({ topic })));
+      logger.info({ topics: this.topics }, 'now reading the new topics too');
+    } finally {
+      this.resubscribing = false;
+    }
   }
 
   private source(topic: string, partition: number): PartitionSource {
@@ -405,7 +486,7 @@ export class Sink {
     // while this function awaits, so it is checked before each run, not for every record.
     let next = 0;
     while (next < messages.length) {
-      if (this.stopping || !isRunning() || isStale()) return;
+      if (this.stopping || this.resubscribing || !isRunning() || isStale()) return;
       const room = this.options.batchRows - this.pending.size;
       if (room <= 0) {
         // Full: a flush is due and the flusher is busy with the previous buffer. Wait for
@@ -459,7 +540,7 @@ export class Sink {
     for (;;) {
       const p = this.pending;
       const age = p.empty ? 0 : Date.now() - p.firstAt;
-      if (this.stopping || p.size >= this.options.batchRows || (!p.empty && (age >= this.options.flushMs || this.caughtUp))) return;
+      if (this.stopping || p.size >= this.options.batchRows || (!p.empty && (age >= this.options.flushMs || this.caughtUp || this.resubscribing))) return;
       const waitMs = p.empty ? 1_000 : this.options.flushMs - age;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, waitMs);
@@ -480,7 +561,6 @@ export class Sink {
    * keeps the newer one whichever commits last.)
    */
   private async flushLoop(): Promise<void> {
-    let chain: Promise<void> = Promise.resolve();
     for (;;) {
       await this.flushDue();
       if (this.stopping && this.pending.empty) break;
@@ -495,10 +575,10 @@ export class Sink {
       const started = Date.now();
       const written = this.writeWithRetry(writer, batch).finally(() => this.releaseWriter(writer));
       written.catch(() => {}); // observed through the chain
-      chain = chain.then(() => this.finish(batch, written, started));
-      chain.catch((error) => this.fatal?.(error));
+      this.chain = this.chain.then(() => this.finish(batch, written, started));
+      this.chain.catch((error) => this.fatal?.(error));
     }
-    await chain;
+    await this.chain;
   }
 
   private async acquireWriter(): Promise<MysqlBatchWriter> {
