@@ -14,12 +14,12 @@ import {
 } from './sink-fixtures';
 
 /** An in-process sink against the real broker and MariaDB; stopped (and awaited) after the test. */
-function startSink(t: { after(fn: () => unknown): void }, opts: { url: string; topics: string[]; dlq?: string; pattern?: RegExp; batchRows?: number; flushMs?: number; patternPollMs?: number }) {
+function startSink(t: { after(fn: () => unknown): void }, opts: { url: string; topics: string[]; dlq?: string; pattern?: RegExp; batchRows?: number; flushMs?: number; patternPollMs?: number; groupId?: string }) {
   const config = loadConfig({ env: { FINPIPE_KAFKA_BROKERS: BROKERS.join(','), FINPIPE_MYSQL_URL: opts.url, FINPIPE_DLQ_TOPIC: opts.dlq ?? 'finpipe.dlq' }, envFile: '/dev/null' });
   const logger = configureLogging((process.env.TEST_LOG_LEVEL as 'info') ?? 'silent', 'json');
   const controller = new AbortController();
   const sink = new Sink({
-    config, logger, topics: opts.topics, pattern: opts.pattern, groupId: uniqueName('sink-test'), batchRows: opts.batchRows ?? 500, flushMs: opts.flushMs ?? 100,
+    config, logger, topics: opts.topics, pattern: opts.pattern, groupId: opts.groupId ?? uniqueName('sink-test'), batchRows: opts.batchRows ?? 500, flushMs: opts.flushMs ?? 100,
     signal: controller.signal, topicPollMs: 200, patternPollMs: opts.patternPollMs,
   });
   let error: unknown;
@@ -213,5 +213,38 @@ test('--pattern: a matching topic created while the sink runs is added; nothing 
     for (const p of ends.filter((e) => e.high !== '0')) {
       assert.equal(committed.partitions.find((c) => c.partition === p.partition)?.offset, p.high, `${topic}/${p.partition} committed to the end`);
     }
+  }
+});
+
+test('--pattern with two sinks in one group: a new topic is picked up by the group, every row once', async (t) => {
+  const db = await createDatabase(t);
+  const prefix = uniqueName('sink-pair').replace(/-/g, '_');
+  const [first, later] = [`${prefix}_AAPL`, `${prefix}_MSFT`];
+  t.after(() => deleteTopicsQuietly([first, later]));
+  const a = await admin(t);
+  await a.createTopics({ topics: [{ topic: first, numPartitions: 2 }], waitForLeaders: true });
+  const producer = await transactionalProducer();
+  t.after(() => producer.disconnect());
+  const [aapl, msft] = [makeTrades('AAPL', 400), makeTrades('MSFT', 600)];
+  await sendInTransactions(producer, first, aapl.map(tradeMessage), { chunk: 100 });
+
+  const groupId = uniqueName('sink-pair');
+  const pattern = new RegExp(`${prefix}_[A-Z]+`);
+  const one = startSink(t, { url: db.url, topics: [], pattern, groupId, batchRows: 100, patternPollMs: 500 });
+  const two = startSink(t, { url: db.url, topics: [], pattern, groupId, batchRows: 100, patternPollMs: 1_500 });
+  await waitFor('the first topic\'s rows', async () => (await countRows(db.connection, db.name, 'trades')) === 400, 30_000);
+
+  await a.createTopics({ topics: [{ topic: later, numPartitions: 4 }], waitForLeaders: true });
+  await sendInTransactions(producer, later, msft.map(tradeMessage), { chunk: 100 });
+  await waitFor('the new topic\'s rows', async () => (await countRows(db.connection, db.name, 'trades')) === 1000, 45_000);
+  await Promise.all([one.stop(), two.stop()]);
+
+  assert.deepEqual(one.sink.subscribedTopics, [first, later]);
+  assert.deepEqual(two.sink.subscribedTopics, [first, later]);
+  assert.deepEqual(await readTrades(db.connection, db.name), sortTrades([...aapl, ...msft]));
+  const ends = await a.fetchTopicOffsets(later);
+  const [committed] = await a.fetchOffsets({ groupId, topics: [later] });
+  for (const p of ends.filter((e) => e.high !== '0')) {
+    assert.equal(committed.partitions.find((c) => c.partition === p.partition)?.offset, p.high, `${later}/${p.partition} committed to the end`);
   }
 });

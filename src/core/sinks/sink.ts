@@ -243,6 +243,8 @@ export class Sink {
   private batchInFlight: Promise<void> = Promise.resolve();
   /** Aborted by stop(), whatever caused it (a signal or a fatal error): ends the pattern watcher's sleep. */
   private readonly stopped = new AbortController();
+  /** Ends the pattern watcher's current wait early. */
+  private wakeWatcher: () => void = () => {};
   private readonly stats: SinkStats = {
     topics: new Map(), trades: 0, tradesInserted: 0, candles: 0, records: 0, deadLetters: 0, transactions: 0, paused: false, state: 'starting', startedAt: Date.now(), firstRecordAt: 0, lastCommitAt: 0,
   };
@@ -322,7 +324,8 @@ export class Sink {
       }
       return this.snapshot();
     } finally {
-      await watching;
+      // The watcher notices the stop at once unless it is inside a Kafka call: not for long.
+      if (watching) await Promise.race([watching, sleep(5_000)]);
       await this.consumer?.disconnect().catch(() => {});
       await this.producer?.disconnect().catch(() => {});
       await Promise.all(this.sessions.map((session) => session.close()));
@@ -381,6 +384,9 @@ export class Sink {
       heartbeatInterval: Math.max(500, Math.floor((this.options.sessionTimeoutMs ?? 10_000) / 10)),
     });
     this.consumer = consumer;
+    // A group member given partitions of a topic it does not subscribe to (another sink
+    // with --pattern added it first): look for new topics now rather than at the next poll.
+    consumer.on(consumer.events.RECEIVED_UNSUBSCRIBED_TOPICS, () => this.wakeWatcher());
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart) {
         logger.warn({ err: describeError(payload.error) }, 'Kafka consumer failed; kafkajs restarts it');
@@ -410,14 +416,17 @@ export class Sink {
    * are added while running, as Kafka Connect's topics.regex does. kafkajs only subscribes
    * before run(), so the consumer is restarted: stop taking records, write and commit what
    * was taken, stop, subscribe to the new topics too, run. The group rebalances and every
-   * partition resumes from its committed offset, so nothing is skipped or written twice.
+   * partition resumes from its committed offset, so nothing is skipped. With several sinks
+   * in one group, each adds the topic on its own poll; kafkajs' group leader assigns only
+   * topics it subscribes to itself, so a new topic's partitions may wait for the slowest
+   * member (a member handed topics it does not know wakes its watcher at once).
    */
   private async watchPattern(named: string[]): Promise<void> {
     const { config, logger, pattern } = this.options;
     const admin = this.kafka.admin();
     try {
       while (!this.stopping) {
-        await sleep(this.options.patternPollMs ?? 10_000, this.stopped.signal);
+        await this.watcherNap(this.options.patternPollMs ?? 10_000);
         if (this.stopping) break;
         let added: string[];
         try {
@@ -431,11 +440,27 @@ export class Sink {
         if (added.length > 0) await this.addTopics(added);
       }
     } catch (error) {
-      // Restarting the consumer failed: the sink cannot go on reading reliably.
-      this.fatal?.(new FinpipeError('KAFKA_ERROR', `could not add topics matching ${pattern}: ${describeError(error)}`, { cause: error, hint: 'restart the sink; it resumes from the committed offsets and subscribes to every matching topic' }));
+      // Only while stopping (withKafkaRetry gives up then): the records are read again on restart.
+      logger.warn({ err: describeError(error) }, 'stopped while adding topics matching --pattern');
     } finally {
       await admin.disconnect().catch(() => {});
     }
+  }
+
+  /** Waits `ms`, or less if the sink stops or wakeWatcher() is called. */
+  private watcherNap(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const { signal } = this.stopped;
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.wakeWatcher = () => {};
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      this.wakeWatcher = done;
+    });
   }
 
   private async addTopics(added: string[]): Promise<void> {
@@ -444,24 +469,37 @@ export class Sink {
     logger.info({ added, pattern: this.options.pattern?.source }, 'new topics match --pattern: writing what was read so far, then adding them');
     this.resubscribing = true;
     try {
-      consumer.pause(this.topics.map((topic) => ({ topic })));
+      try {
+        consumer.pause(this.topics.map((topic) => ({ topic })));
+      } catch {
+        // not running right now (kafkajs restarting it after an error): nothing is fetched anyway
+      }
+      // eachBatch calls run one at a time (partitionsConsumedConcurrently is 1): this is the only one.
       await this.batchInFlight.catch(() => {});
       // Everything taken is written and committed while the consumer can still commit.
       while (!this.pending.empty && !this.stopping) {
         this.wakeFlusher();
-        await sleep(5);
+        await sleep(20);
       }
       await this.chain.catch(() => {});
+      await this.withKafkaRetry('restart the consumer with the topics matching --pattern', async () => {
+        if (this.stopping) return; // run() disconnects it
+        await consumer.stop();
+        await consumer.subscribe({ topics: added, fromBeginning: true });
+        this.topics = [...new Set([...this.topics, ...added])].sort();
+        for (const t of added) this.topicStats(t);
+        this.caughtUp = false;
+        await this.runConsumer(consumer);
+      });
       if (this.stopping) return;
-      await consumer.stop();
-      await consumer.subscribe({ topics: added, fromBeginning: true });
-      this.topics = [...this.topics, ...added].sort();
-      for (const t of added) this.topicStats(t);
-      this.caughtUp = false;
-      if (this.stopping) return; // run() disconnects it
-      await this.runConsumer(consumer);
       // The restarted consumer is not paused; it must be while MySQL is unreachable.
-      if (this.paused) consumer.pause(this.topics.map((topic) => ({ topic })));
+      if (this.paused) {
+        try {
+          consumer.pause(this.topics.map((topic) => ({ topic })));
+        } catch {
+          // not running: the write retry resumes it
+        }
+      }
       logger.info({ topics: this.topics }, 'now reading the new topics too');
     } finally {
       this.resubscribing = false;
@@ -727,6 +765,9 @@ export class Sink {
   private resumeAll(): void {
     if (!this.paused || this.stopping) return;
     this.paused = false;
+    // While adding topics the consumer stays paused (onBatch would take nothing and kafkajs
+    // fetch the same records again and again); the restart resumes it.
+    if (this.resubscribing) return;
     try {
       this.consumer?.resume(this.topics.map((topic) => ({ topic })));
     } catch {
