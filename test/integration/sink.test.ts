@@ -37,6 +37,17 @@ function startSink(t: { after(fn: () => unknown): void }, opts: { url: string; t
   return { sink, stop, failed: () => error, done };
 }
 
+/** The group's committed offset of every non-empty partition is the partition's end. */
+async function assertCommittedToEnd(a: Awaited<ReturnType<typeof admin>>, groupId: string, topics: string[]): Promise<void> {
+  for (const topic of topics) {
+    const ends = await a.fetchTopicOffsets(topic);
+    const [committed] = await a.fetchOffsets({ groupId, topics: [topic] });
+    for (const p of ends.filter((e) => e.high !== '0')) {
+      assert.equal(committed.partitions.find((c) => c.partition === p.partition)?.offset, p.high, `${topic}/${p.partition} committed to the end`);
+    }
+  }
+}
+
 test('writes every trade once and every candle as its final version; aborted transactions and replays change nothing', async (t) => {
   const db = await createDatabase(t);
   const [topicA, topicB] = [await createTopic(t, 'sink-a', 2), await createTopic(t, 'sink-b', 1)];
@@ -67,14 +78,7 @@ test('writes every trade once and every candle as its final version; aborted tra
   assert.equal(stats.deadLetters, 0);
 
   // Offsets were committed up to the end of each partition (including transaction markers).
-  const a = await admin(t);
-  for (const topic of [topicA, topicB]) {
-    const ends = await a.fetchTopicOffsets(topic);
-    const [committed] = await a.fetchOffsets({ groupId: run.sink['options'].groupId, topics: [topic] });
-    for (const p of ends.filter((e) => e.high !== '0')) {
-      assert.equal(committed.partitions.find((c) => c.partition === p.partition)?.offset, p.high, `${topic}/${p.partition} committed to the end`);
-    }
-  }
+  await assertCommittedToEnd(await admin(t), run.sink['options'].groupId, [topicA, topicB]);
 });
 
 test('a server that refuses LOAD DATA LOCAL (local_infile off, MySQL 8\'s default): every row still written exactly once, with INSERT', async (t) => {
@@ -207,13 +211,7 @@ test('--pattern: a matching topic created while the sink runs is added; nothing 
   assert.equal(stats.tradesInserted, 1300);
   assert.equal(stats.trades, 1300, 'no record was read twice: what was taken before the restart was committed first');
   assert.equal(stats.deadLetters, 0);
-  for (const topic of [first, later]) {
-    const ends = await a.fetchTopicOffsets(topic);
-    const [committed] = await a.fetchOffsets({ groupId: run.sink['options'].groupId, topics: [topic] });
-    for (const p of ends.filter((e) => e.high !== '0')) {
-      assert.equal(committed.partitions.find((c) => c.partition === p.partition)?.offset, p.high, `${topic}/${p.partition} committed to the end`);
-    }
-  }
+  await assertCommittedToEnd(a, run.sink['options'].groupId, [first, later]);
 });
 
 test('--pattern with two sinks in one group: a new topic is picked up by the group, every row once', async (t) => {
@@ -242,9 +240,5 @@ test('--pattern with two sinks in one group: a new topic is picked up by the gro
   assert.deepEqual(one.sink.subscribedTopics, [first, later]);
   assert.deepEqual(two.sink.subscribedTopics, [first, later]);
   assert.deepEqual(await readTrades(db.connection, db.name), sortTrades([...aapl, ...msft]));
-  const ends = await a.fetchTopicOffsets(later);
-  const [committed] = await a.fetchOffsets({ groupId, topics: [later] });
-  for (const p of ends.filter((e) => e.high !== '0')) {
-    assert.equal(committed.partitions.find((c) => c.partition === p.partition)?.offset, p.high, `${later}/${p.partition} committed to the end`);
-  }
+  await assertCommittedToEnd(a, groupId, [later]);
 });
