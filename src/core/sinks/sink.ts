@@ -325,7 +325,11 @@ export class Sink {
       return this.snapshot();
     } finally {
       // The watcher notices the stop at once unless it is inside a Kafka call: not for long.
-      if (watching) await Promise.race([watching, sleep(5_000)]);
+      if (watching) {
+        const done = new AbortController(); // clears the 5 s timer, which would keep the process alive
+        await Promise.race([watching, sleep(5_000, done.signal)]);
+        done.abort();
+      }
       await this.consumer?.disconnect().catch(() => {});
       await this.producer?.disconnect().catch(() => {});
       await Promise.all(this.sessions.map((session) => session.close()));
