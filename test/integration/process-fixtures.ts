@@ -1,3 +1,4 @@
+import '../helpers/kafkajs-read-committed'; // first: fixes kafkajs' read_committed filter before kafkajs loads
 import { createHash, randomUUID } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import type { Admin, Message } from 'kafkajs';

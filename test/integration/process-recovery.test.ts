@@ -1,3 +1,4 @@
+import '../helpers/kafkajs-read-committed'; // first: fixes kafkajs' read_committed filter before kafkajs loads
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Admin, Producer } from 'kafkajs';
@@ -88,14 +89,19 @@ test('kill -9 mid-run, twice, then a restart: the same trades (ids included) and
   const third = frames.length / 3;
 
   let cli: RunningCli = startCli(t, s.args(...WINDOW_ARGS));
+  /** waitFor, with the running process's last log lines in the error. */
+  const waitWithLog = (what: string, done: () => Promise<boolean>) =>
+    waitFor(what, done, 30_000).catch((error) => {
+      throw new Error(`${(error as Error).message}\n--- process stderr (last 6000 chars) ---\n${cli.output().stderr.slice(-6000)}`);
+    });
   await feed(p, s, frames.slice(0, third));
-  await waitFor('some progress', async () => (await committedFraction(adm, s)) > 0.1, 30_000);
+  await waitWithLog('some progress', async () => (await committedFraction(adm, s)) > 0.1);
   cli.child.kill('SIGKILL');
   assert.equal((await cli.exited).signal, 'SIGKILL');
 
   cli = startCli(t, s.args(...WINDOW_ARGS));
   await feed(p, s, frames.slice(third, 2 * third));
-  await waitFor('progress after the first restart', async () => (await committedFraction(adm, s)) > 0.45, 30_000);
+  await waitWithLog('progress after the first restart', async () => (await committedFraction(adm, s)) > 0.45);
   cli.child.kill('SIGKILL');
   await cli.exited;
 
