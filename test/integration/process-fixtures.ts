@@ -37,7 +37,10 @@ export async function scenario(t: TestContext, admin: Admin, partitions: number,
     env: {},
     args: (...extra) => ['process', '--topic', s.raw, '--late-topic', s.late, '--dlq-topic', s.dlq, '--group', s.group, '--session-timeout', '6s', '--stats-interval', '1s', ...extra],
   };
-  await admin.createTopics({ topics: [{ topic: s.raw, numPartitions: partitions }], waitForLeaders: true });
+  // The frames carry fixed 2023 timestamps (deterministic ids and windows). Under the
+  // broker's default 7-day retention, its periodic check (every 5 min) would delete them in
+  // the middle of a test, so this topic keeps its records.
+  await admin.createTopics({ topics: [{ topic: s.raw, numPartitions: partitions, configEntries: [{ name: 'retention.ms', value: '-1' }] }], waitForLeaders: true });
   t.after(() => deleteAll([s.raw, s.late, s.dlq, `${s.group}-state`, ...s.symbols.map(symbolToTopic)]));
   return s;
 }

@@ -72,6 +72,12 @@ async function assertExactlyTheReference(adm: Admin, s: Scenario, exp: Expected)
   assert.deepEqual(late.sort(byId), exp.late.sort(byId));
 }
 
+/** The running process's log for a failure message: its last lines, without the once-a-second stats lines. */
+function processLog(cli: RunningCli): string {
+  const lines = cli.output().stderr.split('\n').filter((l) => !l.includes('"stats":{'));
+  return `--- process stderr (last lines, stats left out) ---\n${lines.join('\n').slice(-6000)}`;
+}
+
 function summaryOf(stdout: string): { trades: number; partitions: number[] } {
   return JSON.parse(stdout.trim().split('\n').pop()!);
 }
@@ -91,8 +97,11 @@ test('kill -9 mid-run, twice, then a restart: the same trades (ids included) and
   let cli: RunningCli = startCli(t, s.args(...WINDOW_ARGS));
   /** waitFor, with the running process's last log lines in the error. */
   const waitWithLog = (what: string, done: () => Promise<boolean>) =>
-    waitFor(what, done, 30_000).catch((error) => {
-      throw new Error(`${(error as Error).message}\n--- process stderr (last 6000 chars) ---\n${cli.output().stderr.slice(-6000)}`);
+    waitFor(what, done, 30_000).catch(async (error) => {
+      const ends = (await adm.fetchTopicOffsets(s.raw)).map((o) => `${o.partition}:${o.low}-${o.high}`).join(' ');
+      const [committed] = await adm.fetchOffsets({ groupId: s.group, topics: [s.raw] });
+      const offsets = committed.partitions.map((o) => `${o.partition}:${o.offset}`).join(' ');
+      throw new Error(`${(error as Error).message}\nraw offsets ${ends}; committed ${offsets}\n${processLog(cli)}`);
     });
   await feed(p, s, frames.slice(0, third));
   await waitWithLog('some progress', async () => (await committedFraction(adm, s)) > 0.1);
@@ -108,7 +117,7 @@ test('kill -9 mid-run, twice, then a restart: the same trades (ids included) and
   cli = startCli(t, s.args(...WINDOW_ARGS));
   await feed(p, s, frames.slice(2 * third));
   await waitProcessed(adm, s).catch((error) => {
-    throw new Error(`${(error as Error).message}\n--- process stderr (last 6000 chars) ---\n${cli.output().stderr.slice(-6000)}`);
+    throw new Error(`${(error as Error).message}\n${processLog(cli)}`);
   });
   const { code, stderr } = await cli.stop('SIGTERM');
   assert.equal(code, 0, stderr);
