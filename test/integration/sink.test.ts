@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RowDataPacket } from 'mysql2/promise';
 import { loadConfig } from '../../src/core/config';
@@ -182,19 +182,25 @@ test('started before process created its topics: waits for them; --pattern picks
   assert.equal(stats.topics.get(named)!.lag, 0);
 });
 
-test('--pattern: a matching topic created while the sink runs is added; nothing skipped or written twice across the restart', async (t) => {
+/** For the --pattern tests: a database, a topic `first` that exists (2 partitions) and a name `later` for one created mid-test, both matching `pattern`. */
+async function growingTopics(t: TestContext, name: string) {
   const db = await createDatabase(t);
-  const prefix = uniqueName('sink-grow').replace(/-/g, '_');
+  const prefix = uniqueName(name).replace(/-/g, '_');
   const [first, later] = [`${prefix}_AAPL`, `${prefix}_MSFT`];
   t.after(() => deleteTopicsQuietly([first, later]));
   const a = await admin(t);
   await a.createTopics({ topics: [{ topic: first, numPartitions: 2 }], waitForLeaders: true });
   const producer = await transactionalProducer();
   t.after(() => producer.disconnect());
+  return { db, first, later, a, producer, pattern: new RegExp(`${prefix}_[A-Z]+`) };
+}
+
+test('--pattern: a matching topic created while the sink runs is added; nothing skipped or written twice across the restart', async (t) => {
+  const { db, first, later, a, producer, pattern } = await growingTopics(t, 'sink-grow');
   const [aapl1, aapl2, msft] = [makeTrades('AAPL', 600), makeTrades('AAPL', 400, T0 + 1), makeTrades('MSFT', 300)];
   await sendInTransactions(producer, first, aapl1.map(tradeMessage), { chunk: 100 });
 
-  const run = startSink(t, { url: db.url, topics: [], pattern: new RegExp(`${prefix}_[A-Z]+`), batchRows: 100, patternPollMs: 300 });
+  const run = startSink(t, { url: db.url, topics: [], pattern, batchRows: 100, patternPollMs: 300 });
   await waitFor('the first topic\'s rows', async () => (await countRows(db.connection, db.name, 'trades')) === 600, 30_000);
   assert.deepEqual(run.sink.subscribedTopics, [first]);
 
@@ -215,19 +221,11 @@ test('--pattern: a matching topic created while the sink runs is added; nothing 
 });
 
 test('--pattern with two sinks in one group: a new topic is picked up by the group, every row once', async (t) => {
-  const db = await createDatabase(t);
-  const prefix = uniqueName('sink-pair').replace(/-/g, '_');
-  const [first, later] = [`${prefix}_AAPL`, `${prefix}_MSFT`];
-  t.after(() => deleteTopicsQuietly([first, later]));
-  const a = await admin(t);
-  await a.createTopics({ topics: [{ topic: first, numPartitions: 2 }], waitForLeaders: true });
-  const producer = await transactionalProducer();
-  t.after(() => producer.disconnect());
+  const { db, first, later, a, producer, pattern } = await growingTopics(t, 'sink-pair');
   const [aapl, msft] = [makeTrades('AAPL', 400), makeTrades('MSFT', 600)];
   await sendInTransactions(producer, first, aapl.map(tradeMessage), { chunk: 100 });
 
   const groupId = uniqueName('sink-pair');
-  const pattern = new RegExp(`${prefix}_[A-Z]+`);
   const one = startSink(t, { url: db.url, topics: [], pattern, groupId, batchRows: 100, patternPollMs: 500 });
   const two = startSink(t, { url: db.url, topics: [], pattern, groupId, batchRows: 100, patternPollMs: 1_500 });
   await waitFor('the first topic\'s rows', async () => (await countRows(db.connection, db.name, 'trades')) === 400, 30_000);
