@@ -1,6 +1,5 @@
 import pino, { type Logger, type LevelWithSilent } from 'pino';
 import chalk from 'chalk';
-import { logLevel as KafkaLogLevel, type logCreator } from 'kafkajs';
 import { redactText } from './redact';
 import { isInteractive, writeAbove } from './ui/terminal';
 
@@ -60,32 +59,4 @@ function formatPretty(line: string): string {
     .join(' ');
   const stack = err ? `\n${chalk.dim(err.stack ?? err.message ?? '')}` : '';
   return `${chalk.dim(clock)} ${colour((level ?? '').padEnd(5))} ${source ? chalk.cyan(source) + ' ' : ''}${msg ?? ''}${fields ? ' ' + fields : ''}${stack}\n`;
-}
-
-/** kafkajs logs through finpipe's logger, as module "kafkajs". */
-export function kafkaLogCreator(logger: Logger): logCreator {
-  return () => ({ namespace, level, log }) => {
-    const { message, timestamp: _t, logger: _l, ...extra } = log as { message: string; timestamp?: string; logger?: string; [k: string]: unknown };
-    const child = logger.child({ module: 'kafkajs', namespace });
-    // kafkajs logs retriable broker answers as errors although it retries them itself; a
-    // transaction started right after a commit routinely gets CONCURRENT_TRANSACTIONS.
-    if (level === KafkaLogLevel.ERROR && isRoutineRetry(message, extra)) child.debug(extra, message);
-    else if (level === KafkaLogLevel.ERROR) child.error(extra, message);
-    else if (level === KafkaLogLevel.WARN) child.warn(extra, message);
-    else if (level === KafkaLogLevel.INFO) child.debug(extra, message); // kafkajs INFO is lifecycle chatter
-    else child.trace(extra, message);
-  };
-}
-
-const ROUTINE_RETRY = /another concurrent operation on the same transaction|coordinator is (?:loading|not available)|CONCURRENT_TRANSACTIONS|COORDINATOR_LOAD_IN_PROGRESS/i;
-
-function isRoutineRetry(message: string, extra: Record<string, unknown>): boolean {
-  return ROUTINE_RETRY.test(message) || (typeof extra.error === 'string' && ROUTINE_RETRY.test(extra.error));
-}
-
-export function kafkaLogLevel(level: string): KafkaLogLevel {
-  if (level === 'debug' || level === 'trace') return KafkaLogLevel.DEBUG;
-  if (level === 'silent' || level === 'fatal') return KafkaLogLevel.NOTHING;
-  if (level === 'error') return KafkaLogLevel.ERROR;
-  return KafkaLogLevel.WARN;
 }

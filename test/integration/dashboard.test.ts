@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { createDatabase } from '../helpers/mysql';
-import { migrate } from '../../src/core/sinks/mysql/schema';
+import { migrate } from '../../src/core/stores/mysql/schema';
 
 /**
  * The Grafana dashboard's SQL must run against the tables `finpipe sink` creates. Grafana

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { runCli } from '../helpers/cli';
 import { admin, createTopic, producer, uniqueName } from '../helpers/kafka';
 import { createDatabase } from '../helpers/mysql';
-import { migrate } from '../../src/core/sinks/mysql/schema';
+import { migrate } from '../../src/core/stores/mysql/schema';
 
 interface Status {
   ok: boolean;

@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FinpipeError } from '../../src/core/errors';
 import { codecs, RECORD_TYPE_HEADER, type Candle, type Trade } from '../../src/core/serde';
-import { identifierProblem, quoteIdentifier } from '../../src/core/sinks/mysql/identifiers';
-import { candleTuple, datetimeLiteral, insertTradesSql, latestCandles, tradeTuple, uniqueTrades, upsertCandlesSql } from '../../src/core/sinks/mysql/sql';
-import { classifyMysqlError } from '../../src/core/sinks/mysql/connection';
-import { decodeRecord, sourceString } from '../../src/core/sinks/records';
+import { identifierProblem, quoteIdentifier } from '../../src/core/stores/mysql/identifiers';
+import { candleTuple, datetimeLiteral, insertTradesSql, latestCandles, tradeTuple, uniqueTrades, upsertCandlesSql } from '../../src/core/stores/mysql/sql';
+import { classifyMysqlError } from '../../src/core/stores/mysql/errors';
+import { decodeRecord, sourceString } from '../../src/core/stores/records';
 import { validateSinkTopics } from '../../src/core/sinks/sink';
 import { loadConfig } from '../../src/core/config';
 

@@ -2,7 +2,8 @@ import type { Admin } from 'kafkajs';
 import type { KafkaConfig } from '../config';
 import type { Logger } from '../log';
 import { FinpipeError } from '../errors';
-import { createKafka, kafkaUnavailable } from './client';
+import { createKafka } from './client';
+import { isKafkaConnectionError, kafkaUnavailable } from './errors';
 
 /** Runs `fn` with a connected admin client and always disconnects it. */
 export async function withAdmin<T>(config: KafkaConfig, logger: Logger, fn: (admin: Admin) => Promise<T>): Promise<T> {
@@ -17,8 +18,7 @@ export async function withAdmin<T>(config: KafkaConfig, logger: Logger, fn: (adm
     return await fn(admin);
   } catch (error) {
     if (error instanceof FinpipeError) throw error;
-    const name = (error as Error)?.name ?? '';
-    if (/Connection|NumberOfRetriesExceeded|BrokerNotFound/.test(name)) throw kafkaUnavailable(error, config.brokers);
+    if (isKafkaConnectionError(error)) throw kafkaUnavailable(error, config.brokers);
     throw error;
   } finally {
     await admin.disconnect().catch(() => {});

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Kafka, type KafkaConfig as KafkaJsConfig, type SASLOptions } from 'kafkajs';
 import type { KafkaConfig } from '../config';
 import { FinpipeError } from '../errors';
-import { kafkaLogCreator, kafkaLogLevel, type Logger } from '../log';
+import type { Logger } from '../log';
+import { kafkaLogCreator, kafkaLogLevel } from './log-bridge';
 
 /**
  * One kafkajs client per stage, with finpipe's TLS/SASL settings and its logs bridged into
@@ -35,13 +36,5 @@ export function createKafka(config: KafkaConfig, logger: Logger, stage: string, 
     // Reconnects are retried by the stages themselves with their own backoff and messages;
     // kafkajs' retries cover short blips inside one operation.
     retry: { initialRetryTime: 200, retries, maxRetryTime: 10_000 },
-  });
-}
-
-/** Turns kafkajs connection failures into a clear, retriable FinpipeError. */
-export function kafkaUnavailable(error: unknown, brokers: string[]): FinpipeError {
-  return new FinpipeError('KAFKA_UNAVAILABLE', `cannot reach Kafka at ${brokers.join(',')}: ${(error as Error)?.message ?? error}`, {
-    cause: error,
-    hint: 'start the broker (`npm run services:up`) or set FINPIPE_KAFKA_BROKERS / --brokers',
   });
 }

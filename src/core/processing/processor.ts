@@ -1,7 +1,8 @@
 import { Partitioners, type Admin, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import type { KafkaConfig } from '../config';
 import { FinpipeError } from '../errors';
-import { createKafka, kafkaUnavailable } from '../kafka/client';
+import { createKafka } from '../kafka/client';
+import { isFenced, kafkaUnavailable } from '../kafka/errors';
 import { deadLetterMessage } from '../kafka/dead-letter';
 import { ensureTopics } from '../kafka/topics';
 import type { Logger } from '../log';
@@ -128,21 +129,6 @@ interface PartitionTask {
   /** Next raw offset to process (= the committed offset); null when the group has none yet. */
   nextOffset: bigint | null;
   symbols: Map<string, SymbolWindows>;
-}
-
-function errorChain(error: unknown): { type?: string; code?: number; message?: string }[] {
-  const chain: { type?: string; code?: number; message?: string }[] = [];
-  let e = error as { type?: string; code?: number; message?: string; cause?: unknown; originalError?: unknown } | undefined;
-  for (let i = 0; e && i < 5; i++) {
-    chain.push(e);
-    e = (e.cause ?? e.originalError) as typeof e;
-  }
-  return chain;
-}
-
-/** Another producer with our transactional id took over (the partition moved). */
-export function isFenced(error: unknown): boolean {
-  return errorChain(error).some((e) => e.type === 'INVALID_PRODUCER_EPOCH' || e.type === 'PRODUCER_FENCED' || e.code === 47 || e.code === 90);
 }
 
 function messageBytes(m: Message): number {

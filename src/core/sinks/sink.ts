@@ -1,16 +1,17 @@
 import type { Admin, Consumer, EachBatchPayload, IHeaders, KafkaMessage, Producer } from 'kafkajs';
 import type { Config } from '../config';
 import { FinpipeError, describeError, isRetriable } from '../errors';
-import { createKafka, kafkaUnavailable } from '../kafka/client';
+import { createKafka } from '../kafka/client';
+import { kafkaUnavailable } from '../kafka/errors';
 import { deadLetterMessage } from '../kafka/dead-letter';
 import { ensureTopics } from '../kafka/topics';
 import type { Logger } from '../log';
 import { backoffDelay, sleep } from '../retry';
 import { assertTopicName } from '../symbols';
-import { MysqlSession } from './mysql/connection';
-import { WriteBatch } from './mysql/batch';
-import { MysqlBatchWriter, type WriteResult } from './mysql/writer';
-import { decodeCandle, recordKind, sourceString, type SourceRef } from './records';
+import { MysqlSession } from '../stores/mysql/connection';
+import { WriteBatch } from '../stores/mysql/batch';
+import { MysqlBatchWriter, type WriteResult } from '../stores/mysql/writer';
+import { decodeCandle, recordKind, sourceString, type SourceRef } from '../stores/records';
 
 /**
  * `finpipe sink`: per-symbol topics -> MySQL, exactly once in effect.

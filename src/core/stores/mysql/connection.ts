@@ -1,72 +1,17 @@
 import mysql, { type Connection } from 'mysql2/promise';
 import { format } from 'mysql2';
 import type { MysqlConfig } from '../../config';
-import { FinpipeError, describeError } from '../../errors';
+import { describeError } from '../../errors';
+import { classifyMysqlError, describeMysqlError, mysqlUnavailable, toMysqlError } from './errors';
 import type { Logger } from '../../log';
 import { retry, type BackoffOptions } from '../../retry';
 import { ensureDatabase } from './schema';
 
 /**
- * How the sink talks to MySQL/MariaDB: one connection (the writer is sequential, and one
- * connection keeps a transaction and its session settings together), re-opened on demand
- * after the server went away. Errors are sorted into three kinds, because each needs a
- * different reaction:
- *
- *   unavailable  the server is down, restarting, overloaded or the connection broke, or a
- *                transient conflict (deadlock, lock wait timeout): retry the whole
- *                transaction later with backoff; nothing is lost because offsets are only
- *                committed after COMMIT.
- *   data         the server refused a value (out of range, bad datetime, too long, NULL):
- *                the same statement will always fail, so the offending row must be found
- *                and dead-lettered, and the other rows written.
- *   fatal        anything else (syntax, privileges, missing table): a bug or a setup
- *                problem; stop with a clear error instead of spinning.
+ * How the MySQL store talks to MySQL/MariaDB: one connection per session (a writer is
+ * sequential, and one connection keeps a transaction and its session settings together),
+ * re-opened on demand after the server went away. Errors are classified in errors.ts.
  */
-export type MysqlErrorKind = 'unavailable' | 'data' | 'fatal';
-
-// Client-side connection failures (mysql2 and node error codes).
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED',
-  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'PROTOCOL_ENQUEUE_AFTER_QUIT',
-  'PROTOCOL_ENQUEUE_HANDSHAKE_TWICE', 'ER_CONNECTION_CLOSED',
-]);
-// Server errors that go away by themselves: too many connections (1040), shutdown in
-// progress (1053), lock wait timeout (1205), deadlock (1213), read-only during a failover
-// (1290, 1836), connection killed (1927, MariaDB), gone away / lost (2006, 2013), server
-// busy starting up (1043 handshake), query interrupted by shutdown (1317), client
-// interaction timeout (4031).
-const UNAVAILABLE_ERRNOS = new Set([1040, 1043, 1053, 1205, 1213, 1290, 1317, 1836, 1927, 2002, 2003, 2006, 2013, 4031]);
-// Data errors that MySQL reports with SQLSTATE HY000: incorrect integer/decimal value (1366),
-// data truncated (1265), incorrect datetime (1292 is usually 22007, sometimes HY000).
-const DATA_ERRNOS = new Set([1265, 1292, 1366, 1367, 3140]);
-
-export function classifyMysqlError(error: unknown): MysqlErrorKind {
-  if (error instanceof FinpipeError) return error.code === 'MYSQL_UNAVAILABLE' ? 'unavailable' : 'fatal';
-  const e = error as { code?: string; errno?: number; sqlState?: string; fatal?: boolean } | null;
-  if (!e || typeof e !== 'object') return 'fatal';
-  if (typeof e.errno === 'number' && UNAVAILABLE_ERRNOS.has(e.errno)) return 'unavailable';
-  if (e.code && UNAVAILABLE_CODES.has(e.code)) return 'unavailable';
-  // SQLSTATE class 22 = data exception, 23 = integrity constraint (NOT NULL, CHECK such as
-  // MariaDB's JSON_VALID). Duplicate keys cannot occur: every write is an upsert.
-  if (e.sqlState && /^2[23]/.test(e.sqlState)) return 'data';
-  if (typeof e.errno === 'number' && DATA_ERRNOS.has(e.errno)) return 'data';
-  // A fatal protocol error means the connection is unusable, whatever caused it.
-  if (e.fatal) return 'unavailable';
-  return 'fatal';
-}
-
-export function describeMysqlError(error: unknown): string {
-  const e = error as { code?: string; errno?: number; sqlMessage?: string } | null;
-  const message = e?.sqlMessage ?? describeError(error);
-  return e?.code && !message.includes(e.code) ? `${e.code}: ${message}` : message;
-}
-
-export function mysqlUnavailable(config: MysqlConfig, error: unknown): FinpipeError {
-  return new FinpipeError('MYSQL_UNAVAILABLE', `cannot reach MySQL at ${config.host}:${config.port}: ${describeMysqlError(error)}`, {
-    cause: error,
-    hint: 'start the database (`npm run services:up`) or fix FINPIPE_MYSQL_URL; finpipe keeps retrying',
-  });
-}
 
 /** Every session: UTC, strict (out-of-range values are errors, not silent clamping), READ COMMITTED. */
 const SESSION_SETUP = [
@@ -126,7 +71,7 @@ export class MysqlSession {
           values === undefined || values === null || (Array.isArray(values) && values.length === 0) ? sql : format(sql, values as Parameters<typeof format>[1], false, 'Z'),
       });
     } catch (error) {
-      throw this.wrap(error);
+      throw toMysqlError(this.config, error);
     }
     // An idle connection whose server goes away emits 'error'; without a listener that
     // would crash the process. Forget the connection; the next use reconnects.
@@ -139,21 +84,10 @@ export class MysqlSession {
       await ensureDatabase(conn, database);
     } catch (error) {
       conn.destroy();
-      throw this.wrap(error);
+      throw toMysqlError(this.config, error);
     }
     this.conn = conn;
     return conn;
-  }
-
-  /** Unavailable errors become a retriable MYSQL_UNAVAILABLE; others become MYSQL_ERROR with the server's message. */
-  private wrap(error: unknown): FinpipeError {
-    if (error instanceof FinpipeError) return error;
-    if (classifyMysqlError(error) === 'unavailable') return mysqlUnavailable(this.config, error);
-    const e = error as { errno?: number };
-    const hint = e.errno === 1045 || e.errno === 1044 || e.errno === 1142 || e.errno === 1227
-      ? 'check the user, password and privileges in FINPIPE_MYSQL_URL (the sink needs CREATE, ALTER, INSERT, UPDATE and SELECT)'
-      : 'see the MySQL message; rerun with --log-level debug for details';
-    return new FinpipeError('MYSQL_ERROR', `MySQL at ${this.config.host}:${this.config.port} refused: ${describeMysqlError(error)}`, { cause: error, hint });
   }
 
   /** Opens the connection, retrying with backoff while the server is unavailable (until `signal` aborts). */

@@ -4,7 +4,8 @@ import type { Candle, Trade } from '../../serde';
 import { FinpipeError } from '../../errors';
 import type { Logger } from '../../log';
 import type { WriteBatch } from './batch';
-import { classifyMysqlError, describeMysqlError, type MysqlSession } from './connection';
+import type { MysqlSession } from './connection';
+import { classifyMysqlError, describeMysqlError } from './errors';
 import { migrate, TABLES, type MigrationResult } from './schema';
 import { insertTradesSql, latestCandles, loadTradesSql, uniqueTrades, upsertCandlesSql } from './sql';
 

@@ -1,0 +1,64 @@
+import type { Logger } from '../core/log';
+import { shutdownSignal } from '../core/lifecycle';
+import type { Stage, StageView } from '../core/stage';
+import { isInteractive, startStatusLine, type StatusLine } from '../core/ui/terminal';
+
+export interface RunStageOptions {
+  logger: Logger;
+  /** Off a terminal: how often to log a stats line (on a terminal the lines update every second). */
+  logIntervalMs: number;
+}
+
+/**
+ * Runs any stage the same way: the first SIGINT/SIGTERM stops it cleanly (a second one
+ * exits at once), its progress is shown live on a terminal or logged as JSON stats off
+ * one, and its summary is logged and printed on stdout when it stops.
+ */
+export async function runStage<S>(stage: Stage<S>, view: StageView<S>, { logger, logIntervalMs }: RunStageOptions): Promise<S> {
+  const interactive = isInteractive();
+  const shutdown = shutdownSignal(logger);
+  const progress = startProgress(stage, view, logger, interactive, logIntervalMs);
+  let final: S;
+  try {
+    final = await stage.run(shutdown.signal);
+  } finally {
+    progress.stop();
+    shutdown.dispose();
+  }
+  const { fields, stdout } = view.summary(final, interactive);
+  logger.info({ summary: fields }, `${stage.name} stopped`);
+  process.stdout.write(stdout.endsWith('\n') ? stdout : `${stdout}\n`);
+  return final;
+}
+
+/** The one progress renderer: live lines on a terminal, a stats log line every `logIntervalMs` otherwise. */
+function startProgress<S>(stage: Stage<S>, view: StageView<S>, logger: Logger, interactive: boolean, logIntervalMs: number): { stop(): void } {
+  const lines = new Map<string, StatusLine>();
+  let previous = stage.snapshot();
+  let previousAt = Date.now();
+  const tick = (): void => {
+    const now = stage.snapshot();
+    const at = Date.now();
+    const seconds = Math.max(0.001, (at - previousAt) / 1000);
+    if (interactive) {
+      for (const { key, text } of view.lines(now, previous, seconds)) {
+        let line = lines.get(key);
+        if (!line) lines.set(key, (line = startStatusLine('{text}', { text: '' })));
+        line.update({ text });
+      }
+    } else {
+      const { fields, message } = view.log(now, previous, seconds);
+      logger.info(fields, message);
+    }
+    previous = now;
+    previousAt = at;
+  };
+  const timer = setInterval(tick, interactive ? 1_000 : logIntervalMs);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      for (const line of lines.values()) line.stop();
+    },
+  };
+}
