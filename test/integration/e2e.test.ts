@@ -54,7 +54,7 @@ async function startPipeline(t: TestContext, label: string): Promise<Pipeline> {
   const processArgs = ['process', ...symbols, '--group', processGroup, '--windows', '1s,10s', '--lateness', '5s'];
   const sinkArgs = ['sink', ...outputs, '--group', `e2e-sink-${id}`];
 
-  // The seeds' order: topics, sink and process, then the feed.
+  // Start-up order: topics, sink and process (the consumers), then the feed.
   const topics = await runCli(['topics', 'create'], env);
   assert.equal(topics.code, 0, topics.stderr);
   const sink = startCli(t, sinkArgs, env);

@@ -62,7 +62,7 @@ test('the symbol filter drops other symbols without judging their records', () =
   assert.ok(mine.ok && mine.trades.length === 1);
 });
 
-test('a record without a key (seed producers) is accepted', () => {
+test('a record without a key (producers other than finpipe) is accepted', () => {
   const d = decodeRawRecord(record([t()], { key: null }));
   assert.ok(d.ok && d.trades.length === 1);
 });

@@ -4,9 +4,10 @@ import avro from 'avsc';
 import { codecs, type RawMessage, type Candle, type Trade } from '../../src/core/serde';
 import { FinpipeError } from '../../src/core/errors';
 
-// The seed pipelines' trades.avsc, copied independently of finpipe's file: the raw topic
-// must stay readable by their Spark jobs (from_avro with this schema) unchanged.
-const SEED_TRADES_AVSC = {
+// The raw-topic schema the Spark pipelines finpipe replaces decode with (from_avro with
+// trades.avsc), copied independently of finpipe's file: the raw topic must stay readable by
+// those jobs unchanged (see docs/data-model.md).
+const SPARK_TRADES_AVSC = {
   type: 'record', name: 'message', namespace: 'FinnhubProducer',
   fields: [
     { name: 'data', type: { type: 'array', items: { type: 'record', name: 'data', fields: [
@@ -31,14 +32,14 @@ const frame: RawMessage = {
   ],
 };
 
-test('raw messages round-trip and are byte-identical to the seeds\' schema encoding', () => {
+test('raw messages round-trip and are byte-identical to the Spark jobs\' schema encoding', () => {
   const { raw } = codecs();
   const bytes = raw.encode(frame);
   assert.deepEqual(plain(raw.decode(bytes)), frame);
-  const seed = avro.Type.forSchema(SEED_TRADES_AVSC as avro.Schema);
-  assert.ok(bytes.equals(seed.toBuffer(frame)), 'plain Avro binary, same bytes as the seeds would write');
-  assert.deepEqual(plain(seed.fromBuffer(bytes)), frame);
-  assert.ok(seed.createResolver(raw.type), 'finpipe\'s writer schema resolves against the seeds\' reader schema');
+  const spark = avro.Type.forSchema(SPARK_TRADES_AVSC as avro.Schema);
+  assert.ok(bytes.equals(spark.toBuffer(frame)), 'plain Avro binary, same bytes as that schema would write');
+  assert.deepEqual(plain(spark.fromBuffer(bytes)), frame);
+  assert.ok(spark.createResolver(raw.type), 'finpipe\'s writer schema resolves against the Spark jobs\' reader schema');
 });
 
 test('decode rejects garbage and truncated bytes with DECODE_FAILED', () => {

@@ -24,7 +24,7 @@ export const SETTINGS: SettingSpec[] = [
   { path: 'finnhub.token', env: 'FINNHUB_TOKEN', secret: true, doc: 'Finnhub API token (never logged). Required by produce against the real service.' },
   { path: 'finnhub.wsUrl', env: 'FINNHUB_WS_URL', default: 'wss://ws.finnhub.io', doc: 'Finnhub websocket URL (point it at `finpipe simulate` for local runs).' },
   { path: 'finnhub.restUrl', env: 'FINNHUB_REST_URL', default: 'https://finnhub.io/api/v1', doc: 'Finnhub REST base URL, used by produce --validate.' },
-  { path: 'topics.raw', env: 'FINPIPE_RAW_TOPIC', default: 'trades', doc: 'Raw trades topic (Avro, seeds\' trades.avsc).' },
+  { path: 'topics.raw', env: 'FINPIPE_RAW_TOPIC', default: 'trades', doc: 'Raw trades topic (plain Avro, trades.avsc, compatible with Spark from_avro).' },
   { path: 'topics.deadLetter', env: 'FINPIPE_DLQ_TOPIC', default: 'finpipe.dlq', doc: 'Dead-letter topic for malformed frames and poison records.' },
   { path: 'topics.late', env: 'FINPIPE_LATE_TOPIC', default: 'trades.late', doc: 'Topic for trades that arrive later than the allowed lateness.' },
   { path: 'log.level', env: 'FINPIPE_LOG_LEVEL', default: 'info', doc: 'fatal, error, warn, info, debug, trace or silent.' },

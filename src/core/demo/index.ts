@@ -18,7 +18,7 @@ import { freePort } from '../net';
 import { groupLag } from '../kafka/lag';
 
 /**
- * `finpipe demo`: the whole pipeline on one machine, in the seeds' start-up order —
+ * `finpipe demo`: the whole pipeline on one machine, consumers before the feed —
  * topics, then sink, process, the Finnhub simulator and produce as supervised child
  * processes — with a live view per stage, and at the end a summary and the latest candles
  * read back from MySQL.
@@ -85,7 +85,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     ]);
     const port = await freePort();
     const log = (name: string) => path.join(options.runDir, `${name}.log`);
-    // Start-up order of the seeds: consumers first, so nothing waits on a missing reader.
+    // Start-up order: consumers first, so nothing waits on a missing reader.
     supervisor.start({ name: 'sink', args: ['sink', ...perSymbolTopics, '--group', groups.sink], logFile: log('sink') });
     supervisor.start({ name: 'process', args: ['process', ...options.symbols, '--group', groups.process, '--windows', options.windows, '--stats-interval', '1s'], logFile: log('process') });
     supervisor.start({

@@ -5,7 +5,7 @@ import { codecs, type RawMessage, type Trade } from '../serde';
 /**
  * Raw-topic record -> trades: the per-record half of `process`, pure (no Kafka).
  *
- * The raw record, as `finpipe produce` writes it (seeds' trades.avsc, plain Avro):
+ * The raw record, as `finpipe produce` writes it (trades.avsc, plain Avro; see docs/data-model.md):
  *   key        the symbol, UTF-8 (null is accepted from other producers, see below)
  *   value      { data: [{ c: [string|null] | null, p: double, s: string, t: long, v: double }],
  *                type: "trade" }   — one Finnhub frame's trades for that one symbol

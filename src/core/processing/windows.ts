@@ -3,7 +3,7 @@ import type { Candle } from '../serde';
 /**
  * Event-time tumbling windows, candles and the per-symbol watermark — pure logic, no Kafka.
  *
- * Semantics (the contract the tests and the README rely on):
+ * Semantics (the contract the tests and docs/data-model.md rely on):
  *   - A window of size w holds the trades with event time t in [start, start + w), where
  *     start = floor(t / w) * w: windows are aligned to the epoch (1m windows start on the minute).
  *   - Each symbol has its own watermark = (newest event time seen for that symbol) − lateness.
@@ -23,7 +23,7 @@ import type { Candle } from '../serde';
  *     final is always the highest version of its window.
  *   - open/close: price of the trade with the earliest/latest event time; ties go to the
  *     earliest (open) or latest (close) trade in stream order. vwap = Σ(p·v)/Σv, null when
- *     Σv = 0; avg_price = plain mean of prices (the seeds' avg(price)).
+ *     Σv = 0; avg_price = plain mean of prices (the Spark pipelines' avg(price)).
  *
  * Stream order is the raw partition's order: a symbol's records all live in one raw partition
  * (key = symbol), so the result is deterministic for a given raw topic.

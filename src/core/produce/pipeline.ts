@@ -1,7 +1,7 @@
 /**
  * Frames in, Kafka messages out: validation, grouping and dead letters for every source.
  *
- * The raw topic's record layout (readable unchanged by the seed pipelines' Spark jobs):
+ * The raw topic's record layout (readable unchanged by Spark jobs using from_avro with trades.avsc):
  *   key     the symbol, UTF-8 (`BINANCE:BTCUSDT`): one partition per symbol keeps order
  *   value   plain Avro binary of FinnhubProducer.message (src/core/serde/schemas/trades.avsc)
  *           {"data": [{"c","p","s","t","v"}, ...], "type": "trade"}

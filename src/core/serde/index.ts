@@ -6,10 +6,10 @@ import { packageRoot } from '../paths';
 
 /**
  * Avro codecs for every record finpipe writes. The .avsc files in ./schemas are the source
- * of truth (documented in the README); they are read at start-up from the package.
+ * of truth (documented in docs/data-model.md); they are read at start-up from the package.
  *
  * Plain Avro binary, no container header and no schema-registry prefix: that is what the
- * seed pipelines' Spark jobs (from_avro with trades.avsc) read.
+ * Spark jobs of the pipelines finpipe replaces (from_avro with trades.avsc) read.
  */
 
 /** The Finnhub trade as it arrives on the websocket (and as stored in the raw topic). */

@@ -1,6 +1,6 @@
 /**
  * Finnhub-compatible simulator: a websocket + REST server speaking the protocol in
- * shared/FINNHUB.md, and the deterministic trade generator behind it.
+ * docs/finnhub-protocol.md, and the deterministic trade generator behind it.
  */
 export type { SimulatorFaults, SimulatorOptions, SimulatorStats, RunningSimulator } from './types';
 export type { FinnhubTrade } from './generator';

@@ -1,6 +1,6 @@
 /**
  * The Finnhub websocket client (wss://ws.finnhub.io?token=...), built for the real
- * service's habits (shared/FINNHUB.md): connections drop every few minutes, pings stop
+ * service's habits (docs/finnhub-protocol.md): connections drop every few minutes, pings stop
  * after hours, a symbol without trading sends nothing, HTTP 429 when a key is over its
  * limit. So it
  *   - reconnects forever with exponential backoff and jitter (the attempt counter resets

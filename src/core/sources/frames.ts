@@ -1,7 +1,7 @@
 /**
  * Finnhub websocket frames: parsing and validation, shared by every source.
  *
- * The wire format (shared/FINNHUB.md), one JSON text frame each:
+ * The wire format (docs/finnhub-protocol.md), one JSON text frame each:
  *   {"type":"trade","data":[{"s":"BINANCE:BTCUSDT","p":7296.89,"t":1575526691134,"v":0.011467,"c":["1"]}, ...]}
  *   {"type":"ping"}
  *   {"type":"error","msg":"Subscribing to too many symbols"}

@@ -1,5 +1,5 @@
 /**
- * HTTP ingestion (the REST layer of the sales seed pipeline): `POST /trades` with a JSON
+ * HTTP ingestion (a REST layer in front of Kafka, for senders that push trades): `POST /trades` with a JSON
  * array of Finnhub trades, validated like websocket frames.
  *
  *   202 {"accepted": N}                         every trade is queued for Kafka

@@ -4,7 +4,7 @@ import type { Logger } from '../../log';
 import { quoteIdentifier } from './identifiers';
 
 /**
- * The sink's tables, shared by all symbols (see the README's "MySQL tables" section):
+ * The sink's tables, shared by all symbols (see "MySQL tables" in docs/data-model.md):
  *
  *   trades   one row per trade; PRIMARY KEY (id) makes replays no-ops; INDEX (symbol,
  *            trade_timestamp) serves "this symbol between t1 and t2" (Grafana's query).
