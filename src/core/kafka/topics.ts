@@ -65,7 +65,9 @@ export async function createTopics(admin: Admin, specs: TopicSpec[], { strict = 
     const partitions = after.get(spec.name);
     if (partitions === undefined) throw new FinpipeError('KAFKA_ERROR', `topic ${spec.name} was not created`, { hint: 'check the broker log' });
     const existed = before.has(spec.name);
-    if (existed && strict && partitions !== spec.partitions) {
+    // Checked for every topic, not only those that existed before: another client may have
+    // created one meanwhile (our create then failed with "already exists") with another count.
+    if (strict && partitions !== spec.partitions) {
       throw new FinpipeError('TOPIC_CONFLICT', `topic ${spec.name} already exists with ${partitions} partitions, not ${spec.partitions}`, {
         hint: `use --partitions ${partitions}, or delete the topic first (finpipe topics delete ${spec.name} --yes)`,
         context: { topic: spec.name },
