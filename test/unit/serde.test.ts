@@ -21,7 +21,7 @@ const SEED_TRADES_AVSC = {
 };
 
 /** avsc decodes into record-class instances; compare plain data. */
-const plain = (value: unknown) => JSON.parse(JSON.stringify(value));
+const plain = (value: unknown) => JSON.parse(JSON.stringify(value)) as unknown;
 
 const frame: RawMessage = {
   type: 'trade',
