@@ -343,7 +343,10 @@ async function kafkaUp() {
   if (!sasl.ok) {
     throw new UserError(`Kafka is up on ${HOST}:${KAFKA_PORT} but SASL/PLAIN on ${HOST}:${SASL_PORT} fails (${sasl.error}); see ${LOG_FILE}`);
   }
-  return `kafka  ready  ${HOST}:${KAFKA_PORT} (Apache Kafka ${KAFKA_VERSION}, pid ${pid}, started in ${seconds(Date.now() - started)}; SASL/PLAIN on ${HOST}:${SASL_PORT})`;
+  return (
+    `kafka  ready  ${HOST}:${KAFKA_PORT} (Apache Kafka ${KAFKA_VERSION}, pid ${pid}, ` +
+    `started in ${seconds(Date.now() - started)}; SASL/PLAIN on ${HOST}:${SASL_PORT})`
+  );
 }
 
 async function kafkaDown() {

@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { FinpipeError } from '../core/errors';
 import { redactText } from '../core/redact';
 import { registerCommands } from './commands';
+import type { GlobalOptions } from './context';
 
 /**
  * The entry point: parse, run the matched command, and map every error to one message and
@@ -11,7 +12,7 @@ import { registerCommands } from './commands';
 export function buildProgram(): Command {
   const program = new Command('finpipe')
     .description('Real-time market data: Finnhub websocket -> Kafka (Avro) -> per-symbol trades and candles, exactly once -> MySQL.')
-    .version(require('../../../package.json').version, '-V, --version')
+    .version((require('../../../package.json') as { version: string }).version, '-V, --version')
     .addOption(new Option('--brokers <list>', 'Kafka bootstrap servers (env FINPIPE_KAFKA_BROKERS)'))
     .addOption(new Option('--env-file <path>', 'read settings from this file instead of ./.env'))
     .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env FINPIPE_LOG_LEVEL)'))
@@ -47,7 +48,7 @@ export async function main(argv = process.argv): Promise<number> {
     await program.parseAsync(argv);
     return 0;
   } catch (error) {
-    return reportError(error, program.opts().logLevel ?? process.env.FINPIPE_LOG_LEVEL);
+    return reportError(error, program.opts<GlobalOptions>().logLevel ?? process.env.FINPIPE_LOG_LEVEL);
   }
 }
 

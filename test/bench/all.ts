@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { RESULT_PREFIX, RESULTS_DIR } from './lib';
 
@@ -16,14 +17,14 @@ function run(name: string): Promise<{ code: number | null; result?: Record<strin
     const child = spawn(process.execPath, [path.join(__dirname, `${name}.js`)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let result: Record<string, unknown> | undefined;
     let buffer = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       process.stdout.write(chunk);
       buffer += chunk.toString();
       let nl: number;
       while ((nl = buffer.indexOf('\n')) >= 0) {
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
-        if (line.startsWith(RESULT_PREFIX)) result = JSON.parse(line.slice(RESULT_PREFIX.length));
+        if (line.startsWith(RESULT_PREFIX)) result = JSON.parse(line.slice(RESULT_PREFIX.length)) as Record<string, unknown>;
       }
     });
     child.on('close', (code) => resolve({ code, result }));
@@ -31,7 +32,7 @@ function run(name: string): Promise<{ code: number | null; result?: Record<strin
 }
 
 async function main(): Promise<void> {
-  const results: Record<string, unknown> = { machine: { cpus: require('node:os').cpus().length, node: process.version }, startedAt: new Date().toISOString() };
+  const results: Record<string, unknown> = { machine: { cpus: os.cpus().length, node: process.version }, startedAt: new Date().toISOString() };
   let failed = false;
   for (const name of BENCHES) {
     const { code, result } = await run(name);

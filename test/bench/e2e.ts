@@ -213,11 +213,13 @@ async function throughputPhase(): Promise<{ tradesPerSec: number; trades: number
 async function main(): Promise<void> {
   console.log(`end-to-end benchmark: produce -> process -> sink -> MySQL (${LATENCY_SECONDS} s at ${RATE} trades/s, then ${fmt(TRADES)} trades at full speed)`);
   const latency = LATENCY_SECONDS > 0 ? await latencyPhase() : { p50: NaN, p99: NaN, max: NaN, trades: 0 };
-  console.log(`latency at ${RATE} trades/s (trade timestamp -> row visible in MySQL, ${fmt(latency.trades)} trades): p50 ${fmt(latency.p50)} ms, p99 ${fmt(latency.p99)} ms, max ${fmt(latency.max)} ms  (goal: p99 <= 250 ms)`);
+  console.log(`latency at ${RATE} trades/s (trade timestamp -> row visible in MySQL, ${fmt(latency.trades)} trades): ` +
+    `p50 ${fmt(latency.p50)} ms, p99 ${fmt(latency.p99)} ms, max ${fmt(latency.max)} ms  (goal: p99 <= 250 ms)`);
   const throughput = await throughputPhase();
   const lost = throughput.trades - throughput.distinctIds;
   const duplicates = throughput.inMysql - throughput.distinctIds;
-  console.log(`throughput: ${fmt(throughput.trades)} trades in ${fmt(throughput.seconds, 1)} s = ${fmt(throughput.tradesPerSec)} trades/s end to end; in MySQL ${fmt(throughput.inMysql)} rows, ${lost} lost, ${duplicates} duplicates  (goal: >= 20,000 trades/s)`);
+  console.log(`throughput: ${fmt(throughput.trades)} trades in ${fmt(throughput.seconds, 1)} s = ${fmt(throughput.tradesPerSec)} trades/s end to end; ` +
+    `in MySQL ${fmt(throughput.inMysql)} rows, ${lost} lost, ${duplicates} duplicates  (goal: >= 20,000 trades/s)`);
   emitResult('e2e', { latencyP50Ms: latency.p50, latencyP99Ms: latency.p99, latencyMaxMs: latency.max, latencyTrades: latency.trades, throughputTradesPerSec: Math.round(throughput.tradesPerSec), throughputTrades: throughput.trades, lost, duplicates });
   if (lost !== 0 || duplicates !== 0) process.exitCode = 1;
 }

@@ -39,7 +39,7 @@ async function startSimulatorProcess(): Promise<{ url: string; stop(): void }> {
   });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d) => {
+    child.stdout.on('data', (d) => {
       out += d;
       const m = /listening on (ws:\/\/\S+)/.exec(out);
       if (m) resolve(m[1]);
@@ -104,15 +104,18 @@ async function main(): Promise<void> {
     const row = { finpipe, finpipeMb, pp: pp.recordsPerSec, ppTrades, ppPerTrade: ppPerTrade.recordsPerSec, ratio: finpipe / ppTrades };
     rows.push(row);
     console.log(
-      `run ${run}: finpipe ${fmt(finpipe)} trades/s (${fmt(summary.messagesAcked / seconds)} msgs/s, ${fmt(finpipeMb, 1)} MiB/s, ${fmt(tradesPerMessage, 1)} trades/msg, ${fmt(summary.tradesAcked)} trades in ${fmt(seconds, 2)} s)\n` +
-        `       ProducerPerformance ${fmt(pp.recordsPerSec)} records/s of ${size} B (${fmt(pp.mbPerSec, 1)} MB/s) = ${fmt(ppTrades)} trades/s at ${fmt(tradesPerMessage, 1)} trades/record; ratio finpipe/Kafka ${fmt(row.ratio, 2)}\n` +
+      `run ${run}: finpipe ${fmt(finpipe)} trades/s (${fmt(summary.messagesAcked / seconds)} msgs/s, ` +
+        `${fmt(finpipeMb, 1)} MiB/s, ${fmt(tradesPerMessage, 1)} trades/msg, ${fmt(summary.tradesAcked)} trades in ${fmt(seconds, 2)} s)\n` +
+        `       ProducerPerformance ${fmt(pp.recordsPerSec)} records/s of ${size} B (${fmt(pp.mbPerSec, 1)} MB/s) ` +
+          `= ${fmt(ppTrades)} trades/s at ${fmt(tradesPerMessage, 1)} trades/record; ratio finpipe/Kafka ${fmt(row.ratio, 2)}\n` +
         `       ProducerPerformance, one ${perTradeSize} B record per trade: ${fmt(ppPerTrade.recordsPerSec)} trades/s`,
     );
   }
   console.log(
     `median: finpipe ${fmt(median(rows.map((r) => r.finpipe)))} trades/s (${fmt(median(rows.map((r) => r.finpipeMb)), 1)} MiB/s); ` +
       `ProducerPerformance ${fmt(median(rows.map((r) => r.pp)))} records/s = ${fmt(median(rows.map((r) => r.ppTrades)))} trades/s; ` +
-      `ratio ${fmt(median(rows.map((r) => r.ratio)), 2)}; one record per trade ${fmt(median(rows.map((r) => r.ppPerTrade)))} trades/s; goal >= 100,000 trades/s: ${median(rows.map((r) => r.finpipe)) >= 100_000 ? 'met' : 'NOT met'}`,
+      `ratio ${fmt(median(rows.map((r) => r.ratio)), 2)}; one record per trade ${fmt(median(rows.map((r) => r.ppPerTrade)))} trades/s; ` +
+        `goal >= 100,000 trades/s: ${median(rows.map((r) => r.finpipe)) >= 100_000 ? 'met' : 'NOT met'}`,
   );
   emitResult('produce', {
     trades: TRADES,

@@ -173,7 +173,8 @@ async function main(): Promise<void> {
       const producer = await transactionalProducer();
       await sendInTransactions(producer, topic, messages, { chunk: 5_000 });
       await producer.disconnect();
-      console.log(`bench:sink  ${N.toLocaleString('en-US')} trades, ${RUNS} runs, batch ${BATCH_ROWS.toLocaleString('en-US')} rows, ${WRITERS} writers, ${(await admin.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v'))[0][0].v}`);
+      console.log(`bench:sink  ${N.toLocaleString('en-US')} trades, ${RUNS} runs, batch ${BATCH_ROWS.toLocaleString('en-US')} rows, ` +
+        `${WRITERS} writers, ${(await admin.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v'))[0][0].v}`);
       console.log('run        sink rows/s   writer rows/s   LOAD DATA rows/s   sink/LOAD   writer/LOAD');
       const results: { sink: number; writer: number; load: number }[] = [];
       for (let run = 1; run <= RUNS; run++) {
@@ -182,14 +183,17 @@ async function main(): Promise<void> {
         const writer = await benchWriter(values);
         if (sums.sink !== sums.load || sums.writer !== sums.load) throw new Error(`the tables differ: sink ${sums.sink}, writer ${sums.writer}, LOAD DATA ${sums.load} (rows/checksum)`);
         results.push({ sink, writer, load });
-        console.log(`${String(run).padEnd(6)} ${fmt(sink)}       ${fmt(writer)}        ${fmt(load)}        ${(sink / load).toFixed(2)}        ${(writer / load).toFixed(2)}`);
+        console.log(`${String(run).padEnd(6)} ${fmt(sink)}       ${fmt(writer)}        ${fmt(load)}        ` +
+          `${(sink / load).toFixed(2)}        ${(writer / load).toFixed(2)}`);
         for (const db of dbs.splice(0)) await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
       }
       const m = { sink: median(results.map((r) => r.sink)), writer: median(results.map((r) => r.writer)), load: median(results.map((r) => r.load)) };
       const ratio = median(results.map((r) => r.sink / r.load));
-      console.log(`median ${fmt(m.sink)}       ${fmt(m.writer)}        ${fmt(m.load)}        ${ratio.toFixed(2)}        ${median(results.map((r) => r.writer / r.load)).toFixed(2)}`);
+      console.log(`median ${fmt(m.sink)}       ${fmt(m.writer)}        ${fmt(m.load)}        ` +
+        `${ratio.toFixed(2)}        ${median(results.map((r) => r.writer / r.load)).toFixed(2)}`);
       const writerRatio = median(results.map((r) => r.writer / r.load));
-      console.log(`goals: sink >= 50,000 rows/s: ${m.sink >= 50_000 ? 'met' : 'NOT met'}; sink/LOAD DATA >= 0.7: ${ratio >= 0.7 ? 'met' : 'NOT met'} (write path alone: ${writerRatio.toFixed(2)})`);
+      console.log(`goals: sink >= 50,000 rows/s: ${m.sink >= 50_000 ? 'met' : 'NOT met'}; ` +
+        `sink/LOAD DATA >= 0.7: ${ratio >= 0.7 ? 'met' : 'NOT met'} (write path alone: ${writerRatio.toFixed(2)})`);
       emitResult('sink', {
         trades: N, batchRows: BATCH_ROWS, writers: WRITERS,
         runs: results.map((r) => ({ sinkRowsPerSec: Math.round(r.sink), writerRowsPerSec: Math.round(r.writer), loadDataRowsPerSec: Math.round(r.load) })),
@@ -211,7 +215,7 @@ if (process.env.NODE_TEST_CONTEXT) {
   main().then(
     () => process.exit(0),
     (error) => {
-      console.error(`bench:sink failed: ${error?.stack ?? error}`);
+      console.error(`bench:sink failed: ${(error as Error | undefined)?.stack ?? String(error)}`);
       process.exit(1);
     },
   );

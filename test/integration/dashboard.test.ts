@@ -76,7 +76,7 @@ test('every dashboard query runs against the sink\'s tables and returns the data
   assert.equal(candles.length, 1);
   assert.deepEqual([candles[0].open, candles[0].high, candles[0].low, candles[0].close, candles[0].volume], [60000.5, 60001.5, 60000.5, 60001.5, 0.75]);
   const closes = results.get('Last close per symbol')!;
-  assert.deepEqual(closes.map((r) => [r.metric, r.value]), [['AAPL', 190.1], ['BINANCE:BTCUSDT', 60001.5]]);
+  assert.deepEqual(closes.map((r): unknown[] => [r.metric, r.value]), [['AAPL', 190.1], ['BINANCE:BTCUSDT', 60001.5]]);
   assert.equal(results.get('$symbol volume per window')!.length, 1);
   const rates = results.get('Trades/s per symbol')!;
   assert.equal(rates.reduce((sum, r) => sum + Number(r.value), 0), 3, 'every trade counted once');

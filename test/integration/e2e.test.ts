@@ -157,13 +157,13 @@ async function assertExactOutput(p: Pipeline): Promise<void> {
     assert.equal(Number(c.trade_count), Number(c.n), `${where}: trade_count`);
     assert.equal(c.high, c.hi, `${where}: high`);
     assert.equal(c.low, c.lo, `${where}: low`);
-    assert.ok(close(c.volume, Number(c.vol)), `${where}: volume ${c.volume} vs ${c.vol}`);
-    assert.ok(close(c.avg_price, Number(c.avg_p)), `${where}: avg_price ${c.avg_price} vs ${c.avg_p}`);
-    if (Number(c.vol) > 0) assert.ok(close(c.vwap, Number(c.pv) / Number(c.vol)), `${where}: vwap ${c.vwap} vs ${Number(c.pv) / Number(c.vol)}`);
+    assert.ok(close(Number(c.volume), Number(c.vol)), `${where}: volume ${c.volume} vs ${c.vol}`);
+    assert.ok(close(Number(c.avg_price), Number(c.avg_p)), `${where}: avg_price ${c.avg_price} vs ${c.avg_p}`);
+    if (Number(c.vol) > 0) assert.ok(close(Number(c.vwap), Number(c.pv) / Number(c.vol)), `${where}: vwap ${c.vwap} vs ${Number(c.pv) / Number(c.vol)}`);
     else assert.equal(c.vwap, null, `${where}: vwap is null without volume`);
     const parse = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v) as number[];
-    assert.ok(parse(c.opens).includes(c.open), `${where}: open ${c.open} is a price of the earliest trade ${c.opens}`);
-    assert.ok(parse(c.closes).includes(c.close), `${where}: close ${c.close} is a price of the latest trade ${c.closes}`);
+    assert.ok(parse(c.opens).includes(c.open as number), `${where}: open ${c.open} is a price of the earliest trade ${c.opens}`);
+    assert.ok(parse(c.closes).includes(c.close as number), `${where}: close ${c.close} is a price of the latest trade ${c.closes}`);
   }
 }
 

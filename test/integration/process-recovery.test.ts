@@ -79,7 +79,7 @@ function processLog(cli: RunningCli): string {
 }
 
 function summaryOf(stdout: string): { trades: number; partitions: number[] } {
-  return JSON.parse(stdout.trim().split('\n').pop()!);
+  return JSON.parse(stdout.trim().split('\n').pop()!) as { trades: number; partitions: number[] };
 }
 
 async function setup(t: TestContext, partitions: number) {

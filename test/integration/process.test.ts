@@ -59,7 +59,7 @@ test('update mode: exactly the reference trades, candle versions, late trades an
   await waitProcessed(adm, s);
   const { code, stdout, stderr } = await cli.stop('SIGTERM');
   assert.equal(code, 0, stderr);
-  const summary = JSON.parse(stdout.trim().split('\n').pop()!);
+  const summary = JSON.parse(stdout.trim().split('\n').pop()!) as { trades: number; late: number; deadLetters: number };
   assert.equal(summary.trades, exp.trades.length);
   assert.equal(summary.late, exp.late.length);
   assert.equal(summary.deadLetters, 1);

@@ -15,7 +15,7 @@ import { waitFor } from '../helpers/kafka';
 
 function captureLogger() {
   const lines: { level: string; msg: string }[] = [];
-  const logger = pino({ level: 'info', formatters: { level: (label) => ({ level: label }) } }, { write: (l: string) => lines.push(JSON.parse(l)) });
+  const logger = pino({ level: 'info', formatters: { level: (label) => ({ level: label }) } }, { write: (l: string) => lines.push(JSON.parse(l) as { level: string; msg: string }) });
   return { logger, lines };
 }
 
@@ -60,7 +60,8 @@ test('HTTP 429 on the upgrade is logged with what it means, and the client backs
   const server = createServer();
   server.on('upgrade', (_req, socket) => {
     upgrades++;
-    socket.end('HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: 40\r\nConnection: close\r\n\r\n{"error":"API limit reached. Try later"}');
+    socket.end('HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n' +
+      'Content-Length: 40\r\nConnection: close\r\n\r\n{"error":"API limit reached. Try later"}');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   t.after(() => new Promise<void>((r) => server.close(() => r())));

@@ -11,7 +11,7 @@ import {
 
 /** JSON log lines of a CLI run whose msg matches. */
 function logLines(stderr: string, msg: RegExp): Record<string, unknown>[] {
-  return stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((r) => msg.test(String(r.msg)));
+  return stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => msg.test(String(r.msg)));
 }
 
 test('kill -9 in the middle of a run, then a restart: exactly the rows, no duplicates, candles final', async (t) => {
@@ -73,7 +73,6 @@ test('MariaDB stopped for a few seconds mid-run: the sink pauses, retries, resum
   const sink = startCli(t, ['sink', topic, '--group', uniqueName('sink-outage'), '--batch-rows', '1000', '--flush', '100ms'], { FINPIPE_MYSQL_URL: db.url, FINPIPE_DLQ_TOPIC: dlq });
   await waitFor('the first rows', async () => (await countRows(db.connection, db.name, 'trades')) === before.length, 30_000);
 
-  let check: mysql.Connection | undefined;
   try {
     stopMariadb();
     await sendInTransactions(producer, topic, [...during.map(tradeMessage), ...candles.filter((c) => c.version === 3).map(candleMessage)]);
@@ -83,9 +82,9 @@ test('MariaDB stopped for a few seconds mid-run: the sink pauses, retries, resum
   } finally {
     await startMariadb();
   }
-  check = await mysql.createConnection(MYSQL);
-  t.after(() => check?.end());
-  await waitFor('every row after the outage', async () => (await countRows(check!, db.name, 'trades')) === 6_000 && (await readCandles(check!, db.name)).every((c) => c.version === 3), 60_000);
+  const check = await mysql.createConnection(MYSQL);
+  t.after(() => check.end());
+  await waitFor('every row after the outage', async () => (await countRows(check, db.name, 'trades')) === 6_000 && (await readCandles(check, db.name)).every((c) => c.version === 3), 60_000);
   const result = await sink.stop('SIGTERM');
   assert.equal(result.code, 0, result.stderr);
   assert.ok(logLines(result.stderr, /paused consumption/).length >= 1, 'it paused');

@@ -79,17 +79,22 @@ export async function tableExists(conn: mysql.Connection, db: string, table: str
 
 const ms = (d: Date) => d.getTime();
 
+/** Rows as mysql2 returns them: DATETIMEs as Dates, JSON as text or parsed, BOOLEAN as 0/1. */
+type TradeRow = mysql.RowDataPacket &
+  Omit<Trade, 'trade_timestamp' | 'ingest_timestamp' | 'trade_conditions'> & { trade_timestamp: Date; ingest_timestamp: Date; trade_conditions: string | string[] };
+type CandleRow = mysql.RowDataPacket & Omit<Candle, 'window_start' | 'window_end' | 'is_final'> & { window_start: Date; window_end: Date; is_final: number };
+
 /** Every trade row, as the Avro Trade it came from (DATETIMEs read back as UTC). */
 export async function readTrades(conn: mysql.Connection, db: string): Promise<Trade[]> {
-  const [rows] = await conn.query<mysql.RowDataPacket[]>({ sql: `SELECT * FROM \`${db}\`.trades ORDER BY id`, timezone: 'Z' } as mysql.QueryOptions);
+  const [rows] = await conn.query<TradeRow[]>({ sql: `SELECT * FROM \`${db}\`.trades ORDER BY id`, timezone: 'Z' } as mysql.QueryOptions);
   return rows.map((r) => ({
     id: r.id, symbol: r.symbol, price: r.price, volume: r.volume, trade_timestamp: ms(r.trade_timestamp), ingest_timestamp: ms(r.ingest_timestamp),
-    trade_conditions: typeof r.trade_conditions === 'string' ? JSON.parse(r.trade_conditions) : r.trade_conditions,
+    trade_conditions: typeof r.trade_conditions === 'string' ? (JSON.parse(r.trade_conditions) as string[]) : r.trade_conditions,
   }));
 }
 
 export async function readCandles(conn: mysql.Connection, db: string): Promise<Candle[]> {
-  const [rows] = await conn.query<mysql.RowDataPacket[]>({ sql: `SELECT * FROM \`${db}\`.candles ORDER BY symbol, window_ms, window_start`, timezone: 'Z' } as mysql.QueryOptions);
+  const [rows] = await conn.query<CandleRow[]>({ sql: `SELECT * FROM \`${db}\`.candles ORDER BY symbol, window_ms, window_start`, timezone: 'Z' } as mysql.QueryOptions);
   return rows.map((r) => ({
     symbol: r.symbol, window_ms: r.window_ms, window_start: ms(r.window_start), window_end: ms(r.window_end), open: r.open, high: r.high, low: r.low, close: r.close,
     volume: r.volume, vwap: r.vwap, trade_count: r.trade_count, avg_price: r.avg_price, is_final: Boolean(r.is_final), version: r.version,

@@ -108,7 +108,7 @@ test('waiting for MySQL retries with backoff until it answers or the wait is can
   const controller = new AbortController();
   setTimeout(() => controller.abort(), 1_500);
   await assert.rejects(s.waitConnected(controller.signal, { initialMs: 100, maxMs: 400 }), (e: unknown) => e instanceof FinpipeError && e.code === 'MYSQL_UNAVAILABLE' && /cannot reach MySQL at 127\.0\.0\.1:1/.test(e.message));
-  const waits = lines.map((l) => JSON.parse(l)).filter((r) => r.msg === 'waiting for MySQL at 127.0.0.1:1');
+  const waits = lines.map((l) => JSON.parse(l) as { msg?: string; attempt?: number }).filter((r) => r.msg === 'waiting for MySQL at 127.0.0.1:1');
   assert.ok(waits.length >= 3, `retried ${waits.length} times`);
   assert.ok(waits.every((w, i) => w.attempt === i + 1));
 });

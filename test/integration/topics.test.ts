@@ -123,8 +123,8 @@ test('--help lists every command with examples; --version prints the version', a
   for (const sub of ['create', 'list', 'describe', 'delete']) {
     const r = await runCli(['topics', sub, '--help']);
     assert.equal(r.code, 0);
-    assert.match(r.stdout, /Examples:\n  \$ finpipe topics/);
+    assert.match(r.stdout, /Examples:\n {2}\$ finpipe topics/);
   }
   const version = await runCli(['--version']);
-  assert.equal(version.stdout.trim(), require('../../../package.json').version);
+  assert.equal(version.stdout.trim(), (require('../../../package.json') as { version: string }).version);
 });

@@ -68,7 +68,7 @@ test('every malformed frame the simulator can send is rejected (and nothing else
     const frame = buildMalformed(base, (k + 0.5) / MALFORMED_KINDS.length);
     const parsed = parseFrame(Buffer.isBuffer(frame.data) ? frame.data : Buffer.from(frame.data), frame.binary);
     assert.equal(parsed.kind, 'invalid', `${frame.kind} should be rejected, got ${JSON.stringify(parsed)}`);
-    if (parsed.kind === 'invalid') assert.ok(parsed.problems.length > 0 && parsed.problems.every((p) => /^(frame|type|data)/.test(p)), `${frame.kind}: ${parsed.problems}`);
+    if (parsed.kind === 'invalid') assert.ok(parsed.problems.length > 0 && parsed.problems.every((p) => /^(frame|type|data)/.test(p)), `${frame.kind}: ${parsed.problems.join(',')}`);
   }
 });
 

@@ -14,7 +14,7 @@ const messages = [record(0, '2'), record(1, '1'), record(2, '1'), record(3, '1',
 const abortedTransactions = [{ producerId: '1', firstOffset: '1' }, { producerId: '2', firstOffset: '0' }];
 
 test('read_committed: no record of an aborted transaction gets through, whatever order the broker lists them in', () => {
-  const Batch = load('kafkajs/src/consumer/batch');
+  const Batch = load('kafkajs/src/consumer/batch') as new (topic: string, fetchedOffset: string, partitionData: object) => { messages: unknown[] };
   const batch = new Batch('t', '0', { partition: 0, highWatermark: '5', abortedTransactions, messages });
   assert.deepEqual(batch.messages, []);
 });

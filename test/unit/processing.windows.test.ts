@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SymbolWindows, windowStart, type WindowConfig, type PricePoint } from '../../src/core/processing/windows';
+import { SymbolWindows, windowStart, type WindowConfig, type PricePoint, type SymbolSnapshot } from '../../src/core/processing/windows';
 import type { Candle } from '../../src/core/serde';
 
 const T0 = 1_699_999_980_000; // a multiple of 1 s, 10 s and 1 m
@@ -154,7 +154,7 @@ test('snapshot -> JSON -> restore continues exactly like an uninterrupted run (t
   let current = new SymbolWindows('S', config);
   const restartedOut: Candle[] = [];
   trades.forEach((t, i) => {
-    if (i % 137 === 0) current = new SymbolWindows('S', config, JSON.parse(JSON.stringify(current.snapshot())));
+    if (i % 137 === 0) current = new SymbolWindows('S', config, JSON.parse(JSON.stringify(current.snapshot())) as SymbolSnapshot);
     current.add(t);
     restartedOut.push(...current.drain());
   });

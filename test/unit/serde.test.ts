@@ -22,7 +22,7 @@ const SPARK_TRADES_AVSC = {
 };
 
 /** avsc decodes into record-class instances; compare plain data. */
-const plain = (value: unknown) => JSON.parse(JSON.stringify(value));
+const plain = (value: unknown) => JSON.parse(JSON.stringify(value)) as unknown;
 
 const frame: RawMessage = {
   type: 'trade',

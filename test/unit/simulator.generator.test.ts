@@ -63,7 +63,7 @@ test('generator: 100k trades have Finnhub-like properties', () => {
   let noConditions = 0;
   let maxT = -Infinity;
   for (let i = 0; i < N; i++) {
-    const t = trades[i]!;
+    const t = trades[i];
     assert.ok(known.has(t.s), `unknown symbol ${t.s}`);
     seen.add(t.s);
     assert.ok(Number.isFinite(t.p) && t.p > 0, `price must be > 0: ${JSON.stringify(t)}`);
@@ -75,7 +75,7 @@ test('generator: 100k trades have Finnhub-like properties', () => {
       assert.ok(Array.isArray(t.c) && t.c.length > 0 && t.c.every((x) => typeof x === 'string'), `bad c: ${JSON.stringify(t)}`);
     }
     if (i > 0) {
-      const prev = trades[i - 1]!.t;
+      const prev = trades[i - 1].t;
       if (t.t < prev) {
         late++;
         assert.ok(prev - t.t >= 1 && prev - t.t <= 3000, `late by ${prev - t.t} ms`);
@@ -96,8 +96,8 @@ test('generator: 100k trades have Finnhub-like properties', () => {
   let sameSymbol = 0;
   let sameMs = 0;
   for (let i = 1; i < N; i++) {
-    if (trades[i]!.s === trades[i - 1]!.s) sameSymbol++;
-    if (trades[i]!.t === trades[i - 1]!.t) sameMs++;
+    if (trades[i].s === trades[i - 1].s) sameSymbol++;
+    if (trades[i].t === trades[i - 1].t) sameMs++;
   }
   assert.ok(pct(sameSymbol) > 20, `same-symbol runs ${pct(sameSymbol)}%`);
   assert.ok(pct(sameMs) > 30, `same-ms runs ${pct(sameMs)}%`);
@@ -112,7 +112,7 @@ test('generator: prices start plausibly and stay in a plausible band', () => {
     'BINANCE:SHIBUSDT': [0.000009, 0.00004],
   };
   for (const t of trades) {
-    const [lo, hi] = band[t.s]!;
+    const [lo, hi] = band[t.s];
     assert.ok(t.p >= lo && t.p <= hi, `${t.s} price ${t.p} outside ${lo}..${hi}`);
   }
   const first = (s: string) => trades.find((t) => t.s === s)!;

@@ -11,23 +11,34 @@ async function sim(t: TestContext, opts: Partial<SimulatorOptions> = {}): Promis
   return s;
 }
 
-async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
+interface SymbolRow {
+  description: string;
+  displaySymbol: string;
+  symbol: string;
+  type?: string;
+}
+interface SearchBody {
+  count: number;
+  result: SymbolRow[];
+}
+
+async function get<T = unknown>(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: T; headers: Headers }> {
   const res = await fetch(url, { headers });
-  return { status: res.status, body: await res.json(), headers: res.headers };
+  return { status: res.status, body: (await res.json()) as T, headers: res.headers };
 }
 
 test('rest: search matches symbol and description, case-insensitive, like Finnhub', async (t) => {
   const s = await sim(t);
-  const { status, body, headers } = await get(`${s.restUrl}/search?q=aapl&token=abc`);
+  const { status, body, headers } = await get<SearchBody>(`${s.restUrl}/search?q=aapl&token=abc`);
   assert.equal(status, 200);
   assert.match(headers.get('content-type') ?? '', /application\/json/);
   assert.equal(body.count, body.result.length);
   assert.deepEqual(body.result[0], { description: 'APPLE INC', displaySymbol: 'AAPL', symbol: 'AAPL', type: 'Common Stock' });
 
-  const byName = await get(`${s.restUrl}/search?q=Apple&token=abc`);
-  assert.ok(byName.body.result.some((r: any) => r.symbol === 'AAPL'));
+  const byName = await get<SearchBody>(`${s.restUrl}/search?q=Apple&token=abc`);
+  assert.ok(byName.body.result.some((r) => r.symbol === 'AAPL'));
 
-  const crypto = await get(`${s.restUrl}/search?q=btcusdt&token=abc`);
+  const crypto = await get<SearchBody>(`${s.restUrl}/search?q=btcusdt&token=abc`);
   assert.equal(crypto.body.result[0].symbol, 'BINANCE:BTCUSDT');
   for (const r of crypto.body.result) assert.deepEqual(Object.keys(r).sort(), ['description', 'displaySymbol', 'symbol', 'type']);
 
@@ -37,28 +48,28 @@ test('rest: search matches symbol and description, case-insensitive, like Finnhu
 
 test('rest: exchange symbol lists', async (t) => {
   const s = await sim(t);
-  const crypto = await get(`${s.restUrl}/crypto/symbol?exchange=BINANCE&token=abc`);
+  const crypto = await get<SymbolRow[]>(`${s.restUrl}/crypto/symbol?exchange=BINANCE&token=abc`);
   assert.equal(crypto.status, 200);
   assert.ok(Array.isArray(crypto.body) && crypto.body.length > 10);
   assert.deepEqual(
-    crypto.body.find((r: any) => r.symbol === 'BINANCE:BTCUSDT'),
+    crypto.body.find((r) => r.symbol === 'BINANCE:BTCUSDT'),
     { description: 'Binance BTCUSDT', displaySymbol: 'BTC/USDT', symbol: 'BINANCE:BTCUSDT' },
   );
-  assert.ok(crypto.body.every((r: any) => r.symbol.startsWith('BINANCE:')));
+  assert.ok(crypto.body.every((r) => r.symbol.startsWith('BINANCE:')));
 
-  const lower = await get(`${s.restUrl}/crypto/symbol?exchange=binance&token=abc`);
+  const lower = await get<SymbolRow[]>(`${s.restUrl}/crypto/symbol?exchange=binance&token=abc`);
   assert.deepEqual(lower.body, crypto.body);
 
-  const forex = await get(`${s.restUrl}/forex/symbol?exchange=OANDA&token=abc`);
-  assert.ok(forex.body.some((r: any) => r.symbol === 'OANDA:EUR_USD' && r.displaySymbol === 'EUR/USD'));
-  const ic = await get(`${s.restUrl}/forex/symbol?exchange=${encodeURIComponent('IC MARKETS')}&token=abc`);
-  assert.ok(ic.body.some((r: any) => r.symbol === 'IC MARKETS:1'));
+  const forex = await get<SymbolRow[]>(`${s.restUrl}/forex/symbol?exchange=OANDA&token=abc`);
+  assert.ok(forex.body.some((r) => r.symbol === 'OANDA:EUR_USD' && r.displaySymbol === 'EUR/USD'));
+  const ic = await get<SymbolRow[]>(`${s.restUrl}/forex/symbol?exchange=${encodeURIComponent('IC MARKETS')}&token=abc`);
+  assert.ok(ic.body.some((r) => r.symbol === 'IC MARKETS:1'));
 
-  const stocks = await get(`${s.restUrl}/stock/symbol?exchange=US&token=abc`);
-  const aapl = stocks.body.find((r: any) => r.symbol === 'AAPL');
-  assert.equal(aapl.description, 'APPLE INC');
-  assert.equal(aapl.displaySymbol, 'AAPL');
-  assert.ok(stocks.body.every((r: any) => !r.symbol.includes(':')));
+  const stocks = await get<SymbolRow[]>(`${s.restUrl}/stock/symbol?exchange=US&token=abc`);
+  const aapl = stocks.body.find((r) => r.symbol === 'AAPL');
+  assert.equal(aapl?.description, 'APPLE INC');
+  assert.equal(aapl?.displaySymbol, 'AAPL');
+  assert.ok(stocks.body.every((r) => !r.symbol.includes(':')));
 
   assert.deepEqual((await get(`${s.restUrl}/crypto/symbol?exchange=NOWHERE&token=abc`)).body, []);
   assert.equal((await get(`${s.restUrl}/crypto/symbol?token=abc`)).status, 422);
@@ -67,7 +78,7 @@ test('rest: exchange symbol lists', async (t) => {
   // Only the simulated symbols are listed.
   const one = await sim(t, { symbols: ['BINANCE:BTCUSDT'] });
   assert.deepEqual(
-    (await get(`${one.restUrl}/crypto/symbol?exchange=BINANCE&token=abc`)).body.map((r: any) => r.symbol),
+    (await get<SymbolRow[]>(`${one.restUrl}/crypto/symbol?exchange=BINANCE&token=abc`)).body.map((r) => r.symbol),
     ['BINANCE:BTCUSDT'],
   );
 });
@@ -111,8 +122,8 @@ test('rest: the free-tier default is 60 calls a minute', async (t) => {
 
 test('rest: hiddenFromSearch emulates /search missing plain US tickers', async (t) => {
   const s = await sim(t, { faults: { hiddenFromSearch: ['AAPL'] } });
-  const found = await get(`${s.restUrl}/search?q=AAPL&token=x`);
-  assert.ok(!found.body.result.some((r: any) => r.symbol === 'AAPL'));
-  const listed = await get(`${s.restUrl}/stock/symbol?exchange=US&token=x`);
-  assert.ok(listed.body.some((r: any) => r.symbol === 'AAPL'));
+  const found = await get<SearchBody>(`${s.restUrl}/search?q=AAPL&token=x`);
+  assert.ok(!found.body.result.some((r) => r.symbol === 'AAPL'));
+  const listed = await get<SymbolRow[]>(`${s.restUrl}/stock/symbol?exchange=US&token=x`);
+  assert.ok(listed.body.some((r) => r.symbol === 'AAPL'));
 });

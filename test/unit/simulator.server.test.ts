@@ -1,6 +1,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
+import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import {
   DEFAULT_SIMULATED_SYMBOLS,
@@ -18,12 +19,22 @@ async function sim(t: TestContext, opts: Partial<SimulatorOptions> = {}): Promis
   return s;
 }
 
+/** A server message: tests read the fields of the type they picked (frameProblem checks shapes itself). */
+interface ServerMessage {
+  type: string;
+  data: FinnhubTrade[];
+  msg: string;
+}
+
 interface Frame {
   binary: boolean;
   text: string;
-  json?: any; // undefined when the text is not JSON
+  json?: ServerMessage; // undefined when the text is not JSON
   at: number;
 }
+
+/** ws keeps the connection's net.Socket in a private field. */
+const socketOf = (ws: WebSocket): Socket => (ws as unknown as { _socket: Socket })._socket;
 
 /** A real ws client that records every frame and lets a test wait for a condition on them. */
 class Client {
@@ -33,9 +44,9 @@ class Client {
   constructor(readonly ws: WebSocket) {
     ws.on('message', (data: Buffer, binary) => {
       const text = data.toString('utf8');
-      let json: any;
+      let json: ServerMessage | undefined;
       try {
-        json = JSON.parse(text);
+        json = JSON.parse(text) as ServerMessage;
       } catch {
         json = undefined;
       }
@@ -58,10 +69,10 @@ class Client {
     for (const symbol of symbols) this.send({ type: 'subscribe', symbol });
   }
   trades(from = 0): FinnhubTrade[] {
-    return this.frames.slice(from).flatMap((f) => (!f.binary && f.json?.type === 'trade' ? (f.json.data as FinnhubTrade[]) : []));
+    return this.frames.slice(from).flatMap((f) => (!f.binary && f.json?.type === 'trade' ? f.json.data : []));
   }
-  ofType(type: string, from = 0): Frame[] {
-    return this.frames.slice(from).filter((f) => !f.binary && f.json?.type === type);
+  ofType(type: string, from = 0): (Frame & { json: ServerMessage })[] {
+    return this.frames.slice(from).filter((f): f is Frame & { json: ServerMessage } => !f.binary && f.json?.type === type);
   }
   /** Resolves when cond() holds (checked on every frame and on close); rejects after timeoutMs. */
   waitFor(cond: () => boolean, what: string, timeoutMs = 1500): Promise<void> {
@@ -160,7 +171,7 @@ test('server: trades arrive only for subscribed, simulated symbols', async (t) =
     assert.ok(Math.abs(tr.t - Date.now()) < 10_000, 'timestamps are around now');
   }
   // Several symbols share frames.
-  assert.ok(c.ofType('trade').some((f) => new Set((f.json.data as FinnhubTrade[]).map((x) => x.s)).size > 1), 'no mixed frame');
+  assert.ok(c.ofType('trade').some((f) => new Set(f.json.data.map((x) => x.s)).size > 1), 'no mixed frame');
 });
 
 test('server: unsubscribe stops a symbol, the others continue', async (t) => {
@@ -188,15 +199,15 @@ test('server: subscribing past the limit sends the Finnhub error frame', async (
   const s = await sim(t, { rate: 100 });
   const c = await connect(t, s);
   c.subscribe(...DEFAULT_SIMULATED_SYMBOLS.slice(0, 50));
-  c.subscribe(DEFAULT_SIMULATED_SYMBOLS[0]!); // re-subscribing does not count
+  c.subscribe(DEFAULT_SIMULATED_SYMBOLS[0]); // re-subscribing does not count
   await c.barrier();
   assert.equal(c.ofType('error').length, 1, 'only the barrier error so far');
-  c.subscribe(DEFAULT_SIMULATED_SYMBOLS[50]!);
+  c.subscribe(DEFAULT_SIMULATED_SYMBOLS[50]);
   await c.waitFor(() => c.ofType('error').length === 2, 'the limit error');
-  assert.deepEqual(c.ofType('error')[1]!.json, { type: 'error', msg: 'Subscribing to too many symbols' });
+  assert.deepEqual(c.ofType('error')[1].json, { type: 'error', msg: 'Subscribing to too many symbols' });
   // After an unsubscribe there is room again.
   c.send({ type: 'unsubscribe', symbol: DEFAULT_SIMULATED_SYMBOLS[0] });
-  c.subscribe(DEFAULT_SIMULATED_SYMBOLS[50]!);
+  c.subscribe(DEFAULT_SIMULATED_SYMBOLS[50]);
   await c.barrier();
   assert.equal(c.ofType('error').length, 3, 'no limit error after making room');
 
@@ -204,7 +215,7 @@ test('server: subscribing past the limit sends the Finnhub error frame', async (
   const d = await connect(t, small);
   d.subscribe('AAPL', 'MSFT', 'TSLA');
   await d.waitFor(() => d.ofType('error').length === 1, 'the limit error with symbolLimit 2');
-  assert.equal(d.ofType('error')[0]!.json.msg, 'Subscribing to too many symbols');
+  assert.equal(d.ofType('error')[0].json.msg, 'Subscribing to too many symbols');
 });
 
 test('server: bad client frames get error frames and the connection stays up', async (t) => {
@@ -225,14 +236,14 @@ test('server: sends {"type":"ping"} heartbeats, and none with noPing', async (t)
   const s = await sim(t, { pingIntervalMs: 30 });
   const c = await connect(t, s);
   await c.waitFor(() => c.ofType('ping').length >= 2, 'two pings');
-  assert.deepEqual(c.ofType('ping')[0]!.json, { type: 'ping' });
-  assert.equal(c.ofType('ping')[0]!.text, '{"type":"ping"}');
+  assert.deepEqual(c.ofType('ping')[0].json, { type: 'ping' });
+  assert.equal(c.ofType('ping')[0].text, '{"type":"ping"}');
 
   const quiet = await sim(t, { pingIntervalMs: 30, rate: 1000, faults: { noPing: true } });
   const d = await connect(t, quiet);
   d.subscribe('AAPL');
   // Trades flowing for 10 ping intervals without a ping.
-  await d.waitFor(() => d.frames.length > 1 && d.frames.at(-1)!.at - d.frames[0]!.at > 300, '300 ms of trades');
+  await d.waitFor(() => d.frames.length > 1 && d.frames.at(-1)!.at - d.frames[0].at > 300, '300 ms of trades');
   assert.equal(d.ofType('ping').length, 0);
 });
 
@@ -251,19 +262,21 @@ test('server: dropEverySec terminates connections abruptly (1006)', async (t) =>
 
 function frameProblem(f: Frame, known: Set<string>): string | undefined {
   if (f.binary) return 'binary frame';
-  const m = f.json;
+  const m: unknown = f.json;
   if (m === undefined) return 'invalid JSON';
   if (m === null || typeof m !== 'object') return 'not an object';
-  if (m.type === 'ping') return undefined;
-  if (m.type !== 'trade') return `type ${m.type}`;
-  if (!Array.isArray(m.data) || m.data.length === 0) return 'data is not a non-empty array';
-  for (const x of m.data) {
+  const { type, data } = m as Record<string, unknown>;
+  if (type === 'ping') return undefined;
+  if (type !== 'trade') return `type ${String(type)}`;
+  if (!Array.isArray(data) || data.length === 0) return 'data is not a non-empty array';
+  for (const x of data as unknown[]) {
     if (typeof x !== 'object' || x === null) return 'trade not an object';
-    if (typeof x.s !== 'string' || !known.has(x.s)) return 's';
-    if (typeof x.p !== 'number' || !Number.isFinite(x.p) || x.p <= 0) return 'p';
-    if (typeof x.t !== 'number' || !Number.isInteger(x.t)) return 't';
-    if (typeof x.v !== 'number' || !Number.isFinite(x.v) || x.v < 0) return 'v';
-    if (x.c !== undefined && (!Array.isArray(x.c) || !x.c.every((y: unknown) => typeof y === 'string'))) return 'c';
+    const { s, p, t, v, c } = x as Record<string, unknown>;
+    if (typeof s !== 'string' || !known.has(s)) return 's';
+    if (typeof p !== 'number' || !Number.isFinite(p) || p <= 0) return 'p';
+    if (typeof t !== 'number' || !Number.isInteger(t)) return 't';
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return 'v';
+    if (c !== undefined && (!Array.isArray(c) || !c.every((y: unknown) => typeof y === 'string'))) return 'c';
   }
   return undefined;
 }
@@ -306,7 +319,7 @@ test('server: rate > 0 paces trades with a token bucket and bursty frames', asyn
   assert.ok(rate < 2800, `measured ${rate.toFixed(0)} trades/s for a 2000/s target`);
   assert.ok(rate > 200, `pacing stalled: ${rate.toFixed(0)} trades/s for a 2000/s target`);
   const sizes = new Set(c.ofType('trade').map((f) => f.json.data.length));
-  assert.ok(sizes.size > 3, `frame sizes do not vary: ${[...sizes]}`);
+  assert.ok(sizes.size > 3, `frame sizes do not vary: ${[...sizes].join(',')}`);
 });
 
 test('server: maxTrades stops the trades of a connection, pings continue', async (t) => {
@@ -356,7 +369,7 @@ test('server: rate 0 batches up to 500 trades a frame and is fast', async (t) =>
   );
   const perSec = (trades * 1000) / (performance.now() - t0);
   t.diagnostic(`rate 0, one client, same process, JSON.parse on every frame: ${Math.round(perSec)} trades/s`);
-  const sizes = c.ofType('trade').map((f) => f.json.data.length as number);
+  const sizes = c.ofType('trade').map((f) => f.json.data.length);
   assert.ok(Math.max(...sizes) <= 500);
   // Speed itself is measured by `npm run bench:produce` (simulator at full speed), not here.
   assert.ok(trades > 0);
@@ -369,7 +382,7 @@ test('server: a slow client costs bounded memory (backpressure)', async (t) => {
   c.subscribe(...DEFAULT_SIMULATED_SYMBOLS.slice(0, 5));
   await c.waitFor(() => c.trades().length > 0, 'the first trade');
   // Stop reading: the kernel buffers fill, then the server must stop producing.
-  (c.ws as any)._socket.pause();
+  socketOf(c.ws).pause();
   const sentAt = () => s.stats().tradesSent;
   let last = sentAt();
   let stable = 0;
@@ -380,7 +393,7 @@ test('server: a slow client costs bounded memory (backpressure)', async (t) => {
     last = now;
   }
   assert.equal(stable, 3, 'the server kept producing for a client that does not read');
-  (c.ws as any)._socket.resume();
+  socketOf(c.ws).resume();
   const before = sentAt();
   await c.waitFor(() => sentAt() > before + 10_000, 'production resuming after the client reads again');
 });

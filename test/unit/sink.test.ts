@@ -39,7 +39,8 @@ test('DATETIME(3) literals are UTC with milliseconds; years past 9999 are left f
 test('row tuples escape strings, keep doubles exact and render NULL and booleans', () => {
   assert.equal(
     tradeTuple(trade),
-    `('0b7c5f0e-8d1a-5c4e-9f7a-1234567890ab','O\\'REILLY:X',0.00001234,1e+21,'2024-02-29 23:59:59.999','2024-03-01 00:00:00.000','[\\"1\\",\\"\\\\\\"12\\\\\\"\\"]')`,
+    `('0b7c5f0e-8d1a-5c4e-9f7a-1234567890ab','O\\'REILLY:X',0.00001234,1e+21,` +
+      `'2024-02-29 23:59:59.999','2024-03-01 00:00:00.000','[\\"1\\",\\"\\\\\\"12\\\\\\"\\"]')`,
   );
   assert.equal(candleTuple(candle), "('AAPL',60000,'2024-01-01 00:01:00.000','2024-01-01 00:02:00.000',1,2,0.5,1.5,10,NULL,3,1.25,1,7)");
   assert.equal(Number('1e+21'), trade.volume);

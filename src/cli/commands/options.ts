@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { GlobalOptions } from '../context';
 
 /** Commander argument parsers: bad values become usage errors (exit 2) naming the flag. */
@@ -27,6 +27,6 @@ export function parseDuration(value: string): number {
 }
 
 /** The root program's options, from inside a subcommand's action (works at any depth). */
-export function globalOptions(command: { optsWithGlobals(): Record<string, unknown> }): GlobalOptions {
-  return command.optsWithGlobals() as GlobalOptions;
+export function globalOptions(command: Command): GlobalOptions {
+  return command.optsWithGlobals<GlobalOptions>();
 }

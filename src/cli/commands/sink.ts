@@ -6,7 +6,11 @@ export function sinkCommand(): Command {
   return new Command('sink')
     .description('per-symbol topics -> MySQL tables trades and candles (database and tables created when missing)')
     .argument('[topics...]', 'per-symbol topics written by finpipe process, e.g. BINANCE_BTCUSDT')
-    .option('--pattern <regex>', 'also read every topic whose whole name matches (e.g. \'BINANCE_.*\'), including ones created later (looked for every 10 s); finpipe\'s own topics are skipped')
+    .option(
+      '--pattern <regex>',
+      'also read every topic whose whole name matches (e.g. \'BINANCE_.*\'), including ones created later (looked for every 10 s); ' +
+        'finpipe\'s own topics are skipped',
+    )
     .option('--mysql-url <url>', 'mysql://user:password@host:port/database (env FINPIPE_MYSQL_URL; prefer the variable when there is a password: a command line shows in ps)')
     .option('-g, --group <id>', 'consumer group: run more sinks with the same group to share the partitions', 'finpipe-sink')
     .option('--batch-rows <n>', 'write a transaction once this many records are buffered', positiveInt, 5000)

@@ -56,8 +56,8 @@ export class Supervisor {
     entry.state.pid = child.pid;
     entry.state.running = true;
     const onLine = (line: string) => this.onLine(name, line);
-    lines(child.stdout!, (l) => { entry.log.write(`${l}\n`); onLine(l); });
-    lines(child.stderr!, (l) => { entry.log.write(`${l}\n`); onLine(l); });
+    lines(child.stdout, (l) => { entry.log.write(`${l}\n`); onLine(l); });
+    lines(child.stderr, (l) => { entry.log.write(`${l}\n`); onLine(l); });
     entry.exited = new Promise((resolve) => {
       child.on('close', (code, signal) => {
         entry.state.running = false;
@@ -79,7 +79,7 @@ export class Supervisor {
     }
     let record: { level?: string; msg?: string; stats?: unknown };
     try {
-      record = JSON.parse(line);
+      record = JSON.parse(line) as typeof record;
     } catch {
       return;
     }

@@ -145,9 +145,12 @@ export class ChangelogReader {
         if ((log?.position ?? 0n) >= end && now - started > 1_000) {
           throw new FinpipeError(
             'STATE_MISSING',
-            `no saved state in ${this.topic} partition ${partition} matches the committed offset ${committed} of ${this.rawTopic}/${partition} (the changelog was read to offset ${end}; last saved position: ${log?.nextOffset ?? 'none'})`,
+            `no saved state in ${this.topic} partition ${partition} matches the committed offset ${committed} of ${this.rawTopic}/${partition} ` +
+              `(the changelog was read to offset ${end}; last saved position: ${log?.nextOffset ?? 'none'})`,
             {
-              hint: `the state topic was probably deleted or recreated; reprocess with a new --group, or reset this group's offsets to the earliest and delete ${this.topic}`,
+              hint:
+                'the state topic was probably deleted or recreated; reprocess with a new --group, ' +
+                `or reset this group's offsets to the earliest and delete ${this.topic}`,
               context: { topic: this.topic, partition },
             },
           );

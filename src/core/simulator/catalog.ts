@@ -158,7 +158,6 @@ const CATALOG = new Map<string, SymbolInfo>(CATALOG_LIST.map((s) => [s.symbol, s
  */
 export const DEFAULT_SIMULATED_SYMBOLS: string[] = CATALOG_LIST.map((s) => s.symbol);
 
-const CRYPTO_EXCHANGES = new Set(['BINANCE', 'COINBASE', 'KRAKEN', 'BITFINEX', 'HUOBI', 'KUCOIN', 'GEMINI', 'BITTREX', 'POLONIEX', 'OKEX', 'HITBTC', 'BITMEX']);
 const FOREX_EXCHANGES = new Set(['OANDA', 'FXCM', 'IC MARKETS', 'FOREX.COM', 'FXPRO', 'OCTAFX', 'PEPPERSTONE', 'FHFX', 'SAXO']);
 
 /** Metadata for any symbol; names outside the table get a plausible derived entry. */

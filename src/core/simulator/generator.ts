@@ -189,7 +189,7 @@ export class TradeEngine {
   next(): FinnhubTrade {
     this.step();
     const trade: FinnhubTrade = { s: this.curS.symbol, p: this.curP, t: this.curT, v: this.curV };
-    if (this.curC >= 0) trade.c = CONDITION_SETS[this.curC]!.slice();
+    if (this.curC >= 0) trade.c = CONDITION_SETS[this.curC].slice();
     return trade;
   }
 
@@ -207,7 +207,7 @@ export class TradeEngine {
         this.curT +
         ',"v":' +
         this.curV +
-        (this.curC >= 0 ? CONDITION_JSON[this.curC]! + '}' : '}');
+        (this.curC >= 0 ? CONDITION_JSON[this.curC] + '}' : '}');
     }
     return out;
   }
@@ -229,7 +229,7 @@ export function createTradeGenerator(
   return {
     next: () => engine.next(),
     nextBatch: (n: number) => {
-      const out: FinnhubTrade[] = new Array(n);
+      const out: FinnhubTrade[] = new Array<FinnhubTrade>(n);
       for (let i = 0; i < n; i++) out[i] = engine.next();
       return out;
     },

@@ -47,6 +47,6 @@ export const MALFORMED_KINDS: readonly string[] = KINDS.map((k) => k[0]);
 
 /** Builds one malformed frame from a (consumed) generated trade, picking the kind with `u` in [0,1). */
 export function buildMalformed(trade: FinnhubTrade, u: number): MalformedFrame {
-  const [kind, build, binary] = KINDS[Math.min(KINDS.length - 1, Math.floor(u * KINDS.length))]!;
+  const [kind, build, binary] = KINDS[Math.min(KINDS.length - 1, Math.floor(u * KINDS.length))];
   return { kind, data: build(trade), binary };
 }

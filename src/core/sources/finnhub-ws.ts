@@ -75,6 +75,7 @@ export class FinnhubWebSocketSource implements TradeSource {
     let attempt = 0;
     while (!signal.aborted) {
       const outcome = await this.connectOnce(sink, signal);
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the caught value unchanged (unknown narrowed to {} by the check)
       if (outcome.fatal) throw outcome.fatal;
       if (signal.aborted) return;
       if (outcome.healthy) attempt = 0;
@@ -144,7 +145,9 @@ export class FinnhubWebSocketSource implements TradeSource {
           } else if (status === 429) {
             this.log.error(
               { url: this.description, status },
-              `Finnhub answered HTTP 429 Too Many Requests${detail}: this API key is over its limit (the free tier allows one websocket per key; a second connection drops both). Waiting at least ${TOO_MANY_REQUESTS_DELAY_MS / 1000} s`,
+              `Finnhub answered HTTP 429 Too Many Requests${detail}: this API key is over its limit ` +
+                '(the free tier allows one websocket per key; a second connection drops both). ' +
+                `Waiting at least ${TOO_MANY_REQUESTS_DELAY_MS / 1000} s`,
             );
             finish({ reason: 'refused with HTTP 429', healthy: false, minDelayMs: TOO_MANY_REQUESTS_DELAY_MS });
           } else {

@@ -118,5 +118,6 @@ function describe(value: unknown): string {
   if (typeof value === 'number') return String(value);
   if (typeof value === 'string') return `${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)} (a string)`;
   if (typeof value === 'object') return 'an object';
-  return `${String(value)} (a ${typeof value})`;
+  if (typeof value === 'boolean') return `${value} (a boolean)`;
+  return `a ${typeof value}`; // a function, symbol or bigint: JSON.parse makes none of them
 }

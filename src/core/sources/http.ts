@@ -81,6 +81,7 @@ export class HttpSource implements TradeSource {
       server.close(() => resolve());
       server.closeIdleConnections();
     });
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows the caught value unchanged (unknown narrowed to {} by the check)
     if (fatal) throw fatal;
   }
 

@@ -105,11 +105,18 @@ function conditionsLiteral(conditions: string[] | undefined): string {
 
 export function tradeTuple(t: Trade): string {
   const symbol = cached(symbolLiterals, t.symbol, () => escape(t.symbol));
-  return `(${idLiteral(t.id)},${symbol},${num(t.price)},${num(t.volume)},${datetimeLiteral(t.trade_timestamp)},${datetimeLiteral(t.ingest_timestamp)},${conditionsLiteral(t.trade_conditions)})`;
+  return (
+    `(${idLiteral(t.id)},${symbol},${num(t.price)},${num(t.volume)},` +
+    `${datetimeLiteral(t.trade_timestamp)},${datetimeLiteral(t.ingest_timestamp)},${conditionsLiteral(t.trade_conditions)})`
+  );
 }
 
 export function candleTuple(c: Candle): string {
-  return `(${escape(c.symbol)},${num(c.window_ms)},${datetimeLiteral(c.window_start)},${datetimeLiteral(c.window_end)},${num(c.open)},${num(c.high)},${num(c.low)},${num(c.close)},${num(c.volume)},${c.vwap === null ? 'NULL' : num(c.vwap)},${num(c.trade_count)},${num(c.avg_price)},${c.is_final ? 1 : 0},${num(c.version)})`;
+  return (
+    `(${escape(c.symbol)},${num(c.window_ms)},${datetimeLiteral(c.window_start)},${datetimeLiteral(c.window_end)},` +
+    `${num(c.open)},${num(c.high)},${num(c.low)},${num(c.close)},${num(c.volume)},${c.vwap === null ? 'NULL' : num(c.vwap)},` +
+    `${num(c.trade_count)},${num(c.avg_price)},${c.is_final ? 1 : 0},${num(c.version)})`
+  );
 }
 
 /**
@@ -143,7 +150,10 @@ function tuples<T>(rows: T[], tuple: (row: T) => string): string {
  * (backslash); every text field is escaped, so a symbol such as `\N` is not read as NULL.
  */
 export function loadTradesSql(table: string): string {
-  return `LOAD DATA LOCAL INFILE 'finpipe-trades.tsv' INTO TABLE ${quoteIdentifier(table, 'table name')} CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${TRADE_COLUMNS.join(',')})`;
+  return (
+    `LOAD DATA LOCAL INFILE 'finpipe-trades.tsv' INTO TABLE ${quoteIdentifier(table, 'table name')} CHARACTER SET utf8mb4 ` +
+    `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${TRADE_COLUMNS.join(',')})`
+  );
 }
 
 const TSV_SPECIAL = /[\\\t\n\0]/g;
@@ -162,11 +172,17 @@ function conditionsField(conditions: string[] | undefined): string {
 export function tradeLine(t: Trade): string {
   const id = PLAIN_ID.test(t.id) ? t.id : tsvText(t.id);
   const symbol = cached(symbolFields, t.symbol, () => tsvText(t.symbol));
-  return `${id}\t${symbol}\t${num(t.price)}\t${num(t.volume)}\t${datetimeText(t.trade_timestamp)}\t${datetimeText(t.ingest_timestamp)}\t${conditionsField(t.trade_conditions)}\n`;
+  return (
+    `${id}\t${symbol}\t${num(t.price)}\t${num(t.volume)}\t` +
+    `${datetimeText(t.trade_timestamp)}\t${datetimeText(t.ingest_timestamp)}\t${conditionsField(t.trade_conditions)}\n`
+  );
 }
 
 export function insertTradesSql(table: string, trades: Trade[]): string {
-  return `INSERT INTO ${quoteIdentifier(table, 'table name')} (${TRADE_COLUMNS.join(',')}) VALUES ${tuples(trades, tradeTuple)} ON DUPLICATE KEY UPDATE id = id`;
+  return (
+    `INSERT INTO ${quoteIdentifier(table, 'table name')} (${TRADE_COLUMNS.join(',')}) ` +
+    `VALUES ${tuples(trades, tradeTuple)} ON DUPLICATE KEY UPDATE id = id`
+  );
 }
 
 export function upsertCandlesSql(table: string, candles: Candle[]): string {
@@ -174,7 +190,10 @@ export function upsertCandlesSql(table: string, candles: Candle[]): string {
   const updates = CANDLE_COLUMNS.filter((c) => c !== 'symbol' && c !== 'window_ms' && c !== 'window_start' && c !== 'version')
     .map((c) => `${c} = IF(${newer}, VALUES(${c}), ${c})`)
     .concat(`version = IF(${newer}, VALUES(version), version)`);
-  return `INSERT INTO ${quoteIdentifier(table, 'table name')} (${CANDLE_COLUMNS.join(',')}) VALUES ${tuples(candles, candleTuple)} ON DUPLICATE KEY UPDATE ${updates.join(', ')}`;
+  return (
+    `INSERT INTO ${quoteIdentifier(table, 'table name')} (${CANDLE_COLUMNS.join(',')}) ` +
+    `VALUES ${tuples(candles, candleTuple)} ON DUPLICATE KEY UPDATE ${updates.join(', ')}`
+  );
 }
 
 export function candleKey(c: Candle): string {
