@@ -132,7 +132,6 @@ export class Processor implements Stage<ProcessStats> {
       const { windows } = options;
       logger.info({ rawTopic: options.topics.raw, groupId, windows: windows.sizes, latenessMs: windows.latenessMs, emit: windows.emit, symbols: options.symbols.length || 'all' }, 'processing');
       await Promise.race([aborted(signal), failed]);
-      return this.snapshot();
     } finally {
       // consumer.disconnect() waits for the batch in progress: its transaction commits first.
       await consumer?.disconnect().catch(() => {});
@@ -140,6 +139,8 @@ export class Processor implements Stage<ProcessStats> {
       await reader.stop();
       await admin.disconnect().catch(() => {});
     }
+    // Only now: the batch that was in progress at the abort has been counted.
+    return this.snapshot();
   }
 
   /** The raw-topic consumer: read_committed, offsets moved only by the transactions. */
