@@ -181,7 +181,7 @@ export class Processor implements Stage<ProcessStats> {
       // The in-memory state may hold this batch's half-applied changes: drop it; the batch is
       // fetched again (its offset was not resolved) and processed from the restored state.
       if (task) await run.tasks.drop(task);
-      if (!run.signal.aborted) await this.failed(error, payload, run);
+      if (!run.signal.aborted) await this.onBatchFailure(error, payload, run);
     }
   }
 
@@ -196,7 +196,7 @@ export class Processor implements Stage<ProcessStats> {
    * hold both up past the session timeout. So the count lives per partition across calls,
    * and only the delay comes from the shared backoffDelay.
    */
-  private async failed(error: unknown, payload: EachBatchPayload, run: Run): Promise<void> {
+  private async onBatchFailure(error: unknown, payload: EachBatchPayload, run: Run): Promise<void> {
     const partition = payload.batch.partition;
     const { logger } = this.options;
     if (error instanceof FinpipeError && !error.retriable) return run.fail(error);
