@@ -1,80 +1,77 @@
 import { createContext, type GlobalOptions } from '../context';
-import type { ProcessFlags } from '../commands/process';
-import { shutdownSignal } from '../../core/lifecycle';
-import { newStats, runProcess, totalLag, type ProcessStats } from '../../core/processing';
-import { isInteractive, startStatusLine } from '../../core/ui/terminal';
+import { runStage } from '../run-stage';
+import { Processor, processOptions, totalLag, type ProcessStats } from '../../core/processing';
+import type { StageView } from '../../core/stage';
+
+export interface ProcessFlags {
+  topic?: string;
+  lateTopic?: string;
+  dlqTopic?: string;
+  group: string;
+  windows: number[];
+  lateness: number;
+  emit: 'update' | 'final';
+  start: 'earliest' | 'latest';
+  sessionTimeout: number;
+  statsInterval: number;
+}
 
 const n = (x: number): string => Math.round(x).toLocaleString('en-US');
 
-interface Snapshot {
-  at: number;
-  trades: number;
-  candles: number;
-}
-
-/** Wires flags -> config -> runProcess; status line on a terminal, JSON stats otherwise; summary on stdout. */
+/** Wires flags -> config -> Processor, run by the CLI's one stage runner. */
 export async function runProcessCommand(global: GlobalOptions, symbols: string[], flags: ProcessFlags): Promise<void> {
   const { config, logger } = createContext(global, 'process', {
     'topics.raw': flags.topic,
     'topics.late': flags.lateTopic,
     'topics.deadLetter': flags.dlqTopic,
   });
-  const interactive = isInteractive();
-  const stats = newStats();
-  const status = startStatusLine('process {trades_s} trades/s | {candles_s} candles/s | trades {trades} | lag {lag} | late {late} | dead letters {dlq} | partitions {partitions}', {
-    trades_s: 0, trades: 0, candles_s: 0, lag: 0, late: 0, dlq: 0, partitions: '-',
-  });
-  let last: Snapshot = { at: Date.now(), trades: 0, candles: 0 };
-  let lastLog = Date.now();
-  const tick = setInterval(() => {
-    const now = Date.now();
-    const seconds = Math.max((now - last.at) / 1000, 0.001);
-    const fields = {
-      tradesPerSec: (stats.trades - last.trades) / seconds,
-      candlesPerSec: (stats.candles - last.candles) / seconds,
-      lag: totalLag(stats),
-    };
-    if (interactive) {
-      last = { at: now, trades: stats.trades, candles: stats.candles };
-      status.update({ trades_s: n(fields.tradesPerSec), trades: n(stats.trades), candles_s: n(fields.candlesPerSec), lag: n(fields.lag), late: n(stats.late), dlq: n(stats.deadLetters), partitions: stats.assigned.join(',') || '-' });
-    } else if (now - lastLog >= flags.statsInterval) {
-      last = { at: now, trades: stats.trades, candles: stats.candles };
-      lastLog = now;
-      logger.info({ stats: statsJson(stats, fields) }, `${n(fields.tradesPerSec)} trades/s, ${n(fields.candlesPerSec)} candles/s, lag ${n(fields.lag)}, ${n(stats.late)} late, ${n(stats.deadLetters)} dead letters`);
-    }
-  }, interactive ? 1000 : Math.min(flags.statsInterval, 1000));
-  tick.unref();
-
-  const shutdown = shutdownSignal(logger);
-  try {
-    await runProcess(
-      {
-        kafka: config.kafka,
-        topics: { raw: config.topics.raw, late: config.topics.late, deadLetter: config.topics.deadLetter },
-        groupId: flags.group,
-        symbols,
-        windows: { sizes: flags.windows, latenessMs: flags.lateness, emit: flags.emit },
-        fromBeginning: flags.start === 'earliest',
-        sessionTimeoutMs: flags.sessionTimeout,
-        signal: shutdown.signal,
-        logger,
-      },
-      stats,
-    );
-  } finally {
-    clearInterval(tick);
-    status.stop();
-    shutdown.dispose();
-  }
-  const elapsed = (Date.now() - stats.startedAt) / 1000;
-  const summary = { ...statsJson(stats, { tradesPerSec: stats.trades / Math.max(elapsed, 0.001) }), elapsedMs: Date.now() - stats.startedAt };
-  logger.info({ summary }, 'summary');
-  process.stdout.write(
-    interactive
-      ? `process stopped after ${elapsed.toFixed(1)} s: ${n(stats.records)} raw records, ${n(stats.trades)} trades, ${n(stats.candles)} candles, ` +
-          `${n(stats.late)} late trades (to ${config.topics.late}), ${n(stats.deadLetters)} dead letters (to ${config.topics.deadLetter}) in ${n(stats.transactions)} transactions\n`
-      : `${JSON.stringify(summary)}\n`,
+  const processor = new Processor(
+    processOptions({
+      kafka: config.kafka,
+      topics: { raw: config.topics.raw, late: config.topics.late, deadLetter: config.topics.deadLetter },
+      groupId: flags.group,
+      symbols,
+      windows: { sizes: flags.windows, latenessMs: flags.lateness, emit: flags.emit },
+      fromBeginning: flags.start === 'earliest',
+      sessionTimeoutMs: flags.sessionTimeout,
+      logger,
+    }),
   );
+  await runStage(processor, processView(config.topics), { logger, logIntervalMs: flags.statsInterval });
+}
+
+function processView(topics: { late: string; deadLetter: string }): StageView<ProcessStats> {
+  const rates = (now: ProcessStats, previous: ProcessStats, seconds: number) => ({
+    tradesPerSec: (now.trades - previous.trades) / seconds,
+    candlesPerSec: (now.candles - previous.candles) / seconds,
+    lag: totalLag(now),
+  });
+  return {
+    lines(now, previous, seconds) {
+      const r = rates(now, previous, seconds);
+      const text =
+        `process ${n(r.tradesPerSec)} trades/s | ${n(r.candlesPerSec)} candles/s | trades ${n(now.trades)} | lag ${n(r.lag)} | ` +
+        `late ${n(now.late)} | dead letters ${n(now.deadLetters)} | partitions ${now.assigned.join(',') || '-'}`;
+      return [{ key: 'process', text }];
+    },
+    log(now, previous, seconds) {
+      const r = rates(now, previous, seconds);
+      return {
+        fields: { stats: statsJson(now, r) },
+        message: `${n(r.tradesPerSec)} trades/s, ${n(r.candlesPerSec)} candles/s, lag ${n(r.lag)}, ${n(now.late)} late, ${n(now.deadLetters)} dead letters`,
+      };
+    },
+    summary(final, interactive) {
+      const elapsedMs = Date.now() - final.startedAt;
+      const elapsed = elapsedMs / 1000;
+      const fields = { ...statsJson(final, { tradesPerSec: final.trades / Math.max(elapsed, 0.001) }), elapsedMs };
+      const stdout = interactive
+        ? `process stopped after ${elapsed.toFixed(1)} s: ${n(final.records)} raw records, ${n(final.trades)} trades, ${n(final.candles)} candles, ` +
+          `${n(final.late)} late trades (to ${topics.late}), ${n(final.deadLetters)} dead letters (to ${topics.deadLetter}) in ${n(final.transactions)} transactions`
+        : JSON.stringify(fields);
+      return { fields, stdout };
+    },
+  };
 }
 
 function statsJson(stats: ProcessStats, extra: Record<string, number>): Record<string, unknown> {

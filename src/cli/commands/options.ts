@@ -26,6 +26,12 @@ export function parseDuration(value: string): number {
   return Math.round(ms);
 }
 
+/** Milliseconds as `parseDuration` reads them back, in the largest whole unit: 15000 -> `15s`. */
+export function durationLabel(ms: number): string {
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
 /** The root program's options, from inside a subcommand's action (works at any depth). */
 export function globalOptions(command: Command): GlobalOptions {
   return command.optsWithGlobals<GlobalOptions>();

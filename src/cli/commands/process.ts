@@ -1,18 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { globalOptions, parseDuration } from './options';
+import { PROCESS_DEFAULTS } from '../../core/processing/options';
+import type { ProcessFlags } from '../actions/process';
+import { durationLabel, globalOptions, parseDuration } from './options';
 
-export interface ProcessFlags {
-  topic?: string;
-  lateTopic?: string;
-  dlqTopic?: string;
-  group: string;
-  windows: number[];
-  lateness: number;
-  emit: 'update' | 'final';
-  start: 'earliest' | 'latest';
-  sessionTimeout: number;
-  statsInterval: number;
-}
+const D = PROCESS_DEFAULTS;
 
 /** `10s,1m` -> [10000, 60000]: distinct, positive, each a whole number of ms. */
 export function parseWindows(value: string): number[] {
@@ -37,13 +28,13 @@ export function processCommand(): Command {
     .option('-t, --topic <name>', 'raw topic to read (env FINPIPE_RAW_TOPIC, default "trades")')
     .option('--late-topic <name>', 'topic for trades that missed a closed window (env FINPIPE_LATE_TOPIC, default "trades.late")')
     .option('--dlq-topic <name>', 'dead-letter topic for unusable raw records (env FINPIPE_DLQ_TOPIC, default "finpipe.dlq")')
-    .option('-g, --group <id>', 'consumer group; instances with the same group share the raw partitions. Its state lives in topic <group>-state', 'finpipe-process')
-    .addOption(new Option('-w, --windows <sizes>', 'candle window sizes, comma-separated (epoch-aligned, tumbling)').argParser(parseWindows).default([10_000], '10s'))
-    .addOption(new Option('-l, --lateness <duration>', 'how far behind the newest trade of a symbol a trade may be and still count in its candle').argParser(parseDuration).default(15_000, '15s'))
-    .addOption(new Option('-e, --emit <mode>', 'update: a new candle version on every change (coalesced per transaction) and a final one when the window closes; final: only when it closes').choices(['update', 'final']).default('update'))
-    .addOption(new Option('--start <where>', 'where a group without committed offsets starts reading').choices(['earliest', 'latest']).default('earliest'))
-    .addOption(new Option('--session-timeout <duration>', 'consumer-group session timeout: how soon a crashed instance\'s partitions move to the others').argParser(sessionTimeout).default(10_000, '10s'))
-    .addOption(new Option('--stats-interval <duration>', 'how often to log JSON stats when not on a terminal').argParser(parseDuration).default(10_000, '10s'))
+    .option('-g, --group <id>', 'consumer group; instances with the same group share the raw partitions. Its state lives in topic <group>-state', D.groupId)
+    .addOption(new Option('-w, --windows <sizes>', 'candle window sizes, comma-separated (epoch-aligned, tumbling)').argParser(parseWindows).default([...D.windows.sizes], D.windows.sizes.map(durationLabel).join(',')))
+    .addOption(new Option('-l, --lateness <duration>', 'how far behind the newest trade of a symbol a trade may be and still count in its candle').argParser(parseDuration).default(D.windows.latenessMs, durationLabel(D.windows.latenessMs)))
+    .addOption(new Option('-e, --emit <mode>', 'update: a new candle version on every change (coalesced per transaction) and a final one when the window closes; final: only when it closes').choices(['update', 'final']).default(D.windows.emit))
+    .addOption(new Option('--start <where>', 'where a group without committed offsets starts reading').choices(['earliest', 'latest']).default(D.fromBeginning ? 'earliest' : 'latest'))
+    .addOption(new Option('--session-timeout <duration>', 'consumer-group session timeout: how soon a crashed instance\'s partitions move to the others').argParser(sessionTimeout).default(D.sessionTimeoutMs, durationLabel(D.sessionTimeoutMs)))
+    .addOption(new Option('--stats-interval <duration>', 'how often to log JSON stats when not on a terminal').argParser(parseDuration).default(D.statsIntervalMs, durationLabel(D.statsIntervalMs)))
     .addHelpText(
       'after',
       `
