@@ -46,16 +46,41 @@ export interface LoadOptions {
  * reported at once, path first (`kafka.brokers: ...`), as one CONFIG_INVALID error.
  */
 export function loadConfig(options: LoadOptions = {}): Config {
+  const settings = readSettings(options);
+  const kafka = kafkaSettings(settings);
+  const mysql = parseMysqlUrl(settings.get('mysql.url') ?? '', (m) => settings.fail('mysql.url', m));
+  const finnhub = finnhubSettings(settings);
+  const topics = topicSettings(settings);
+  const log = logSettings(settings);
+  if (settings.problems.length > 0) {
+    throw new FinpipeError('CONFIG_INVALID', `invalid configuration:\n  ${settings.problems.join('\n  ')}`, {
+      hint: 'fix the values above (flags, environment or .env); see .env.example for every setting',
+    });
+  }
+  return { kafka, mysql, finnhub, topics, log };
+}
+
+/** Every setting's raw value with where it came from, and the problems found so far. */
+interface SettingValues {
+  get(path: string): string | undefined;
+  /** Records a problem with the setting, naming where its value came from. */
+  fail(path: string, message: string): void;
+  bool(path: string): boolean;
+  problems: string[];
+}
+
+function readSettings(options: LoadOptions): SettingValues {
   const env = options.env ?? process.env;
   const envFile = options.envFile ?? env.FINPIPE_ENV_FILE;
   const dotenv = readDotenv(envFile ?? '.env', envFile !== undefined);
   const problems = [...dotenv.problems];
-
   const raw = (spec: SettingSpec): { value?: string; source: string } => {
     const flag = options.flags?.[spec.path];
     if (flag !== undefined) return { value: flag, source: 'flag' };
     if (env[spec.env] !== undefined && env[spec.env] !== '') return { value: env[spec.env], source: spec.env };
-    if (dotenv.values[spec.env] !== undefined && dotenv.values[spec.env] !== '') return { value: dotenv.values[spec.env], source: `${envFile ?? '.env'}:${spec.env}` };
+    if (dotenv.values[spec.env] !== undefined && dotenv.values[spec.env] !== '') {
+      return { value: dotenv.values[spec.env], source: `${envFile ?? '.env'}:${spec.env}` };
+    }
     return { value: spec.default, source: 'default' };
   };
   const values = new Map<string, { value?: string; source: string }>();
@@ -66,14 +91,6 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   const get = (path: string) => values.get(path)?.value;
   const fail = (path: string, message: string) => problems.push(`${path}: ${message} (from ${values.get(path)?.source ?? 'flag'})`);
-
-  const brokers = (get('kafka.brokers') ?? '').split(',').map((b) => b.trim()).filter(Boolean);
-  if (brokers.length === 0) fail('kafka.brokers', 'must not be empty; give host:port[,host:port...]');
-  for (const broker of brokers) {
-    const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(broker);
-    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) fail('kafka.brokers', `"${broker}" is not host:port`);
-  }
-
   const bool = (path: string): boolean => {
     const v = (get(path) ?? '').toLowerCase();
     if (['true', '1', 'yes', 'on'].includes(v)) return true;
@@ -81,6 +98,19 @@ export function loadConfig(options: LoadOptions = {}): Config {
     fail(path, `"${get(path)}" is not a boolean; use true or false`);
     return false;
   };
+  return { get, fail, bool, problems };
+}
+
+function kafkaSettings({ get, fail, bool }: SettingValues): KafkaConfig {
+  const brokers = (get('kafka.brokers') ?? '')
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
+  if (brokers.length === 0) fail('kafka.brokers', 'must not be empty; give host:port[,host:port...]');
+  for (const broker of brokers) {
+    const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(broker);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) fail('kafka.brokers', `"${broker}" is not host:port`);
+  }
   const sslCaFile = get('kafka.sslCaFile') || undefined;
   const kafka: KafkaConfig = {
     brokers,
@@ -100,37 +130,32 @@ export function loadConfig(options: LoadOptions = {}): Config {
     if (!password) fail('kafka.saslPassword', 'is required when FINPIPE_KAFKA_SASL_MECHANISM is set');
     kafka.sasl = { mechanism: mechanism as 'plain', username: username ?? '', password: password ?? '' };
   }
+  return kafka;
+}
 
-  const mysql = parseMysqlUrl(get('mysql.url') ?? '', (m) => fail('mysql.url', m));
-
+function finnhubSettings({ get, fail }: SettingValues): Config['finnhub'] {
   const wsUrl = get('finnhub.wsUrl') ?? '';
   if (!/^wss?:\/\/[^\s/]+/.test(wsUrl)) fail('finnhub.wsUrl', 'must be a ws:// or wss:// URL');
   const restUrl = get('finnhub.restUrl') ?? '';
   if (!/^https?:\/\/[^\s/]+/.test(restUrl)) fail('finnhub.restUrl', 'must be an http:// or https:// URL');
+  return { token: get('finnhub.token') || undefined, wsUrl, restUrl: restUrl.replace(/\/+$/, '') };
+}
 
+function topicSettings({ get, fail }: SettingValues): Config['topics'] {
   const topics = { raw: get('topics.raw') ?? '', deadLetter: get('topics.deadLetter') ?? '', late: get('topics.late') ?? '' };
   for (const [key, name] of Object.entries(topics)) {
     const problem = topicNameProblem(name);
     if (problem) fail(`topics.${key}`, problem);
   }
+  return topics;
+}
 
+function logSettings({ get, fail }: SettingValues): Config['log'] {
   const level = (get('log.level') ?? 'info').toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(level)) fail('log.level', `"${level}" is not one of ${LOG_LEVELS.join(', ')}`);
   const format = (get('log.format') ?? 'auto').toLowerCase();
   if (!['auto', 'json', 'pretty'].includes(format)) fail('log.format', `"${format}" is not one of auto, json, pretty`);
-
-  if (problems.length > 0) {
-    throw new FinpipeError('CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`, {
-      hint: 'fix the values above (flags, environment or .env); see .env.example for every setting',
-    });
-  }
-  return {
-    kafka,
-    mysql,
-    finnhub: { token: get('finnhub.token') || undefined, wsUrl, restUrl: restUrl.replace(/\/+$/, '') },
-    topics,
-    log: { level: level as LevelWithSilent, format: format as LogFormat },
-  };
+  return { level: level as LevelWithSilent, format: format as LogFormat };
 }
 
 function parseMysqlUrl(url: string, fail: (message: string) => void): MysqlConfig {

@@ -2,13 +2,14 @@
  * The Finnhub-compatible server: one HTTP server carries the websocket (any path,
  * `?token=` required, like wss://ws.finnhub.io?token=...) and the REST API under /api/v1.
  */
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { catalogFor } from './catalog';
-import { ClientConnection } from './connection';
+import { ClientConnection, type ConnectionConfig } from './connection';
 import { fnv1a } from './prng';
 import { REST_PREFIX, createRestHandler, send } from './rest';
+import type { Logger } from '../log';
 import type { RunningSimulator, SimulatorOptions, SimulatorStats } from './types';
 
 const DEFAULT_HOST = '127.0.0.1';
@@ -54,13 +55,11 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
   const host = opts.host ?? DEFAULT_HOST;
   const faults = opts.faults ?? {};
   const symbols = [...new Set(opts.symbols)];
-  const simulated = new Set(symbols);
   const allowed = opts.tokens ? new Set(opts.tokens) : undefined;
   const tokenOk = (t: string | undefined | null): boolean => typeof t === 'string' && t.length > 0 && (!allowed || allowed.has(t));
 
   const stats: SimulatorStats = { connections: 0, tradesSent: 0, framesSent: 0, malformedSent: 0, drops: 0 };
   const conns = new Map<WebSocket, ClientConnection>();
-  let nextId = 1;
   let closing: Promise<void> | undefined;
 
   const rest = createRestHandler({
@@ -70,31 +69,79 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
     tokenOk,
     log,
   });
-
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://simulator');
     if (url.pathname === REST_PREFIX || url.pathname.startsWith(REST_PREFIX + '/')) rest(req, res, url);
     else send(res, 404, { error: 'Not found' });
   });
-
   // perMessageDeflate off: Finnhub's volume is the point of the simulator, and compression would cap it.
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
-
   const connCfg = {
     seed: opts.seed,
     rate: opts.rate,
     symbolLimit: opts.symbolLimit ?? DEFAULT_SYMBOL_LIMIT,
     maxTrades: opts.maxTrades ?? Infinity,
     malformedFraction: faults.malformedFraction ?? 0,
-    simulated,
+    simulated: new Set(symbols),
+  };
+  server.on('upgrade', upgradeHandler({ wss, conns, connCfg, stats, log, tokenOk, closing: () => closing !== undefined }));
+
+  const timers = faultTimers(conns, opts, stats, log);
+  try {
+    await listen(server, opts.port, host);
+  } catch (err) {
+    for (const t of timers) clearInterval(t);
+    wss.close();
+    throw err;
+  }
+  server.on('error', (err) => log.error({ err }, 'simulator server error'));
+
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  const hostPart = host.includes(':') ? `[${host}]` : host;
+  const url = `ws://${hostPart}:${port}`;
+  const restUrl = `http://${hostPart}:${port}${REST_PREFIX}`;
+  log.info({ url, restUrl, symbols: symbols.length, rate: opts.rate, faults: { ...faults, hiddenFromSearch: undefined } }, 'simulator listening');
+
+  const close = async (): Promise<void> => {
+    for (const t of timers) clearInterval(t);
+    await closeConnections(conns);
+    await new Promise<void>((resolve) => wss.close(() => resolve()));
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    log.info({ ...stats }, 'simulator closed');
   };
 
-  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+  return {
+    url,
+    restUrl,
+    port,
+    stats: () => ({ ...stats }),
+    close: () => (closing ??= close()),
+  };
+}
+
+interface UpgradeContext {
+  wss: WebSocketServer;
+  conns: Map<WebSocket, ClientConnection>;
+  connCfg: ConnectionConfig;
+  stats: SimulatorStats;
+  log: Logger;
+  tokenOk: (token: string | null) => boolean;
+  closing: () => boolean;
+}
+
+/** Accepts a websocket with a valid `?token=` (401 otherwise, 503 while shutting down) and tracks its connection. */
+function upgradeHandler({ wss, conns, connCfg, stats, log, tokenOk, closing }: UpgradeContext) {
+  let nextId = 1;
+  return (req: IncomingMessage, socket: Socket, head: Buffer): void => {
     socket.on('error', (err) => log.debug({ err: err.message }, 'upgrade socket error'));
     const url = new URL(req.url ?? '/', 'http://simulator');
     // The token is a secret: log the path and peer, never the query string.
     const peer = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-    if (closing) {
+    if (closing()) {
       rejectUpgrade(socket, 503, { error: 'Server shutting down' });
       return;
     }
@@ -117,8 +164,12 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
         log.debug({ conn: conn.id, code, subscriptions: conn.subscriptions.size }, 'client disconnected');
       });
     });
-  });
+  };
+}
 
+/** Pings every connection (unless faults.noPing) and, with faults.dropEverySec, drops them all periodically. */
+function faultTimers(conns: Map<WebSocket, ClientConnection>, opts: SimulatorOptions, stats: SimulatorStats, log: Logger): NodeJS.Timeout[] {
+  const faults = opts.faults ?? {};
   const timers: NodeJS.Timeout[] = [];
   if (!faults.noPing) {
     timers.push(
@@ -140,60 +191,35 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
       }, faults.dropEverySec * 1000),
     );
   }
+  return timers;
+}
 
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(opts.port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
     });
-  } catch (err) {
-    for (const t of timers) clearInterval(t);
-    wss.close();
-    throw err;
-  }
-  server.on('error', (err) => log.error({ err }, 'simulator server error'));
+  });
+}
 
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
-  const hostPart = host.includes(':') ? `[${host}]` : host;
-  const url = `ws://${hostPart}:${port}`;
-  const restUrl = `http://${hostPart}:${port}${REST_PREFIX}`;
-  log.info({ url, restUrl, symbols: symbols.length, rate: opts.rate, faults: { ...faults, hiddenFromSearch: undefined } }, 'simulator listening');
-
-  const close = async (): Promise<void> => {
-    for (const t of timers) clearInterval(t);
-    const pending = [...conns.entries()].map(
-      ([ws, conn]) =>
-        new Promise<void>((resolve) => {
-          conn.dispose();
-          if (ws.readyState === ws.CLOSED) return resolve();
-          ws.once('close', () => resolve());
-          ws.close(1001, 'Server shutting down');
-        }),
-    );
-    let grace: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(pending), new Promise<void>((r) => (grace = setTimeout(r, CLOSE_GRACE_MS)))]);
-    clearTimeout(grace);
-    for (const ws of conns.keys()) ws.terminate();
-    await Promise.all(pending);
-    await new Promise<void>((resolve) => wss.close(() => resolve()));
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
-    log.info({ ...stats }, 'simulator closed');
-  };
-
-  return {
-    url,
-    restUrl,
-    port,
-    stats: () => ({ ...stats }),
-    close: () => (closing ??= close()),
-  };
+/** Closes every websocket with 1001, terminating those that have not answered within CLOSE_GRACE_MS. */
+async function closeConnections(conns: Map<WebSocket, ClientConnection>): Promise<void> {
+  const pending = [...conns.entries()].map(
+    ([ws, conn]) =>
+      new Promise<void>((resolve) => {
+        conn.dispose();
+        if (ws.readyState === ws.CLOSED) return resolve();
+        ws.once('close', () => resolve());
+        ws.close(1001, 'Server shutting down');
+      }),
+  );
+  let grace: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(pending), new Promise<void>((r) => (grace = setTimeout(r, CLOSE_GRACE_MS)))]);
+  clearTimeout(grace);
+  for (const ws of conns.keys()) ws.terminate();
+  await Promise.all(pending);
 }
 
 function rejectUpgrade(socket: Socket, status: number, body: object): void {
