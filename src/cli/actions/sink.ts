@@ -46,7 +46,7 @@ function rate(now: SinkStats, previous: SinkStats, topic: string, s: TopicStats,
 }
 
 /** One live line per topic on a terminal; a `sink progress` log line with the same figures otherwise. */
-export const sinkView: StageView<SinkStats> = {
+const sinkView: StageView<SinkStats> = {
   lines(now, previous, seconds) {
     const state = now.paused ? `${now.store} unavailable: paused` : now.state === 'running' ? '' : now.state;
     return [...now.topics].map(([topic, s]) => ({
