@@ -1,4 +1,3 @@
-import mysql, { type RowDataPacket } from 'mysql2/promise';
 import type { Admin } from 'kafkajs';
 import type { Config } from './config';
 import type { Logger } from './log';
@@ -6,6 +5,8 @@ import { createKafka } from './kafka/client';
 import { groupLag, type PartitionLag } from './kafka/lag';
 import { describeError } from './errors';
 import { redactText } from './redact';
+import { openStoreReader } from './stores';
+import type { StoreHealth, SymbolSummary } from './stores/types';
 
 /**
  * `finpipe status`: one look at the whole pipeline, for a human at 3 a.m. or a health check.
@@ -16,7 +17,7 @@ export interface PipelineStatus {
   ok: boolean;
   services: {
     kafka: { reachable: boolean; brokers: string[]; clusterId?: string; brokerCount?: number; controller?: number | null; error?: string };
-    mysql: { reachable: boolean; host: string; port: number; database: string; version?: string; error?: string };
+    mysql: StoreHealth;
   };
   topics: { name: string; partitions: number; messages: number }[];
   groups: GroupStatus[];
@@ -31,15 +32,10 @@ export interface GroupStatus {
   partitions: PartitionLag[];
 }
 
-export interface SymbolStatus {
-  symbol: string;
-  trades: number;
-  lastTrade: string | null;
-  lastCandle: string | null;
-}
+export type SymbolStatus = SymbolSummary;
 
 export async function collectStatus(config: Config, logger: Logger): Promise<PipelineStatus> {
-  const [kafka, db] = await Promise.all([kafkaStatus(config, logger), mysqlStatus(config)]);
+  const [kafka, db] = await Promise.all([kafkaStatus(config, logger), storeStatus(config, logger)]);
   return {
     ok: kafka.service.reachable && db.service.reachable,
     services: { kafka: kafka.service, mysql: db.service },
@@ -93,37 +89,17 @@ async function groupStatus(admin: Admin): Promise<GroupStatus[]> {
   return result;
 }
 
-async function mysqlStatus(config: Config): Promise<{ service: PipelineStatus['services']['mysql']; symbols: SymbolStatus[] }> {
-  const { host, port, user, password, database } = config.mysql;
-  const service: PipelineStatus['services']['mysql'] = { reachable: false, host, port, database };
-  let conn: mysql.Connection | undefined;
+async function storeStatus(config: Config, logger: Logger): Promise<{ service: StoreHealth; symbols: SymbolStatus[] }> {
+  const reader = await openStoreReader('mysql', { config, logger });
   try {
-    conn = await mysql.createConnection({ host, port, user, password, connectTimeout: 3_000, timezone: 'Z', dateStrings: true });
-    const [[version]] = await conn.query<RowDataPacket[]>('SELECT VERSION() AS v');
-    Object.assign(service, { reachable: true, version: String(version.v) });
-    const [tables] = await conn.query<RowDataPacket[]>("SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ? AND table_name IN ('trades', 'candles')", [database]);
-    const present = new Set(tables.map((r) => String(r.t)));
-    if (!present.has('trades')) return { service, symbols: [] };
-    await conn.query("SET time_zone = '+00:00'");
-    const [trades] = await conn.query<RowDataPacket[]>(`SELECT symbol, COUNT(*) AS n, MAX(trade_timestamp) AS last FROM \`${database}\`.trades GROUP BY symbol ORDER BY symbol`);
-    const candles = new Map<string, string>();
-    if (present.has('candles')) {
-      const [rows] = await conn.query<RowDataPacket[]>(`SELECT symbol, MAX(window_end) AS last FROM \`${database}\`.candles GROUP BY symbol`);
-      for (const r of rows) if (r.last) candles.set(String(r.symbol), toIso(r.last));
+    const service = await reader.health();
+    if (!service.reachable) return { service, symbols: [] };
+    try {
+      return { service, symbols: await reader.symbolSummaries() };
+    } catch (error) {
+      return { service: { ...service, error: `connected, but reading the tables failed: ${redactText(describeError(error))}` }, symbols: [] };
     }
-    const symbols = trades.map((r) => ({ symbol: String(r.symbol), trades: Number(r.n), lastTrade: r.last ? toIso(r.last) : null, lastCandle: candles.get(String(r.symbol)) ?? null }) as SymbolStatus);
-    for (const [symbol, last] of candles) if (!symbols.some((s) => s.symbol === symbol)) symbols.push({ symbol, trades: 0, lastTrade: null, lastCandle: last || null });
-    return { service, symbols };
-  } catch (error) {
-    if (!service.reachable) service.error = redactText(describeError(error));
-    else service.error = `connected, but reading the tables failed: ${redactText(describeError(error))}`;
-    return { service, symbols: [] };
   } finally {
-    await conn?.end().catch(() => {});
+    await reader.close();
   }
-}
-
-/** DATETIME(3) string in UTC ('2026-11-21 08:40:21.123') -> ISO 8601. */
-function toIso(value: unknown): string {
-  return `${String(value).replace(' ', 'T')}Z`;
 }

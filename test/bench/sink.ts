@@ -84,8 +84,8 @@ async function benchSink(topic: string): Promise<number> {
   const db = await freshDatabase();
   const config = loadConfig({ env: { FINPIPE_KAFKA_BROKERS: BROKERS.join(','), FINPIPE_MYSQL_URL: mysqlConfig(db).url }, envFile: '/dev/null' });
   const controller = new AbortController();
-  const sink = new Sink({ config, logger: silent, topics: [topic], groupId: uniqueName('bench-sink'), batchRows: BATCH_ROWS, flushMs: 500, writers: WRITERS, signal: controller.signal });
-  const running = sink.run();
+  const sink = new Sink({ config, logger: silent, topics: [topic], groupId: uniqueName('bench-sink'), batchRows: BATCH_ROWS, flushMs: 500, writers: WRITERS });
+  const running = sink.run(controller.signal);
   const deadline = Date.now() + 300_000;
   while (sink.snapshot().records < N) {
     if (Date.now() > deadline) throw new Error(`sink wrote only ${sink.snapshot().records} of ${N} records in 300 s`);

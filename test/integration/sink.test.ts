@@ -5,7 +5,9 @@ import { loadConfig } from '../../src/core/config';
 import { configureLogging } from '../../src/core/log';
 import { DLQ_HEADERS } from '../../src/core/kafka/dead-letter';
 import { RECORD_TYPE_HEADER } from '../../src/core/serde';
-import { Sink, type SinkStats } from '../../src/core/sinks/sink';
+import { Sink } from '../../src/core/sinks/sink';
+import type { SinkStats } from '../../src/core/sinks/stats';
+import type { MysqlStore } from '../../src/core/stores/mysql/store';
 import { admin, createTopic, deleteTopicsQuietly, readTopic, uniqueName, waitFor, BROKERS } from '../helpers/kafka';
 import { createDatabase } from '../helpers/mysql';
 import { runCli } from '../helpers/cli';
@@ -20,10 +22,10 @@ function startSink(t: { after(fn: () => unknown): void }, opts: { url: string; t
   const controller = new AbortController();
   const sink = new Sink({
     config, logger, topics: opts.topics, pattern: opts.pattern, groupId: opts.groupId ?? uniqueName('sink-test'), batchRows: opts.batchRows ?? 500, flushMs: opts.flushMs ?? 100,
-    signal: controller.signal, topicPollMs: 200, patternPollMs: opts.patternPollMs,
+    topicPollMs: 200, patternPollMs: opts.patternPollMs,
   });
   let error: unknown;
-  const done: Promise<SinkStats | undefined> = sink.run().catch((e) => {
+  const done: Promise<SinkStats | undefined> = sink.run(controller.signal).catch((e) => {
     error = e;
     return undefined;
   });
@@ -98,14 +100,15 @@ test('a server that refuses LOAD DATA LOCAL (local_infile off, MySQL 8\'s defaul
     // Small batches, so that both writers write several and each finds out for itself.
     const run = startSink(t, { url: db.url, topics: [topic], batchRows: 200 });
     await waitFor('all rows', async () => (await countRows(db.connection, db.name, 'trades')) === 2000 && (await countRows(db.connection, db.name, 'candles')) === 10, 30_000);
-    const writers = run.sink['writers'];
+    const store = run.sink['store'] as MysqlStore<unknown>;
+    const writers = store['writers'];
     const stats = await run.stop();
     assert.deepEqual(await readTrades(db.connection, db.name), sortTrades(trades));
     assert.deepEqual(await readCandles(db.connection, db.name), finalCandles(candles));
     assert.equal(stats.tradesInserted, 2000);
     assert.ok(writers.length === 2 && writers.some((w) => !w.usesLoadData), 'a writer switched to INSERT');
     // Once every writer has switched, batches keep trades as objects instead of rendering LOAD DATA lines.
-    if (writers.every((w) => !w.usesLoadData)) assert.equal(run.sink['newPending']().rows.lines, null);
+    if (writers.every((w) => !w.usesLoadData)) assert.equal(store.newBatch().lines, null);
   } finally {
     await db.connection.query(`SET GLOBAL local_infile = ${Number(before.v) ? 1 : 0}`);
   }

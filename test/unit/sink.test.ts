@@ -6,7 +6,7 @@ import { identifierProblem, quoteIdentifier } from '../../src/core/stores/mysql/
 import { candleTuple, datetimeLiteral, insertTradesSql, latestCandles, tradeTuple, uniqueTrades, upsertCandlesSql } from '../../src/core/stores/mysql/sql';
 import { classifyMysqlError } from '../../src/core/stores/mysql/errors';
 import { decodeRecord, sourceString } from '../../src/core/stores/records';
-import { validateSinkTopics } from '../../src/core/sinks/sink';
+import { validateSinkTopics } from '../../src/core/sinks/topics';
 import { loadConfig } from '../../src/core/config';
 
 const trade: Trade = {

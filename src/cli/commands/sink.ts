@@ -1,5 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { globalOptions, parseDuration, positiveInt } from './options';
+import { SINK_DEFAULTS } from '../../core/sinks/options';
+import type { SinkFlags } from '../actions/sink';
 
 /** `finpipe sink <topics...>` / `--pattern <regex>`: per-symbol topics -> MySQL. */
 export function sinkCommand(): Command {
@@ -8,15 +10,15 @@ export function sinkCommand(): Command {
     .argument('[topics...]', 'per-symbol topics written by finpipe process, e.g. BINANCE_BTCUSDT')
     .option(
       '--pattern <regex>',
-      'also read every topic whose whole name matches (e.g. \'BINANCE_.*\'), including ones created later (looked for every 10 s); ' +
-        'finpipe\'s own topics are skipped',
+      `also read every topic whose whole name matches (e.g. 'BINANCE_.*'), including ones created later ` +
+        `(looked for every ${SINK_DEFAULTS.patternPollMs / 1000} s); finpipe's own topics are skipped`,
     )
     .option('--mysql-url <url>', 'mysql://user:password@host:port/database (env FINPIPE_MYSQL_URL; prefer the variable when there is a password: a command line shows in ps)')
-    .option('-g, --group <id>', 'consumer group: run more sinks with the same group to share the partitions', 'finpipe-sink')
-    .option('--batch-rows <n>', 'write a transaction once this many records are buffered', positiveInt, 5000)
-    .option('--flush <duration>', '...or once the oldest buffered record is this old', durationArg, 1000)
-    .option('--writers <n>', 'database transactions in flight at once, one connection each (offsets still commit in order)', positiveInt, 2)
-    .option('--session-timeout <duration>', 'consumer session timeout: how soon the group notices a crashed sink (min 6s on default brokers)', durationArg, 10_000)
+    .option('-g, --group <id>', 'consumer group: run more sinks with the same group to share the partitions', SINK_DEFAULTS.groupId)
+    .option('--batch-rows <n>', 'write a transaction once this many records are buffered', positiveInt, SINK_DEFAULTS.batchRows)
+    .option('--flush <duration>', '...or once the oldest buffered record is this old', durationArg, SINK_DEFAULTS.flushMs)
+    .option('--writers <n>', 'database transactions in flight at once, one connection each (offsets still commit in order)', positiveInt, SINK_DEFAULTS.writers)
+    .option('--session-timeout <duration>', 'consumer session timeout: how soon the group notices a crashed sink (min 6s on default brokers)', durationArg, SINK_DEFAULTS.sessionTimeoutMs)
     .addHelpText(
       'after',
       `
@@ -35,16 +37,6 @@ Examples:
       const { runSinkCommand } = await import('../actions/sink');
       await runSinkCommand(globalOptions(command), topics, opts);
     });
-}
-
-export interface SinkFlags {
-  pattern?: string;
-  mysqlUrl?: string;
-  group: string;
-  batchRows: number;
-  flush: number;
-  sessionTimeout: number;
-  writers: number;
 }
 
 function durationArg(value: string): number {

@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import mysql, { type RowDataPacket } from 'mysql2/promise';
 import type { Admin } from 'kafkajs';
 import type { Config } from '../config';
 import type { Logger } from '../log';
@@ -11,8 +10,8 @@ import { kafkaUnavailable } from '../kafka/errors';
 import { ensureTopics } from '../kafka/topics';
 import { symbolTopics } from '../symbols';
 import { sleep } from '../retry';
-import { redactText } from '../redact';
-import { ensureDatabase } from '../stores/mysql/schema';
+import { openStoreReader } from '../stores';
+import type { LatestCandle, StoreReader } from '../stores/types';
 import { Supervisor, type StageState } from './supervisor';
 import { freePort } from '../net';
 import { groupLag } from '../kafka/lag';
@@ -60,7 +59,7 @@ export interface DemoView {
 }
 
 export interface DemoSummary extends DemoView {
-  latestCandles: { symbol: string; window_ms: number; window_start: string; open: number; high: number; low: number; close: number; volume: number; trade_count: number; is_final: number }[];
+  latestCandles: LatestCandle[];
   logDir: string;
 }
 
@@ -72,10 +71,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   mkdirSync(options.runDir, { recursive: true });
 
   const admin = await connectKafka(config, logger);
-  const db = await connectMysql(config).catch(async (error) => {
+  const store = await openStoreReader('mysql', { config, logger });
+  try {
+    await store.open();
+  } catch (error) {
     await admin.disconnect().catch(() => {});
     throw error;
-  });
+  }
   const supervisor = new Supervisor(logger, process.env);
   try {
     await ensureTopics(admin, [
@@ -102,7 +104,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       logFile: log('produce'),
     });
 
-    const sampler = new Sampler(admin, db, config, options.symbols, groups, logger.child({ module: 'demo-sampler' }));
+    const sampler = new Sampler(admin, store, config, options.symbols, groups, logger.child({ module: 'demo-sampler' }));
     const started = Date.now();
     const deadline = started + options.durationMs;
     let view = await sampler.sample(supervisor.states(), 0);
@@ -129,11 +131,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     }
     await supervisor.stopAll(['process', 'sink']);
     view = await sampler.sample(supervisor.states(), Date.now() - started);
-    return { ...view, latestCandles: await latestCandles(db, config.mysql.database, options.symbols), logDir: options.runDir };
+    return { ...view, latestCandles: await store.latestCandles(options.symbols), logDir: options.runDir };
   } finally {
     await supervisor.stopAll(['produce', 'simulate', 'process', 'sink']);
     await admin.disconnect().catch(() => {});
-    await db.end().catch(() => {});
+    await store.close();
   }
 }
 
@@ -149,21 +151,6 @@ async function connectKafka(config: Config, logger: Logger): Promise<Admin> {
   }
 }
 
-async function connectMysql(config: Config): Promise<mysql.Connection> {
-  const { host, port, user, password, database } = config.mysql;
-  try {
-    const conn = await mysql.createConnection({ host, port, user, password, connectTimeout: 5_000, dateStrings: true });
-    await conn.query("SET time_zone = '+00:00'");
-    await ensureDatabase(conn, database);
-    return conn;
-  } catch (error) {
-    throw new FinpipeError('MYSQL_UNAVAILABLE', `cannot reach MySQL at ${host}:${port}: ${redactText(describeError(error))}`, {
-      cause: error,
-      hint: 'start it with `npm run services:up` (MariaDB here) or set FINPIPE_MYSQL_URL',
-    });
-  }
-}
-
 class Sampler {
   private lastRaw = 0;
   private lastTrades = 0;
@@ -174,18 +161,15 @@ class Sampler {
    * Rows of this run: the simulator stamps trades with the current time, a few (out of
    * order) up to 3 s early, so trades of earlier runs in the same tables are left out.
    */
-  private readonly since = new Date(Date.now() - 10_000).toISOString().replace('T', ' ').replace('Z', '');
+  private readonly since = Date.now() - 10_000;
 
-  constructor(private readonly admin: Admin, private readonly db: mysql.Connection, private readonly config: Config, private readonly symbols: string[], private readonly groups: { process: string; sink: string }, private readonly logger: Logger) {}
+  constructor(private readonly admin: Admin, private readonly store: StoreReader, private readonly config: Config, private readonly symbols: string[], private readonly groups: { process: string; sink: string }, private readonly logger: Logger) {}
 
   async sampleFreshness(): Promise<void> {
     if (!this.tablesReady) return;
     try {
-      const [[row]] = await this.db.query<RowDataPacket[]>(
-        'SELECT TIMESTAMPDIFF(MICROSECOND, MAX(trade_timestamp), UTC_TIMESTAMP(3)) / 1000 AS age FROM trades WHERE symbol IN (?) AND trade_timestamp >= ?',
-        [this.symbols, this.since],
-      );
-      if (row?.age !== null && row?.age !== undefined) this.freshness.push(Number(row.age));
+      const age = await this.store.newestTradeAgeMs(this.symbols, this.since);
+      if (age !== null) this.freshness.push(age);
       if (this.freshness.length > 3000) this.freshness.splice(0, this.freshness.length - 3000);
     } catch (error) {
       // a sample missed while MySQL is busy only thins the freshness figures
@@ -206,10 +190,7 @@ class Sampler {
     let mysqlTrades = 0;
     let mysqlCandles = 0;
     try {
-      const [[t]] = await this.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM trades WHERE symbol IN (?) AND trade_timestamp >= ?', [this.symbols, this.since]);
-      const [[c]] = await this.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM candles WHERE symbol IN (?) AND window_end > ?', [this.symbols, this.since]);
-      mysqlTrades = Number(t.n);
-      mysqlCandles = Number(c.n);
+      ({ trades: mysqlTrades, candles: mysqlCandles } = await this.store.rowCounts(this.symbols, this.since));
       this.tablesReady = true;
     } catch (error) {
       // the tables appear when the sink has started; the view shows 0 until then
@@ -263,24 +244,6 @@ class Sampler {
 function percentile(sorted: number[], q: number): number | null {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
-async function latestCandles(db: mysql.Connection, database: string, symbols: string[]): Promise<DemoSummary['latestCandles']> {
-  try {
-    const [rows] = await db.query<RowDataPacket[]>(
-      `SELECT c.symbol, c.window_ms, c.window_start, c.open, c.high, c.low, c.close, c.volume, c.trade_count, c.is_final
-       FROM \`${database}\`.candles c
-       JOIN (SELECT symbol, window_ms, MAX(window_start) AS ws FROM \`${database}\`.candles WHERE symbol IN (?) GROUP BY symbol, window_ms) latest
-         ON latest.symbol = c.symbol AND latest.window_ms = c.window_ms AND latest.ws = c.window_start
-       ORDER BY c.symbol, c.window_ms`,
-      [symbols],
-    );
-    return rows as DemoSummary['latestCandles'];
-  } catch (error) {
-    // No candles table means the sink never wrote: the summary says "none yet".
-    if ((error as { code?: string }).code !== 'ER_NO_SUCH_TABLE') throw error;
-    return [];
-  }
 }
 
 async function waitForPort(port: number, signal: AbortSignal, timeoutMs = 15_000): Promise<void> {

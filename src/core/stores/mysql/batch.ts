@@ -1,6 +1,7 @@
 import { describeError } from '../../errors';
 import type { Candle, Trade } from '../../serde';
-import { decodeTrade, type SinkRow } from '../records';
+import { decodeCandle, decodeTrade, recordKind, type SinkRow, type SourceMessage } from '../records';
+import type { StoreBatch } from '../types';
 import { appendTradeLine, LineBuffer } from './trade-lines';
 import { tradeLine } from './sql';
 
@@ -20,7 +21,7 @@ export interface WriteItem<R> {
  * statements after all (a warning, a replay, LOAD DATA not allowed), trades() decodes them
  * again; that is the rare path. Without `lines`, trades are decoded when added.
  */
-export class WriteBatch<R> {
+export class WriteBatch<R> implements StoreBatch<R> {
   /** LOAD DATA lines of every trade, in the order added (null: trades are kept as objects only). */
   readonly lines: LineBuffer | null;
   /** Per trade, its Avro bytes (lines mode) or the decoded trade. */
@@ -48,6 +49,11 @@ export class WriteBatch<R> {
 
   get size(): number {
     return this.tradeRefs.length + this.candles.length;
+  }
+
+  add(record: SourceMessage, ref: R): void {
+    if (recordKind(record) === 'trade') this.addTradeAvro(record.value!, ref);
+    else this.addCandle(decodeCandle(record.value!), ref);
   }
 
   /** Adds a trade from its Avro bytes. Throws DECODE_FAILED (the dead-letter reason) when they are not a valid trade; nothing is added then. */

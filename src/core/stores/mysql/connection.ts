@@ -25,6 +25,11 @@ export interface SessionOptions {
   /** Per-statement timeout: a server that stops answering (network partition) counts as unavailable. */
   queryTimeoutMs?: number;
   connectTimeoutMs?: number;
+  /**
+   * Create the database when missing and make it the default (the default). Readers pass
+   * false: looking at a store must not create one, so they qualify their table names.
+   */
+  createDatabase?: boolean;
 }
 
 export class MysqlSession {
@@ -81,7 +86,7 @@ export class MysqlSession {
     });
     try {
       for (const sql of SESSION_SETUP) await conn.query(sql);
-      await ensureDatabase(conn, database);
+      if (this.options.createDatabase !== false) await ensureDatabase(conn, database);
     } catch (error) {
       conn.destroy();
       throw toMysqlError(this.config, error);

@@ -3,6 +3,7 @@ import type { Connection, QueryOptions, ResultSetHeader } from 'mysql2/promise';
 import type { Candle, Trade } from '../../serde';
 import { FinpipeError } from '../../errors';
 import type { Logger } from '../../log';
+import type { WriteResult } from '../types';
 import type { WriteBatch } from './batch';
 import type { MysqlSession } from './connection';
 import { classifyMysqlError, describeMysqlError } from './errors';
@@ -33,17 +34,6 @@ function compareTrades(a: { trade: Trade }, b: { trade: Trade }): number {
 function compareCandles(a: Candle, b: Candle): number {
   if (a.symbol !== b.symbol) return a.symbol < b.symbol ? -1 : 1;
   return a.window_ms - b.window_ms || a.window_start - b.window_start;
-}
-
-export interface WriteResult<R> {
-  /** Trade rows sent (after removing duplicates within the batch). */
-  trades: number;
-  /** Trades that were new to the table (the rest were replays: no-ops). */
-  tradesInserted: number;
-  /** Candle rows sent (after keeping only the newest version per window within the batch). */
-  candles: number;
-  /** Rows the database refused, with its reason: they go to the dead-letter topic. */
-  rejected: { ref: R; reason: string }[];
 }
 
 export interface WriterOptions {

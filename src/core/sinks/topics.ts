@@ -1,0 +1,158 @@
+import type { Admin, Kafka } from 'kafkajs';
+import type { Config } from '../config';
+import { FinpipeError, describeError } from '../errors';
+import { kafkaUnavailable } from '../kafka/errors';
+import type { Logger } from '../log';
+import { sleep } from '../retry';
+import { assertTopicName } from '../symbols';
+
+/** Topics the sink must never read: they are not per-symbol topics. */
+function reservedTopics(config: Config): Map<string, string> {
+  return new Map([
+    [config.topics.raw, 'the raw trades topic (read by finpipe process, not sink)'],
+    [config.topics.deadLetter, 'the dead-letter topic (the sink writes to it)'],
+    [config.topics.late, 'the late-trades topic'],
+  ]);
+}
+
+/**
+ * Validates the topic names before anything connects. A name that is not a legal Kafka
+ * topic (for example one containing a backtick or a semicolon) is refused here; what the
+ * sink writes never contains topic names anyway (tables are shared, keyed by symbol).
+ */
+export function validateSinkTopics(config: Config, topics: string[]): string[] {
+  const reserved = reservedTopics(config);
+  for (const topic of topics) {
+    assertTopicName(topic);
+    const why = reserved.get(topic);
+    if (why) {
+      throw new FinpipeError('USAGE', `${topic} is ${why}; finpipe sink reads the per-symbol topics written by finpipe process`, {
+        hint: 'pass per-symbol topics such as BINANCE_BTCUSDT, or --pattern \'BINANCE_.*\'',
+        context: { topic },
+      });
+    }
+  }
+  return [...new Set(topics)];
+}
+
+export interface TopicSelection {
+  config: Config;
+  /** Topics named explicitly (validated). */
+  named: string[];
+  /** Also every existing topic whose whole name matches (internal and finpipe's own topics excluded). */
+  pattern?: RegExp;
+}
+
+/** Topics to read now: the named ones that exist plus every existing match of the pattern. */
+async function matchTopics(admin: Admin, { config, named, pattern }: TopicSelection): Promise<{ found: string[]; missing: string[] }> {
+  const existing = new Set(await admin.listTopics());
+  const reserved = reservedTopics(config);
+  const found = new Set(named.filter((t) => existing.has(t)));
+  if (pattern) {
+    for (const t of existing) {
+      if (t.startsWith('__') || reserved.has(t)) continue;
+      const m = pattern.exec(t);
+      if (m && m.index === 0 && m[0].length === t.length && assertTopicName(t)) found.add(t);
+    }
+  }
+  return { found: [...found].sort(), missing: named.filter((t) => !existing.has(t)) };
+}
+
+/**
+ * The topics to start with: waits (logging what for) until every named topic exists and,
+ * with only a pattern, until one matches; process creates per-symbol topics on demand.
+ * Returns what exists when `signal` aborts.
+ */
+export async function waitForTopics(kafka: Kafka, selection: TopicSelection, { logger, pollMs, signal }: { logger: Logger; pollMs: number; signal: AbortSignal }): Promise<string[]> {
+  const { config, pattern } = selection;
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+  } catch (error) {
+    throw kafkaUnavailable(error, config.kafka.brokers);
+  }
+  try {
+    let announced = '';
+    for (;;) {
+      const { found, missing } = await matchTopics(admin, selection);
+      const ready = missing.length === 0 && found.length > 0;
+      if (ready || signal.aborted) return found;
+      const waitingFor = missing.length > 0 ? missing.join(', ') : `a topic matching ${pattern}`;
+      if (announced !== waitingFor) {
+        logger.warn({ missing, pattern: pattern?.source }, `waiting for ${waitingFor} to be created (finpipe process creates per-symbol topics when it sees the first trade)`);
+        announced = waitingFor;
+      }
+      await sleep(pollMs, signal);
+    }
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+/**
+ * --pattern: topics that match and are created later (process creates one per new symbol)
+ * are added while running, as Kafka Connect's topics.regex does. kafkajs only subscribes
+ * before run(), so the consumer is restarted (SinkConsumer.addTopics): stop taking records,
+ * write and commit what was taken, stop, subscribe to the new topics too, run. The group
+ * rebalances and every partition resumes from its committed offset, so nothing is skipped.
+ * With several sinks in one group, each adds the topic on its own poll; kafkajs' group
+ * leader assigns only topics it subscribes to itself, so a new topic's partitions may wait
+ * for the slowest member (a member handed topics it does not know wakes its watcher at once).
+ */
+export class PatternWatcher {
+  private wakeUp: () => void = () => {};
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly selection: TopicSelection,
+    private readonly options: { logger: Logger; pollMs: number; stopped: AbortSignal; current: () => string[]; add: (topics: string[]) => Promise<void> },
+  ) {}
+
+  /** Looks for new matches now rather than at the next poll. */
+  wake(): void {
+    this.wakeUp();
+  }
+
+  /** Polls until `stopped` aborts. */
+  async run(): Promise<void> {
+    const { logger, pollMs, stopped, current, add } = this.options;
+    const admin = this.kafka.admin();
+    try {
+      while (!stopped.aborted) {
+        await this.nap(pollMs);
+        if (stopped.aborted) break;
+        let added: string[];
+        try {
+          await admin.connect(); // a no-op once connected
+          const { found } = await matchTopics(admin, this.selection);
+          added = found.filter((t) => !current().includes(t));
+        } catch (error) {
+          logger.debug({ err: describeError(error) }, 'could not list topics to look for new --pattern matches; trying again later');
+          continue;
+        }
+        if (added.length > 0) await add(added);
+      }
+    } catch (error) {
+      // Only while stopping (retryKafka gives up then): the records are read again on restart.
+      logger.warn({ err: describeError(error) }, 'stopped while adding topics matching --pattern');
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  /** Waits `ms`, or less if the sink stops or wake() is called. */
+  private nap(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const { stopped } = this.options;
+      const done = () => {
+        clearTimeout(timer);
+        stopped.removeEventListener('abort', done);
+        this.wakeUp = () => {};
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      stopped.addEventListener('abort', done, { once: true });
+      this.wakeUp = done;
+    });
+  }
+}
