@@ -7,6 +7,8 @@ export interface RunStageOptions {
   logger: Logger;
   /** Off a terminal: how often to log a stats line (on a terminal the lines update every second). */
   logIntervalMs: number;
+  /** Where the summary goes (stdout; a test passes its own stream). */
+  out?: NodeJS.WritableStream;
 }
 
 /**
@@ -14,7 +16,7 @@ export interface RunStageOptions {
  * exits at once), its progress is shown live on a terminal or logged as JSON stats off
  * one, and its summary is logged and printed on stdout when it stops.
  */
-export async function runStage<S>(stage: Stage<S>, view: StageView<S>, { logger, logIntervalMs }: RunStageOptions): Promise<S> {
+export async function runStage<S>(stage: Stage<S>, view: StageView<S>, { logger, logIntervalMs, out = process.stdout }: RunStageOptions): Promise<S> {
   const interactive = isInteractive();
   const shutdown = shutdownSignal(logger);
   const progress = startProgress(stage, view, logger, interactive, logIntervalMs);
@@ -27,7 +29,7 @@ export async function runStage<S>(stage: Stage<S>, view: StageView<S>, { logger,
   }
   const { fields, stdout } = view.summary(final, interactive);
   logger.info({ summary: fields }, `${stage.name} stopped`);
-  process.stdout.write(stdout.endsWith('\n') ? stdout : `${stdout}\n`);
+  out.write(stdout.endsWith('\n') ? stdout : `${stdout}\n`);
   return final;
 }
 
