@@ -35,3 +35,20 @@ test('programming errors and non-retriable codes are never retried', async () =>
   assert.equal(isRetriable(new FinpipeError('DECODE_FAILED', 'bad bytes')), false);
   assert.equal(isRetriable(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), true);
 });
+
+test('delayMs overrides the backoff when it returns a delay, and falls back to it when it returns undefined', async () => {
+  const delays: number[] = [];
+  let calls = 0;
+  const result = await retry(async () => {
+    calls++;
+    if (calls < 3) throw new FinpipeError('SOURCE_UNAVAILABLE', `busy ${calls}`);
+    return 'ok';
+  }, {
+    initialMs: 1,
+    jitter: 0,
+    delayMs: (_error, attempt) => (attempt === 0 ? 25 : undefined),
+    onRetry: (_error, _attempt, delay) => delays.push(delay),
+  });
+  assert.equal(result, 'ok');
+  assert.deepEqual(delays, [25, 2]);
+});
