@@ -14,11 +14,11 @@ export interface RunStageOptions {
  * exits at once), its progress is shown live on a terminal or logged as JSON stats off
  * one, and its summary is logged and printed on stdout when it stops.
  */
-export async function runStage<S>(stage: Stage<S>, view: StageView<S>, { logger, logIntervalMs }: RunStageOptions): Promise<S> {
+export async function runStage<S, Final extends S = S>(stage: Stage<S, Final>, view: StageView<S, Final>, { logger, logIntervalMs }: RunStageOptions): Promise<Final> {
   const interactive = isInteractive();
   const shutdown = shutdownSignal(logger);
   const progress = startProgress(stage, view, logger, interactive, logIntervalMs);
-  let final: S;
+  let final: Final;
   try {
     final = await stage.run(shutdown.signal);
   } finally {
@@ -26,7 +26,7 @@ export async function runStage<S>(stage: Stage<S>, view: StageView<S>, { logger,
     shutdown.dispose();
   }
   const { fields, stdout } = view.summary(final, interactive);
-  logger.info({ summary: fields }, `${stage.name} stopped`);
+  logger.info({ summary: fields }, 'summary');
   process.stdout.write(stdout.endsWith('\n') ? stdout : `${stdout}\n`);
   return final;
 }
