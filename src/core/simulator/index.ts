@@ -3,6 +3,8 @@
  * shared/FINNHUB.md, and the deterministic trade generator behind it.
  */
 export type { SimulatorFaults, SimulatorOptions, SimulatorStats, RunningSimulator } from './types';
+export { SIMULATOR_DEFAULTS } from './types';
+export { SimulatorStage, type SimulatorStageOptions } from './stage';
 export type { FinnhubTrade } from './generator';
 export { createTradeGenerator } from './generator';
 export { startSimulator } from './server';
