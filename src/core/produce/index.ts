@@ -4,7 +4,7 @@
  * can be told and every default.
  */
 export { ProduceStage, type ProduceStats, type ProduceSummary } from './stage';
-export { PRODUCE_DEFAULTS, type BatchingOptions, type ProduceOptions, type SourceSpec } from './options';
+export type { ProduceOptions, SourceSpec } from './options';
 export { resolveFinnhubEndpoint, SIMULATOR_TOKEN } from './endpoint';
 export { BatchingProducer } from './batching-producer';
 export { TradePipeline, WarnLimiter } from './pipeline';

@@ -3,8 +3,7 @@
  * shared/FINNHUB.md, and the deterministic trade generator behind it.
  */
 export type { SimulatorFaults, SimulatorOptions, SimulatorStats, RunningSimulator } from './types';
-export { SIMULATOR_DEFAULTS } from './types';
-export { SimulatorStage, type SimulatorStageOptions } from './stage';
+export { SimulatorStage } from './stage';
 export type { FinnhubTrade } from './generator';
 export { createTradeGenerator } from './generator';
 export { startSimulator } from './server';

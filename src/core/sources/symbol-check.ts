@@ -76,38 +76,10 @@ export async function validateSymbols(symbols: string[], opts: ValidateOptions):
   const limiter = opts.limiter ?? new RateLimiter();
   const cache = new Map<string, Listed[]>();
 
-  const getOnce = async (path: string): Promise<unknown> => {
-    for (let wait = limiter.take(); wait > 0; wait = limiter.take()) {
-      log.info({ waitMs: wait }, `at the REST limit of 60 calls/min; waiting ${Math.ceil(wait / 1000)} s`);
-      await sleep(wait, opts.signal);
-      if (opts.signal?.aborted) throw new FinpipeError('USAGE', 'symbol validation interrupted');
-    }
-    let res: Response;
-    try {
-      // Token in a header, not the URL: URLs end up in error messages.
-      res = await fetch(`${opts.restUrl}${path}`, { headers: { 'X-Finnhub-Token': opts.token }, signal: opts.signal });
-    } catch (error) {
-      throw new FinpipeError('SOURCE_UNAVAILABLE', `cannot reach the Finnhub REST API at ${opts.restUrl}: ${(error as Error).message}`, {
-        cause: error,
-        hint: 'check FINNHUB_REST_URL and the network, or drop --validate',
-      });
-    }
-    if (res.status === 401 || res.status === 403) {
-      throw new FinpipeError('SOURCE_ERROR', `Finnhub REST refused the token: HTTP ${res.status}`, { hint: 'check FINNHUB_TOKEN' });
-    }
-    if (!res.ok) {
-      const rateLimited = res.status === 429 ? { retriable: true, context: { status: 429, waitMs: resetWaitMs(res) } } : {};
-      throw new FinpipeError('SOURCE_ERROR', `Finnhub REST ${path.split('?')[0]} answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`, {
-        hint: 'retry later, or drop --validate',
-        ...rateLimited,
-      });
-    }
-    return res.json();
-  };
   // Only HTTP 429 is retried, after the wait its reset header asks for; an unreachable API
   // is reported at once (the user is waiting to start producing).
   const get = (path: string): Promise<unknown> =>
-    retry(() => getOnce(path), {
+    retry(() => restGet(path, opts, limiter, log), {
       attempts: 1 + TOO_MANY_REQUESTS_RETRIES,
       retriable: isTooManyRequests,
       delayMs: (error) => (error as FinpipeError).context.waitMs as number,
@@ -152,6 +124,36 @@ export async function validateSymbols(symbols: string[], opts: ValidateOptions):
     });
   }
   log.info({ symbols: symbols.length }, 'every symbol is known to Finnhub');
+}
+
+/** One REST call, within the rate limit. */
+async function restGet(path: string, opts: ValidateOptions, limiter: RateLimiter, log: Logger): Promise<unknown> {
+  for (let wait = limiter.take(); wait > 0; wait = limiter.take()) {
+    log.info({ waitMs: wait }, `at the REST limit of 60 calls/min; waiting ${Math.ceil(wait / 1000)} s`);
+    await sleep(wait, opts.signal);
+    if (opts.signal?.aborted) throw new FinpipeError('USAGE', 'symbol validation interrupted');
+  }
+  let res: Response;
+  try {
+    // Token in a header, not the URL: URLs end up in error messages.
+    res = await fetch(`${opts.restUrl}${path}`, { headers: { 'X-Finnhub-Token': opts.token }, signal: opts.signal });
+  } catch (error) {
+    throw new FinpipeError('SOURCE_UNAVAILABLE', `cannot reach the Finnhub REST API at ${opts.restUrl}: ${(error as Error).message}`, {
+      cause: error,
+      hint: 'check FINNHUB_REST_URL and the network, or drop --validate',
+    });
+  }
+  if (res.status === 401 || res.status === 403) {
+    throw new FinpipeError('SOURCE_ERROR', `Finnhub REST refused the token: HTTP ${res.status}`, { hint: 'check FINNHUB_TOKEN' });
+  }
+  if (!res.ok) {
+    const rateLimited = res.status === 429 ? { retriable: true, context: { status: 429, waitMs: resetWaitMs(res) } } : {};
+    throw new FinpipeError('SOURCE_ERROR', `Finnhub REST ${path.split('?')[0]} answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`, {
+      hint: 'retry later, or drop --validate',
+      ...rateLimited,
+    });
+  }
+  return res.json();
 }
 
 function isTooManyRequests(error: unknown): boolean {
