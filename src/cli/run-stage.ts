@@ -7,6 +7,8 @@ export interface RunStageOptions {
   logger: Logger;
   /** Off a terminal: how often to log a stats line (on a terminal the lines update every second). */
   logIntervalMs: number;
+  /** Off a terminal: when to log the first stats line (default: after one interval). */
+  firstLogAfterMs?: number;
   /** Where the summary goes (stdout; a test passes its own stream). */
   out?: NodeJS.WritableStream;
 }
@@ -16,11 +18,16 @@ export interface RunStageOptions {
  * exits at once), its progress is shown live on a terminal or logged as JSON stats off
  * one, and its summary is logged and printed on stdout when it stops.
  */
-export async function runStage<S>(stage: Stage<S>, view: StageView<S>, { logger, logIntervalMs, out = process.stdout }: RunStageOptions): Promise<S> {
+export async function runStage<S, Final extends S = S>(
+  stage: Stage<S, Final>,
+  view: StageView<S, Final>,
+  { logger, logIntervalMs, firstLogAfterMs, out = process.stdout }: RunStageOptions,
+): Promise<Final> {
   const interactive = isInteractive();
   const shutdown = shutdownSignal(logger);
-  const progress = startProgress(stage, view, logger, interactive, logIntervalMs);
-  let final: S;
+  const timing = interactive ? { everyMs: 1_000 } : { everyMs: logIntervalMs, firstAfterMs: firstLogAfterMs };
+  const progress = startProgress(stage, view, logger, interactive, timing);
+  let final: Final;
   try {
     final = await stage.run(shutdown.signal);
   } finally {
@@ -28,13 +35,19 @@ export async function runStage<S>(stage: Stage<S>, view: StageView<S>, { logger,
     shutdown.dispose();
   }
   const { fields, stdout } = view.summary(final, interactive);
-  logger.info({ summary: fields }, `${stage.name} stopped`);
+  logger.info({ summary: fields }, 'summary');
   out.write(stdout.endsWith('\n') ? stdout : `${stdout}\n`);
   return final;
 }
 
-/** The one progress renderer: live lines on a terminal, a stats log line every `logIntervalMs` otherwise. */
-function startProgress<S>(stage: Stage<S>, view: StageView<S>, logger: Logger, interactive: boolean, logIntervalMs: number): { stop(): void } {
+/** The one progress renderer: live lines on a terminal, a stats log line every interval otherwise. */
+function startProgress<S>(
+  stage: Stage<S>,
+  view: StageView<S>,
+  logger: Logger,
+  interactive: boolean,
+  timing: { everyMs: number; firstAfterMs?: number },
+): { stop(): void } {
   const lines = new Map<string, StatusLine>();
   let previous = stage.snapshot();
   let previousAt = Date.now();
@@ -55,11 +68,13 @@ function startProgress<S>(stage: Stage<S>, view: StageView<S>, logger: Logger, i
     previous = now;
     previousAt = at;
   };
-  const timer = setInterval(tick, interactive ? 1_000 : logIntervalMs);
-  timer.unref();
+  let timer = setTimeout(function next() {
+    tick();
+    timer = setTimeout(next, timing.everyMs).unref();
+  }, timing.firstAfterMs ?? timing.everyMs).unref();
   return {
     stop() {
-      clearInterval(timer);
+      clearTimeout(timer);
       for (const line of lines.values()) line.stop();
     },
   };

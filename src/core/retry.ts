@@ -12,6 +12,8 @@ import { isRetriable, describeError } from './errors';
  *                   warning); `onRecovered` is its counterpart after a success that followed
  *                   failures (resume, log how long it was down).
  *   onRetry         called before every retry's sleep (log the attempt and the delay).
+ *   delayMs         how long to sleep when the failure itself says (a rate limit's reset
+ *                   time); the exponential backoff otherwise.
  *
  * When retrying ends, the last error is thrown with every attempt's message attached as
  * `attempts` (what `giveUp` returns, if an error, is thrown instead, with the same list).
@@ -60,6 +62,8 @@ export interface RetryOptions extends BackoffOptions {
   onFirstFailure?: (error: unknown) => void;
   /** Before each retry's sleep; `attempt` is the 0-based attempt that failed. */
   onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+  /** The sleep before the retry after this failure; undefined: the backoff's delay. */
+  delayMs?: (error: unknown, attempt: number) => number | undefined;
   /** After a success that followed at least one failure. */
   onRecovered?: (info: { attempts: number; downForMs: number }) => void;
 }
@@ -81,7 +85,7 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, options: Ret
         firstFailureAt = Date.now();
         options.onFirstFailure?.(error);
       }
-      const delay = backoffDelay(attempt, options);
+      const delay = options.delayMs?.(error, attempt) ?? backoffDelay(attempt, options);
       options.onRetry?.(error, attempt, delay);
       await sleep(delay, options.signal);
       continue;

@@ -17,10 +17,11 @@
  * A new stage is a folder under src/core with a class implementing Stage, plus a command
  * file and an action file in src/cli that register it (see the README).
  */
-export interface Stage<S> {
+export interface Stage<S, Final extends S = S> {
   /** The stage's name: the log component and the label of its progress line. */
   readonly name: string;
-  run(signal: AbortSignal): Promise<S>;
+  /** `Final`: the stats plus what is only known once it stopped (why it stopped, say). */
+  run(signal: AbortSignal): Promise<Final>;
   snapshot(): S;
 }
 
@@ -28,11 +29,11 @@ export interface Stage<S> {
  * How a stage's stats are shown to a person (live lines on a terminal) and to a log shipper
  * (a periodic JSON stats line, then a summary). Rates are computed from two snapshots.
  */
-export interface StageView<S> {
+export interface StageView<S, Final extends S = S> {
   /** Live terminal lines, each with a stable key (the sink shows one line per topic). */
   lines(now: S, previous: S, seconds: number): { key: string; text: string }[];
   /** The periodic stats log line off a terminal. */
   log(now: S, previous: S, seconds: number): { fields: Record<string, unknown>; message: string };
   /** When the stage has stopped: fields for the summary log line and the text for stdout. */
-  summary(final: S, interactive: boolean): { fields: Record<string, unknown>; stdout: string };
+  summary(final: Final, interactive: boolean): { fields: Record<string, unknown>; stdout: string };
 }

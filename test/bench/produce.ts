@@ -3,7 +3,7 @@
  * own ProducerPerformance tool (same broker, same Kafka 3.9 jars, comparable records) run
  * in the same process tree, and the ratio.
  *
- *   simulator (child process, rate 0, --max-trades N) --ws--> runProduce --Kafka--> topic
+ *   simulator (child process, rate 0, --max-trades N) --ws--> ProduceStage --Kafka--> topic
  *   ProducerPerformance: as many records as finpipe wrote messages, of the same average size,
  *   acks=all, idempotent, linger.ms equal to finpipe's; and a second run with one record per
  *   trade (what a producer that does not group trades would have to send).
@@ -16,7 +16,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { Kafka, logLevel } from 'kafkajs';
 import { loadConfig } from '../../src/core/config';
-import { runProduce } from '../../src/core/produce';
+import { ProduceStage } from '../../src/core/produce';
 import { DEFAULT_SIMULATED_SYMBOLS } from '../../src/core/simulator';
 import { emitResult } from './lib';
 
@@ -82,14 +82,14 @@ async function main(): Promise<void> {
     const sim = await startSimulatorProcess();
     const topic = `bench-produce-${process.pid}-${run}`;
     const summary = await withTopic(topic, () =>
-      runProduce({
+      new ProduceStage({
         kafka: config.kafka,
         topics: { raw: topic, deadLetter: `${topic}-dlq` },
         logger: pino({ level: 'warn' }),
         source: { kind: 'websocket', symbols: SYMBOLS, url: sim.url, token: 'bench' },
         maxTrades: TRADES,
         batching: { lingerMs: LINGER_MS },
-      }),
+      }).run(new AbortController().signal),
       [`${topic}-dlq`],
     ).finally(() => sim.stop());
     const seconds = summary.elapsedMs / 1000;

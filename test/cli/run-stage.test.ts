@@ -70,7 +70,7 @@ test('runStage: stats logged every interval with rates from two snapshots; SIGTE
     assert.ok(s.perSec > 0 && Number.isFinite(s.perSec), 'a rate over the interval, not since the start');
     assert.equal(l.msg, `${s.items} items`);
   }
-  const summary = lines().find((l) => l.msg === 'count stopped');
+  const summary = lines().find((l) => l.msg === 'summary');
   assert.deepEqual(summary?.summary, { items: final.items });
   assert.equal(printed, `${JSON.stringify({ items: final.items })}\n`, 'off a terminal the summary is the view\'s non-interactive form, on stdout');
   assert.equal(process.listenerCount('SIGTERM'), 0, 'the signal handlers are removed afterwards');

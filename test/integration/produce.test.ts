@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { startSimulator, type SimulatorOptions } from '../../src/core/simulator';
-import { runProduce, type ProduceOptions } from '../../src/core/produce';
+import { ProduceStage, type ProduceOptions } from '../../src/core/produce';
 import { loadConfig } from '../../src/core/config';
 import { codecs, type RawTrade } from '../../src/core/serde';
 import { DLQ_HEADERS } from '../../src/core/kafka/dead-letter';
@@ -44,6 +44,8 @@ const readTrades = async (topic: string, expected: number) => {
   const records = await readTopic(topic, (rs) => tradeCount(rs) >= expected);
   return { records, trades: records.flatMap((r) => decode(r).data) };
 };
+/** Runs produce until its input ends, it reaches maxTrades, or `signal` aborts. */
+const produce = (opts: ProduceOptions, signal = new AbortController().signal) => new ProduceStage(opts).run(signal);
 const fingerprint = (trades: RawTrade[]) => trades.map((x) => `${x.s}|${x.t}|${x.p}|${x.v}|${JSON.stringify(x.c)}`).sort();
 
 test('simulator -> produce -> raw topic: every trade decodes, one symbol per message keyed by it; --record then --from-file replays them', async (t) => {
@@ -51,7 +53,7 @@ test('simulator -> produce -> raw topic: every trade decodes, one symbol per mes
   const topics = topicsFor(t);
   const record = path.join(os.tmpdir(), `${uniqueName('produce-record')}.ndjson`);
   t.after(() => rm(record, { force: true }));
-  const summary = await runProduce({ kafka, topics, logger: quiet, source: wsSource(sim.url), record, maxTrades: 3000 });
+  const summary = await produce({ kafka, topics, logger: quiet, source: wsSource(sim.url), record, maxTrades: 3000 });
   assert.equal(sim.stats().tradesSent, 3000);
   assert.equal(summary.tradesAcked, 3000);
   assert.equal(summary.stopReason, 'max trades');
@@ -72,7 +74,7 @@ test('simulator -> produce -> raw topic: every trade decodes, one symbol per mes
 
   const replay = { raw: uniqueName('produce-replay'), deadLetter: topics.deadLetter };
   t.after(() => deleteTopicsQuietly([replay.raw]));
-  const replayed = await runProduce({ kafka, topics: replay, logger: quiet, source: { kind: 'file', path: record } });
+  const replayed = await produce({ kafka, topics: replay, logger: quiet, source: { kind: 'file', path: record } });
   assert.equal(replayed.stopReason, 'end of input');
   assert.equal(replayed.tradesAcked, 3000);
   assert.deepEqual(fingerprint((await readTrades(replay.raw, 3000)).trades), fingerprint(trades));
@@ -83,18 +85,13 @@ test('reconnect after the simulator drops connections: every symbol is resubscri
   const topics = topicsFor(t);
   const stop = new AbortController();
   let secondReconnectAt = 0;
-  const summary = await runProduce({
-    kafka,
-    topics,
-    logger: quiet,
-    source: wsSource(sim.url),
-    signal: stop.signal,
-    statsIntervalMs: 50,
-    onStats: (s) => {
-      if (s.reconnects >= 2 && secondReconnectAt === 0) secondReconnectAt = Date.now();
-      if (s.reconnects >= 4) stop.abort();
-    },
-  });
+  const stage = new ProduceStage({ kafka, topics, logger: quiet, source: wsSource(sim.url) });
+  const watch = setInterval(() => {
+    const s = stage.snapshot();
+    if (s.reconnects >= 2 && secondReconnectAt === 0) secondReconnectAt = Date.now();
+    if (s.reconnects >= 4) stop.abort();
+  }, 50);
+  const summary = await stage.run(stop.signal).finally(() => clearInterval(watch));
   assert.ok(summary.reconnects >= 4);
   assert.ok(sim.stats().drops >= 4);
   const { trades } = await readTrades(topics.raw, summary.tradesAcked);
@@ -109,7 +106,7 @@ test('reconnect after the simulator drops connections: every symbol is resubscri
 test('malformed frames land in the dead-letter topic with a reason while every good trade arrives', async (t) => {
   const sim = await simulator(t, { rate: 2000, maxTrades: 2000, faults: { malformedFraction: 0.25 } });
   const topics = topicsFor(t);
-  const summary = await runProduce({ kafka, topics, logger: quiet, source: wsSource(sim.url), maxTrades: 2000 });
+  const summary = await produce({ kafka, topics, logger: quiet, source: wsSource(sim.url), maxTrades: 2000 });
   const stats = sim.stats();
   assert.ok(stats.malformedSent > 10, `enough malformed frames (${stats.malformedSent})`);
   assert.equal(summary.tradesAcked, 2000);
@@ -127,7 +124,7 @@ test('malformed frames land in the dead-letter topic with a reason while every g
 test('more symbols than the server allows: the error frame is counted and logged', async (t) => {
   const sim = await simulator(t, { symbolLimit: 2, maxTrades: 200 });
   const topics = topicsFor(t);
-  const summary = await runProduce({ kafka, topics, logger: quiet, source: wsSource(sim.url, { symbols: SYMBOLS.slice(0, 3) }), maxTrades: 200 });
+  const summary = await produce({ kafka, topics, logger: quiet, source: wsSource(sim.url, { symbols: SYMBOLS.slice(0, 3) }), maxTrades: 200 });
   assert.equal(summary.errorFrames, 1);
   assert.equal(summary.tradesAcked >= 200, true);
 });
@@ -136,7 +133,7 @@ test('the HTTP source: 202 for valid trades, 400 with every reason (and a dead l
   const topics = topicsFor(t);
   const stop = new AbortController();
   let port = 0;
-  const running = runProduce({ kafka, topics, logger: quiet, source: { kind: 'http', port: 0, onListening: (p) => (port = p) }, signal: stop.signal });
+  const running = produce({ kafka, topics, logger: quiet, source: { kind: 'http', port: 0, onListening: (p) => (port = p) } }, stop.signal);
   await waitFor('the HTTP source to listen', () => port > 0);
   const url = `http://127.0.0.1:${port}/trades`;
   const t0 = 1_718_000_000_000;

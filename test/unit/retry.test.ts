@@ -116,3 +116,20 @@ test('giveUpAfterStop: retries while running; once stopping, gives the grace per
   const result = giveUp(error, 2);
   assert.ok(result instanceof Error && result.message === 'stopped: unreachable');
 });
+
+test('delayMs overrides the backoff when it returns a delay, and falls back to it when it returns undefined', async () => {
+  const delays: number[] = [];
+  let calls = 0;
+  const result = await retry(async () => {
+    calls++;
+    if (calls < 3) throw new FinpipeError('SOURCE_UNAVAILABLE', `busy ${calls}`);
+    return 'ok';
+  }, {
+    initialMs: 1,
+    jitter: 0,
+    delayMs: (_error, attempt) => (attempt === 0 ? 25 : undefined),
+    onRetry: (_error, _attempt, delay) => delays.push(delay),
+  });
+  assert.equal(result, 'ok');
+  assert.deepEqual(delays, [25, 2]);
+});

@@ -1,25 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { globalOptions, parseDuration, positiveInt } from './options';
+import type { ProduceFlags } from '../actions/produce';
+import { PRODUCE_DEFAULTS } from '../../core/produce/options';
 
-export interface ProduceFlags {
-  url?: string;
-  restUrl?: string;
-  topic?: string;
-  dlqTopic?: string;
-  validate: boolean;
-  symbolLimit: number;
-  watchdog: number;
-  fromFile?: string;
-  record?: string;
-  http?: number;
-  httpHost: string;
-  partitions: number;
-  batchMessages: number;
-  linger: number;
-  maxBuffer: number;
-  maxTrades?: number;
-  statsInterval: number;
-}
+const MiB = 1024 * 1024;
 
 function port(value: string): number {
   const n = Number(value);
@@ -37,18 +21,18 @@ export function produceCommand(): Command {
     .option('-t, --topic <name>', 'raw topic (env FINPIPE_RAW_TOPIC, default "trades"); created with --partitions if missing')
     .option('--dlq-topic <name>', 'dead-letter topic (env FINPIPE_DLQ_TOPIC, default "finpipe.dlq")')
     .option('--validate', 'check every symbol with Finnhub\'s REST API first (at most 60 calls/min) and refuse unknown ones', false)
-    .option('--symbol-limit <n>', 'most symbols one connection may subscribe to (Finnhub free tier: 50)', positiveInt, 50)
-    .option('--watchdog <duration>', 'reconnect when no frame (trade or ping) arrived for this long', parseDuration, 30_000)
+    .option('--symbol-limit <n>', 'most symbols one connection may subscribe to (Finnhub free tier: 50)', positiveInt, PRODUCE_DEFAULTS.symbolLimit)
+    .option('--watchdog <duration>', 'reconnect when no frame (trade or ping) arrived for this long', parseDuration, PRODUCE_DEFAULTS.watchdogMs)
     .option('--from-file <path>', 'replay recorded frames (NDJSON, one frame per line) instead of connecting')
     .option('--record <path>', 'also append every frame received to this NDJSON file (replay it with --from-file)')
     .addOption(new Option('--http <port>', 'accept POST /trades (JSON array of trades) on this port instead of connecting').argParser(port))
-    .option('--http-host <host>', 'address for --http (0.0.0.0 = every interface)', '127.0.0.1')
-    .option('-p, --partitions <n>', 'partitions of the raw topic when it has to be created', positiveInt, 6)
-    .option('--batch-messages <n>', 'send to Kafka once this many messages are pending', positiveInt, 10_000)
-    .option('--linger <duration>', 'longest a message waits for others to fill a batch', parseDuration, 20)
-    .option('--max-buffer <MiB>', 'memory bound: MiB received but not yet acknowledged; past it reading pauses', positiveInt, 64)
+    .option('--http-host <host>', 'address for --http (0.0.0.0 = every interface)', PRODUCE_DEFAULTS.httpHost)
+    .option('-p, --partitions <n>', 'partitions of the raw topic when it has to be created', positiveInt, PRODUCE_DEFAULTS.partitions)
+    .option('--batch-messages <n>', 'send to Kafka once this many messages are pending', positiveInt, PRODUCE_DEFAULTS.batching.maxBatchMessages)
+    .option('--linger <duration>', 'longest a message waits for others to fill a batch', parseDuration, PRODUCE_DEFAULTS.batching.lingerMs)
+    .option('--max-buffer <MiB>', 'memory bound: MiB received but not yet acknowledged; past it reading pauses', positiveInt, PRODUCE_DEFAULTS.batching.maxBufferedBytes / MiB)
     .option('--max-trades <n>', 'stop (flush, summary, exit 0) after at least this many trades', positiveInt)
-    .option('--stats-interval <duration>', 'how often to log JSON stats when not on a terminal', parseDuration, 10_000)
+    .option('--stats-interval <duration>', 'how often to log JSON stats when not on a terminal', parseDuration, PRODUCE_DEFAULTS.statsIntervalMs)
     .addHelpText(
       'after',
       `

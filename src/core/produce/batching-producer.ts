@@ -18,21 +18,7 @@
 import type { Message, Producer, TopicMessages } from 'kafkajs';
 import { FinpipeError, describeError } from '../errors';
 import type { Logger } from '../log';
-
-export interface BatchingOptions {
-  maxBatchMessages: number;
-  /** Keeps one request under the broker's message.max.bytes (1 MiB by default). */
-  maxBatchBytes: number;
-  lingerMs: number;
-  maxBufferedBytes: number;
-}
-
-export const DEFAULT_BATCHING: BatchingOptions = {
-  maxBatchMessages: 10_000,
-  maxBatchBytes: 900 * 1024,
-  lingerMs: 20,
-  maxBufferedBytes: 64 * 1024 * 1024,
-};
+import { PRODUCE_DEFAULTS, type BatchingOptions } from './options';
 
 /** The part of kafkajs' Producer this needs (tests pass a fake to unit-test the batching). */
 export type BatchSender = Pick<Producer, 'sendBatch'>;
@@ -68,7 +54,7 @@ export class BatchingProducer {
   private readonly opts: BatchingOptions;
 
   constructor(private readonly producer: BatchSender, private readonly logger: Logger, options: Partial<BatchingOptions> = {}) {
-    this.opts = { ...DEFAULT_BATCHING, ...options };
+    this.opts = { ...PRODUCE_DEFAULTS.batching, ...options };
   }
 
   /** Bytes accepted but not yet acknowledged. */

@@ -3,6 +3,7 @@
  * docs/finnhub-protocol.md, and the deterministic trade generator behind it.
  */
 export type { SimulatorFaults, SimulatorOptions, SimulatorStats, RunningSimulator } from './types';
+export { SimulatorStage } from './stage';
 export type { FinnhubTrade } from './generator';
 export { createTradeGenerator } from './generator';
 export { startSimulator } from './server';

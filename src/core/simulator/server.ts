@@ -10,12 +10,8 @@ import { ClientConnection, type ConnectionConfig } from './connection';
 import { fnv1a } from './prng';
 import { REST_PREFIX, createRestHandler, send } from './rest';
 import type { Logger } from '../log';
-import type { RunningSimulator, SimulatorOptions, SimulatorStats } from './types';
+import { SIMULATOR_DEFAULTS, type RunningSimulator, type SimulatorOptions, type SimulatorStats } from './types';
 
-const DEFAULT_HOST = '127.0.0.1';
-const DEFAULT_SYMBOL_LIMIT = 50;
-const DEFAULT_PING_MS = 5000;
-const DEFAULT_REST_LIMIT = 60;
 /** How long close() waits for clients to answer the close handshake before terminating them. */
 const CLOSE_GRACE_MS = 500;
 
@@ -52,7 +48,7 @@ function validate(opts: SimulatorOptions): void {
 export async function startSimulator(opts: SimulatorOptions): Promise<RunningSimulator> {
   validate(opts);
   const log = opts.logger.child({ module: 'simulator' });
-  const host = opts.host ?? DEFAULT_HOST;
+  const host = opts.host ?? SIMULATOR_DEFAULTS.host;
   const faults = opts.faults ?? {};
   const symbols = [...new Set(opts.symbols)];
   const allowed = opts.tokens ? new Set(opts.tokens) : undefined;
@@ -65,7 +61,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
   const rest = createRestHandler({
     catalog: catalogFor(symbols, fnv1a),
     hiddenFromSearch: new Set(faults.hiddenFromSearch ?? []),
-    limitPerMinute: opts.restLimitPerMinute ?? DEFAULT_REST_LIMIT,
+    limitPerMinute: opts.restLimitPerMinute ?? SIMULATOR_DEFAULTS.restLimitPerMinute,
     tokenOk,
     log,
   });
@@ -79,7 +75,7 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
   const connCfg = {
     seed: opts.seed,
     rate: opts.rate,
-    symbolLimit: opts.symbolLimit ?? DEFAULT_SYMBOL_LIMIT,
+    symbolLimit: opts.symbolLimit ?? SIMULATOR_DEFAULTS.symbolLimit,
     maxTrades: opts.maxTrades ?? Infinity,
     malformedFraction: faults.malformedFraction ?? 0,
     simulated: new Set(symbols),
@@ -175,7 +171,7 @@ function faultTimers(conns: Map<WebSocket, ClientConnection>, opts: SimulatorOpt
     timers.push(
       setInterval(() => {
         for (const c of conns.values()) c.sendPing();
-      }, opts.pingIntervalMs ?? DEFAULT_PING_MS),
+      }, opts.pingIntervalMs ?? SIMULATOR_DEFAULTS.pingIntervalMs),
     );
   }
   if (faults.dropEverySec !== undefined) {

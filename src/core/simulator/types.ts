@@ -19,7 +19,6 @@ export interface SimulatorFaults {
 }
 
 export interface SimulatorOptions {
-  /** Default 127.0.0.1. */
   host?: string;
   /** 0 = ephemeral. */
   port: number;
@@ -31,17 +30,30 @@ export interface SimulatorOptions {
   seed: number;
   /** Accepted tokens; undefined = any non-empty token. */
   tokens?: string[];
-  /** Subscriptions allowed per connection, default 50. */
+  /** Subscriptions allowed per connection. */
   symbolLimit?: number;
-  /** Heartbeat period, default 5000 ms. */
+  /** Heartbeat period. */
   pingIntervalMs?: number;
   /** Stop sending trades to a connection after N valid trades (benchmarks); pings continue. */
   maxTrades?: number;
-  /** REST calls allowed per token per minute (Finnhub free tier: 60), default 60. */
+  /** REST calls allowed per token per minute. */
   restLimitPerMinute?: number;
   faults?: SimulatorFaults;
   logger: Logger;
 }
+
+/** Every default of the simulator and of `finpipe simulate` (port, rate and seed are the command's). */
+export const SIMULATOR_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8765,
+  rate: 200,
+  seed: 1,
+  /** Finnhub's free tier. */
+  symbolLimit: 50,
+  pingIntervalMs: 5000,
+  /** Finnhub's free tier: REST calls per key per minute. */
+  restLimitPerMinute: 60,
+} as const;
 
 export interface SimulatorStats {
   /** Currently open websocket connections. */

@@ -15,6 +15,7 @@
 import { WebSocket } from 'ws';
 import { FinpipeError } from '../errors';
 import type { Logger } from '../log';
+import { PRODUCE_DEFAULTS } from '../produce/options';
 import { backoffDelay, sleep, type BackoffOptions } from '../retry';
 import { redactUrl } from '../redact';
 import type { FrameSink, TradeSource } from './types';
@@ -25,8 +26,9 @@ export interface FinnhubWsOptions {
   token: string;
   symbols: string[];
   logger: Logger;
-  /** Reconnect when nothing arrived for this long (default 30 s). */
+  /** Reconnect when nothing arrived for this long. */
   watchdogMs?: number;
+  /** Reconnect delays. */
   backoff?: BackoffOptions;
   /** Upgrade handshake timeout (default 10 s). */
   connectTimeoutMs?: number;
@@ -63,14 +65,20 @@ export class FinnhubWebSocketSource implements TradeSource {
   framesReceived = 0;
   private connections = 0;
   private readonly watchdogMs: number;
+  private readonly backoff: BackoffOptions;
   private readonly log: Logger;
 
   constructor(private readonly opts: FinnhubWsOptions) {
     this.description = urlWithoutToken(opts.url);
-    this.watchdogMs = opts.watchdogMs ?? 30_000;
+    this.watchdogMs = opts.watchdogMs ?? PRODUCE_DEFAULTS.watchdogMs;
+    this.backoff = { ...PRODUCE_DEFAULTS.reconnectBackoff, ...opts.backoff };
     this.log = opts.logger.child({ module: 'finnhub-ws' });
   }
 
+  // A supervision loop, not retry(): it never gives up, a connection that delivered frames
+  // resets the backoff (a drop every few minutes is normal, not an outage), and the outcome
+  // can demand a longer wait (HTTP 429). retry() counts attempts from its first call and
+  // ends at the first success, so expressing this with it would take more hooks than lines.
   async run(sink: FrameSink, signal: AbortSignal): Promise<void> {
     let attempt = 0;
     while (!signal.aborted) {
@@ -79,7 +87,7 @@ export class FinnhubWebSocketSource implements TradeSource {
       if (outcome.fatal) throw outcome.fatal;
       if (signal.aborted) return;
       if (outcome.healthy) attempt = 0;
-      const delay = Math.max(outcome.minDelayMs ?? 0, backoffDelay(attempt++, { initialMs: 500, maxMs: 30_000, jitter: 0.3, ...this.opts.backoff }));
+      const delay = Math.max(outcome.minDelayMs ?? 0, backoffDelay(attempt++, this.backoff));
       this.log.warn({ url: this.description, reason: outcome.reason, retryInMs: delay, attempt }, `websocket ${outcome.reason}; reconnecting in ${delay} ms`);
       await sleep(delay, signal);
     }

@@ -16,12 +16,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { FinpipeError } from '../errors';
 import type { Logger } from '../log';
+import { PRODUCE_DEFAULTS } from '../produce/options';
 import { validateTrades } from './frames';
 import type { FrameSink, TradeSource } from './types';
 
 export interface HttpSourceOptions {
   port: number;
-  /** Default 127.0.0.1; use 0.0.0.0 to accept requests from other machines. */
+  /** Use 0.0.0.0 to accept requests from other machines. */
   host?: string;
   /** Largest accepted body, default 8 MiB. */
   maxBodyBytes?: number;
@@ -35,10 +36,12 @@ export class HttpSource implements TradeSource {
   description: string;
   requests = 0;
   rejected = 0;
+  private readonly host: string;
   private readonly log: Logger;
 
   constructor(private readonly opts: HttpSourceOptions) {
-    this.description = `http://${opts.host ?? '127.0.0.1'}:${opts.port}/trades`;
+    this.host = opts.host ?? PRODUCE_DEFAULTS.httpHost;
+    this.description = `http://${this.host}:${opts.port}/trades`;
     this.log = opts.logger.child({ module: 'http-source' });
   }
 
@@ -56,17 +59,17 @@ export class HttpSource implements TradeSource {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
         reject(
-          new FinpipeError('SOURCE_ERROR', `cannot listen on ${this.opts.host ?? '127.0.0.1'}:${this.opts.port}: ${error.code ?? error.message}`, {
+          new FinpipeError('SOURCE_ERROR', `cannot listen on ${this.host}:${this.opts.port}: ${error.code ?? error.message}`, {
             cause: error,
             hint: error.code === 'EADDRINUSE' ? 'another process uses that port; pick another with --http' : undefined,
           }),
         ),
       );
-      server.listen(this.opts.port, this.opts.host ?? '127.0.0.1', () => resolve());
+      server.listen(this.opts.port, this.host, () => resolve());
     });
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : this.opts.port;
-    this.description = `http://${this.opts.host ?? '127.0.0.1'}:${port}/trades`;
+    this.description = `http://${this.host}:${port}/trades`;
     this.log.info({ url: this.description }, `accepting POST ${this.description}`);
     this.opts.onListening?.(port);
 

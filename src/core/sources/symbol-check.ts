@@ -16,7 +16,10 @@
  */
 import { FinpipeError } from '../errors';
 import type { Logger } from '../log';
-import { sleep } from '../retry';
+import { retry, sleep } from '../retry';
+
+/** HTTP 429 answers retried before validation gives up. */
+const TOO_MANY_REQUESTS_RETRIES = 3;
 
 export function checkSymbolCount(symbols: string[], limit: number): void {
   if (symbols.length > limit) {
@@ -73,41 +76,17 @@ export async function validateSymbols(symbols: string[], opts: ValidateOptions):
   const limiter = opts.limiter ?? new RateLimiter();
   const cache = new Map<string, Listed[]>();
 
-  const get = async (path: string): Promise<unknown> => {
-    for (let attempt = 0; ; attempt++) {
-      for (let wait = limiter.take(); wait > 0; wait = limiter.take()) {
-        log.info({ waitMs: wait }, `at the REST limit of 60 calls/min; waiting ${Math.ceil(wait / 1000)} s`);
-        await sleep(wait, opts.signal);
-        if (opts.signal?.aborted) throw new FinpipeError('USAGE', 'symbol validation interrupted');
-      }
-      let res: Response;
-      try {
-        // Token in a header, not the URL: URLs end up in error messages.
-        res = await fetch(`${opts.restUrl}${path}`, { headers: { 'X-Finnhub-Token': opts.token }, signal: opts.signal });
-      } catch (error) {
-        throw new FinpipeError('SOURCE_UNAVAILABLE', `cannot reach the Finnhub REST API at ${opts.restUrl}: ${(error as Error).message}`, {
-          cause: error,
-          hint: 'check FINNHUB_REST_URL and the network, or drop --validate',
-        });
-      }
-      if (res.status === 429 && attempt < 3) {
-        const reset = Number(res.headers.get('x-ratelimit-reset'));
-        const waitMs = Number.isFinite(reset) && reset > 0 ? Math.max(1000, reset * 1000 - Date.now()) : 60_000;
-        log.error({ status: 429, waitMs }, `Finnhub REST answered HTTP 429 Too Many Requests (limit: 60 calls/min per key); retrying in ${Math.ceil(waitMs / 1000)} s`);
-        await sleep(waitMs, opts.signal);
-        continue;
-      }
-      if (res.status === 401 || res.status === 403) {
-        throw new FinpipeError('SOURCE_ERROR', `Finnhub REST refused the token: HTTP ${res.status}`, { hint: 'check FINNHUB_TOKEN' });
-      }
-      if (!res.ok) {
-        throw new FinpipeError('SOURCE_ERROR', `Finnhub REST ${path.split('?')[0]} answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`, {
-          hint: 'retry later, or drop --validate',
-        });
-      }
-      return res.json();
-    }
-  };
+  // Only HTTP 429 is retried, after the wait its reset header asks for; an unreachable API
+  // is reported at once (the user is waiting to start producing).
+  const get = (path: string): Promise<unknown> =>
+    retry(() => restGet(path, opts, limiter, log), {
+      attempts: 1 + TOO_MANY_REQUESTS_RETRIES,
+      retriable: isTooManyRequests,
+      delayMs: (error) => (error as FinpipeError).context.waitMs as number,
+      onRetry: (_error, _attempt, waitMs) =>
+        log.error({ status: 429, waitMs }, `Finnhub REST answered HTTP 429 Too Many Requests (limit: 60 calls/min per key); retrying in ${Math.ceil(waitMs / 1000)} s`),
+      signal: opts.signal,
+    });
 
   const list = async (path: string): Promise<Listed[]> => {
     let listed = cache.get(path);
@@ -145,6 +124,46 @@ export async function validateSymbols(symbols: string[], opts: ValidateOptions):
     });
   }
   log.info({ symbols: symbols.length }, 'every symbol is known to Finnhub');
+}
+
+/** One REST call, within the rate limit. */
+async function restGet(path: string, opts: ValidateOptions, limiter: RateLimiter, log: Logger): Promise<unknown> {
+  for (let wait = limiter.take(); wait > 0; wait = limiter.take()) {
+    log.info({ waitMs: wait }, `at the REST limit of 60 calls/min; waiting ${Math.ceil(wait / 1000)} s`);
+    await sleep(wait, opts.signal);
+    if (opts.signal?.aborted) throw new FinpipeError('USAGE', 'symbol validation interrupted');
+  }
+  let res: Response;
+  try {
+    // Token in a header, not the URL: URLs end up in error messages.
+    res = await fetch(`${opts.restUrl}${path}`, { headers: { 'X-Finnhub-Token': opts.token }, signal: opts.signal });
+  } catch (error) {
+    throw new FinpipeError('SOURCE_UNAVAILABLE', `cannot reach the Finnhub REST API at ${opts.restUrl}: ${(error as Error).message}`, {
+      cause: error,
+      hint: 'check FINNHUB_REST_URL and the network, or drop --validate',
+    });
+  }
+  if (res.status === 401 || res.status === 403) {
+    throw new FinpipeError('SOURCE_ERROR', `Finnhub REST refused the token: HTTP ${res.status}`, { hint: 'check FINNHUB_TOKEN' });
+  }
+  if (!res.ok) {
+    const rateLimited = res.status === 429 ? { retriable: true, context: { status: 429, waitMs: resetWaitMs(res) } } : {};
+    throw new FinpipeError('SOURCE_ERROR', `Finnhub REST ${path.split('?')[0]} answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`, {
+      hint: 'retry later, or drop --validate',
+      ...rateLimited,
+    });
+  }
+  return res.json();
+}
+
+function isTooManyRequests(error: unknown): boolean {
+  return error instanceof FinpipeError && error.context.status === 429;
+}
+
+/** How long until a per-minute limit resets, from Finnhub's x-ratelimit-reset (epoch seconds); a minute without it. */
+function resetWaitMs(res: Response): number {
+  const reset = Number(res.headers.get('x-ratelimit-reset'));
+  return Number.isFinite(reset) && reset > 0 ? Math.max(1000, reset * 1000 - Date.now()) : 60_000;
 }
 
 /** Up to `n` candidates closest to `symbol` (case-insensitive edit distance), nearest first. */

@@ -2,7 +2,10 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import type { Message, ProducerBatch } from 'kafkajs';
-import { BatchingProducer, DEFAULT_BATCHING } from '../../../src/core/produce/batching-producer';
+import { BatchingProducer } from '../../../src/core/produce/batching-producer';
+import { PRODUCE_DEFAULTS } from '../../../src/core/produce/options';
+
+const DEFAULT_BATCHING = PRODUCE_DEFAULTS.batching;
 import { FinpipeError } from '../../../src/core/errors';
 
 function captureLogger() {
