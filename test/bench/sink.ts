@@ -27,7 +27,7 @@ import { randomUUID } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import pino from 'pino';
 import { loadConfig } from '../../src/core/config';
-import { Sink } from '../../src/core/sinks/sink';
+import { Sink } from '../../src/core/sink/sink';
 import { MysqlSession } from '../../src/core/stores/mysql/connection';
 import { MysqlBatchWriter } from '../../src/core/stores/mysql/writer';
 import { WriteBatch } from '../../src/core/stores/mysql/batch';

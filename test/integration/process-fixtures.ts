@@ -5,7 +5,7 @@ import type { Admin, Message } from 'kafkajs';
 import { deleteTopicsQuietly, testKafka, waitFor } from '../helpers/kafka';
 import { codecs, type Candle, type RawTrade, type Trade } from '../../src/core/serde';
 import { symbolToTopic } from '../../src/core/symbols';
-import { TRADE_ID_NAMESPACE } from '../../src/core/processing/transform';
+import { TRADE_ID_NAMESPACE } from '../../src/core/process/transform';
 
 /**
  * Shared by the process integration tests: unique scenarios on the real broker, a reader that

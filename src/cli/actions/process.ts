@@ -1,6 +1,6 @@
 import { createContext, type GlobalOptions } from '../context';
 import { runStage } from '../run-stage';
-import { Processor, processOptions, totalLag, type ProcessStats } from '../../core/processing';
+import { Processor, processOptions, totalLag, type ProcessStats } from '../../core/process';
 import type { StageView } from '../../core/stage';
 
 export interface ProcessFlags {

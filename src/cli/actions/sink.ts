@@ -1,9 +1,9 @@
 import { createContext, type GlobalOptions } from '../context';
 import { runStage } from '../run-stage';
 import { FinpipeError } from '../../core/errors';
-import { Sink } from '../../core/sinks/sink';
-import type { SinkStats, TopicStats } from '../../core/sinks/stats';
-import { validateSinkTopics } from '../../core/sinks/topics';
+import { Sink } from '../../core/sink/sink';
+import type { SinkStats, TopicStats } from '../../core/sink/stats';
+import { validateSinkTopics } from '../../core/sink/topics';
 import type { StageView } from '../../core/stage';
 
 /** What the command line passes (src/cli/commands/sink.ts). */

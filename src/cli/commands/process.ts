@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { PROCESS_DEFAULTS } from '../../core/processing/options';
+import { PROCESS_DEFAULTS } from '../../core/process/options';
 import type { ProcessFlags } from '../actions/process';
 import { durationLabel, globalOptions, parseDuration } from './options';
 

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { globalOptions, parseDuration, positiveInt } from './options';
-import { SINK_DEFAULTS } from '../../core/sinks/options';
+import { SINK_DEFAULTS } from '../../core/sink/options';
 import type { SinkFlags } from '../actions/sink';
 
 /** `finpipe sink <topics...>` / `--pattern <regex>`: per-symbol topics -> MySQL. */

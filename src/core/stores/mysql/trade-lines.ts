@@ -12,7 +12,7 @@ import { readSchema } from '../../serde';
  * for anything invalid (truncated bytes, NaN, an empty id...), appendTradeLine returns
  * false and writes nothing; the caller then takes the exact path (avsc decode, validation
  * with the dead-letter reason, tradeLine). So both paths always produce the same bytes —
- * test/unit/trade-lines.test.ts compares them on random and hostile input.
+ * test/core/stores/mysql/trade-lines.test.ts compares them on random and hostile input.
  *
  * Avro binary, field by field (src/core/serde/schemas/trade.avsc): id string, symbol
  * string, price double, volume double, trade_timestamp long, ingest_timestamp long,

@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import type { Message, ProducerBatch } from 'kafkajs';
-import { BatchingProducer, TradePipeline, WarnLimiter, resolveFinnhubEndpoint, SIMULATOR_TOKEN } from '../../src/core/produce';
-import { checkSymbolCount, closestMatches, editDistance, normaliseSymbols, RateLimiter } from '../../src/core/sources/symbol-check';
-import { codecs } from '../../src/core/serde';
-import { DLQ_HEADERS } from '../../src/core/kafka/dead-letter';
-import { FinpipeError } from '../../src/core/errors';
+import { BatchingProducer, TradePipeline, WarnLimiter, resolveFinnhubEndpoint, SIMULATOR_TOKEN } from '../../../src/core/produce';
+import { checkSymbolCount, closestMatches, editDistance, normaliseSymbols, RateLimiter } from '../../../src/core/sources/symbol-check';
+import { codecs } from '../../../src/core/serde';
+import { DLQ_HEADERS } from '../../../src/core/kafka/dead-letter';
+import { FinpipeError } from '../../../src/core/errors';
 
 function captureLogger() {
   const lines: { level: string; msg: string; [k: string]: unknown }[] = [];

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { codecs, type Trade } from '../../src/core/serde';
-import { decodeTrade } from '../../src/core/stores/records';
-import { tradeLine } from '../../src/core/stores/mysql/sql';
-import { appendTradeLine, fastPathEnabled, LineBuffer } from '../../src/core/stores/mysql/trade-lines';
-import { WriteBatch } from '../../src/core/stores/mysql/batch';
+import { codecs, type Trade } from '../../../../src/core/serde';
+import { decodeTrade } from '../../../../src/core/stores/records';
+import { tradeLine } from '../../../../src/core/stores/mysql/sql';
+import { appendTradeLine, fastPathEnabled, LineBuffer } from '../../../../src/core/stores/mysql/trade-lines';
+import { WriteBatch } from '../../../../src/core/stores/mysql/batch';
 
 /** The exact path: avsc decode + validation, then tradeLine; null when the record is poison. */
 function exactLine(bytes: Buffer): string | null {

@@ -1,7 +1,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { DEFAULT_SIMULATED_SYMBOLS, startSimulator, type RunningSimulator, type SimulatorOptions } from '../../src/core/simulator';
+import { DEFAULT_SIMULATED_SYMBOLS, startSimulator, type RunningSimulator, type SimulatorOptions } from '../../../src/core/simulator';
 
 const logger = pino({ level: 'silent' });
 

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FinpipeError } from '../../src/core/errors';
-import { codecs, RECORD_TYPE_HEADER, type Candle, type Trade } from '../../src/core/serde';
-import { identifierProblem, quoteIdentifier } from '../../src/core/stores/mysql/identifiers';
-import { candleTuple, datetimeLiteral, insertTradesSql, latestCandles, tradeTuple, uniqueTrades, upsertCandlesSql } from '../../src/core/stores/mysql/sql';
-import { classifyMysqlError } from '../../src/core/stores/mysql/errors';
-import { decodeRecord, sourceString } from '../../src/core/stores/records';
-import { validateSinkTopics } from '../../src/core/sinks/topics';
-import { loadConfig } from '../../src/core/config';
+import { FinpipeError } from '../../../../src/core/errors';
+import { codecs, RECORD_TYPE_HEADER, type Candle, type Trade } from '../../../../src/core/serde';
+import { identifierProblem, quoteIdentifier } from '../../../../src/core/stores/mysql/identifiers';
+import { candleTuple, datetimeLiteral, insertTradesSql, latestCandles, tradeTuple, uniqueTrades, upsertCandlesSql } from '../../../../src/core/stores/mysql/sql';
+import { classifyMysqlError } from '../../../../src/core/stores/mysql/errors';
+import { decodeRecord, sourceString } from '../../../../src/core/stores/records';
+import { validateSinkTopics } from '../../../../src/core/sink/topics';
+import { loadConfig } from '../../../../src/core/config';
 
 const trade: Trade = {
   id: '0b7c5f0e-8d1a-5c4e-9f7a-1234567890ab', symbol: "O'REILLY:X", price: 0.00001234, volume: 1e21, trade_timestamp: Date.UTC(2024, 1, 29, 23, 59, 59, 999),

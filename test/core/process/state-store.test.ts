@@ -2,8 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Admin, Kafka, Message } from 'kafkajs';
 import pino from 'pino';
-import { ChangelogReader, changelogMessages, changelogTopicName, positionKey, symbolKey } from '../../../src/core/processing/state-store';
-import type { SymbolSnapshot } from '../../../src/core/processing/windows';
+import { ChangelogReader, changelogMessages, changelogTopicName, positionKey, symbolKey } from '../../../src/core/process/state-store';
+import type { SymbolSnapshot } from '../../../src/core/process/windows';
 import { FinpipeError } from '../../../src/core/errors';
 
 const logger = pino({ level: 'silent' });

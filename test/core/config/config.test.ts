@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../../src/core/config';
-import { parseDotenv } from '../../src/core/config/dotenv';
-import { SETTINGS } from '../../src/core/config/settings';
-import { FinpipeError } from '../../src/core/errors';
-import { redactText } from '../../src/core/redact';
+import { loadConfig } from '../../../src/core/config';
+import { parseDotenv } from '../../../src/core/config/dotenv';
+import { SETTINGS } from '../../../src/core/config/settings';
+import { FinpipeError } from '../../../src/core/errors';
+import { redactText } from '../../../src/core/redact';
 
 function envFile(text: string): string {
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'finpipe-cfg-')), '.env');

@@ -9,7 +9,7 @@ import {
   type FinnhubTrade,
   type RunningSimulator,
   type SimulatorOptions,
-} from '../../src/core/simulator';
+} from '../../../src/core/simulator';
 
 const logger = pino({ level: 'silent' });
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SymbolWindows, windowStart, type WindowConfig, type PricePoint, type SymbolSnapshot } from '../../src/core/processing/windows';
-import type { Candle } from '../../src/core/serde';
+import { SymbolWindows, windowStart, type WindowConfig, type PricePoint, type SymbolSnapshot } from '../../../src/core/process/windows';
+import type { Candle } from '../../../src/core/serde';
 
 const T0 = 1_699_999_980_000; // a multiple of 1 s, 10 s and 1 m
 const cfg = (over: Partial<WindowConfig> = {}): WindowConfig => ({ sizes: [10_000], latenessMs: 15_000, emit: 'update', ...over });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { groupBySymbol, parseFrame, validateTrades } from '../../src/core/sources/frames';
-import { buildMalformed, MALFORMED_KINDS } from '../../src/core/simulator/malformed';
+import { groupBySymbol, parseFrame, validateTrades } from '../../../src/core/sources/frames';
+import { buildMalformed, MALFORMED_KINDS } from '../../../src/core/simulator/malformed';
 
 const T = 1_718_000_000_123;
 const good = { s: 'BINANCE:BTCUSDT', p: 60000.5, t: T, v: 0.01, c: ['1', '12'] };

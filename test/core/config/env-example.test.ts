@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { SETTINGS } from '../../src/core/config/settings';
-import { parseDotenv } from '../../src/core/config/dotenv';
+import { SETTINGS } from '../../../src/core/config/settings';
+import { parseDotenv } from '../../../src/core/config/dotenv';
 
-const root = path.resolve(__dirname, '../../..');
+const root = path.resolve(__dirname, '../../../..');
 
 test('.env.example documents every setting with its default', () => {
   const { values, problems } = parseDotenv(readFileSync(path.join(root, '.env.example'), 'utf8'));

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { decodeRawRecord, tradeId, TRADE_ID_NAMESPACE, type RawRecordRef } from '../../src/core/processing/transform';
-import { codecs, type RawTrade } from '../../src/core/serde';
+import { decodeRawRecord, tradeId, TRADE_ID_NAMESPACE, type RawRecordRef } from '../../../src/core/process/transform';
+import { codecs, type RawTrade } from '../../../src/core/serde';
 
 const record = (data: RawTrade[], over: Partial<RawRecordRef> = {}, type = 'trade'): RawRecordRef => ({
   topic: 'trades', partition: 2, offset: '41', key: Buffer.from(data[0]?.s ?? 'AAPL'), timestamp: '1700000000123',

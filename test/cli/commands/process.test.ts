@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError } from 'commander';
-import { parseWindows } from '../../src/cli/commands/process';
+import { parseWindows } from '../../../src/cli/commands/process';
 
 test('--windows: durations, sorted, distinct, positive', () => {
   assert.deepEqual(parseWindows('10s'), [10_000]);

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import avro from 'avsc';
-import { codecs, type RawMessage, type Candle, type Trade } from '../../src/core/serde';
-import { FinpipeError } from '../../src/core/errors';
+import { codecs, type RawMessage, type Candle, type Trade } from '../../../src/core/serde';
+import { FinpipeError } from '../../../src/core/errors';
 
 // The raw-topic schema the Spark pipelines finpipe replaces decode with (from_avro with
 // trades.avsc), copied independently of finpipe's file: the raw topic must stay readable by

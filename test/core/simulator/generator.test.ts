@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_SIMULATED_SYMBOLS, createTradeGenerator, type FinnhubTrade } from '../../src/core/simulator';
+import { DEFAULT_SIMULATED_SYMBOLS, createTradeGenerator, type FinnhubTrade } from '../../../src/core/simulator';
 
 const SYMBOLS = ['BINANCE:BTCUSDT', 'BINANCE:ETHUSDT', 'AAPL', 'OANDA:EUR_USD', 'IC MARKETS:1', 'BINANCE:SHIBUSDT'];
 const START = 1_700_000_000_000;

@@ -1,4 +1,4 @@
-import '../helpers/kafkajs-read-committed';
+import './kafkajs-read-committed';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
