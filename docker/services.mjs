@@ -28,9 +28,7 @@ const LOG4J = path.join(HERE, 'kafka-native', 'log4j.properties');
 const KAFKA_VERSION = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(fs.readFileSync(POM, 'utf8'))[1];
 
 // Jars and broker data live outside git, in a per-user cache.
-const CACHE_DIR =
-  process.env.FINPIPE_CACHE_DIR ||
-  path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'finpipe');
+const CACHE_DIR = process.env.FINPIPE_CACHE_DIR || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'finpipe');
 const KAFKA_HOME = path.join(CACHE_DIR, `kafka-${KAFKA_VERSION}`);
 const LIB_DIR = path.join(KAFKA_HOME, 'lib');
 const LIB_MARKER = path.join(KAFKA_HOME, 'lib.complete'); // holds the hash of the pom it was built from
@@ -92,8 +90,16 @@ function assembleKafka() {
   const started = Date.now();
   const r = spawnSync(
     'mvn',
-    ['-B', '-q', '-Dstyle.color=never', '-f', POM, 'dependency:copy-dependencies',
-      '-DincludeScope=runtime', `-DoutputDirectory=${LIB_DIR}`],
+    [
+      '-B',
+      '-q',
+      '-Dstyle.color=never',
+      '-f',
+      POM,
+      'dependency:copy-dependencies',
+      '-DincludeScope=runtime',
+      `-DoutputDirectory=${LIB_DIR}`,
+    ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const jars = fs.readdirSync(LIB_DIR).filter((f) => f.endsWith('.jar'));
@@ -229,8 +235,10 @@ async function startBroker() {
   // A clear message beats a bind exception at the end of the broker log.
   for (const port of [KAFKA_PORT, CONTROLLER_PORT, SASL_PORT]) {
     if (!(await portIsFree(port))) {
-      throw new UserError(`port ${HOST}:${port} is taken by a process that is not a Kafka broker answering on ${KAFKA_PORT}; ` +
-        `free it (ss -ltnp | grep :${port}) and rerun`);
+      throw new UserError(
+        `port ${HOST}:${port} is taken by a process that is not a Kafka broker answering on ${KAFKA_PORT}; ` +
+          `free it (ss -ltnp | grep :${port}) and rerun`,
+      );
     }
   }
   fs.writeFileSync(PROPS_FILE, serverProperties());
@@ -239,12 +247,17 @@ async function startBroker() {
   const child = spawn(
     'java',
     [
-      '-Xms256m', '-Xmx768m',
-      '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-XX:InitiatingHeapOccupancyPercent=35', // as kafka-server-start.sh
+      '-Xms256m',
+      '-Xmx768m',
+      '-XX:+UseG1GC',
+      '-XX:MaxGCPauseMillis=20',
+      '-XX:InitiatingHeapOccupancyPercent=35', // as kafka-server-start.sh
       '-Djava.awt.headless=true',
       ...javaLogArgs(),
-      '-cp', `${LIB_DIR}/*`,
-      'kafka.Kafka', PROPS_FILE,
+      '-cp',
+      `${LIB_DIR}/*`,
+      'kafka.Kafka',
+      PROPS_FILE,
     ],
     // Detached with its own session and no pipes to us, so it outlives this script.
     { detached: true, stdio: ['ignore', out, out], cwd: KAFKA_HOME },
@@ -333,15 +346,19 @@ async function kafkaUp() {
       fs.rmSync(START_LOCK, { force: true });
     }
   } else {
-    note(pid
-      ? `kafka  broker pid ${pid} is running but not answering yet; waiting`
-      : 'kafka  another `services.mjs up` is starting the broker; waiting');
+    note(
+      pid
+        ? `kafka  broker pid ${pid} is running but not answering yet; waiting`
+        : 'kafka  another `services.mjs up` is starting the broker; waiting',
+    );
     await waitForKafka(null);
   }
   pid = brokerPid();
   const sasl = await probeKafka(SASL_PORT, { sasl: true });
   if (!sasl.ok) {
-    throw new UserError(`Kafka is up on ${HOST}:${KAFKA_PORT} but SASL/PLAIN on ${HOST}:${SASL_PORT} fails (${sasl.error}); see ${LOG_FILE}`);
+    throw new UserError(
+      `Kafka is up on ${HOST}:${KAFKA_PORT} but SASL/PLAIN on ${HOST}:${SASL_PORT} fails (${sasl.error}); see ${LOG_FILE}`,
+    );
   }
   return (
     `kafka  ready  ${HOST}:${KAFKA_PORT} (Apache Kafka ${KAFKA_VERSION}, pid ${pid}, ` +
@@ -490,7 +507,10 @@ async function up() {
   // Both at once: a cold Kafka start dominates, MariaDB is usually already running.
   const results = await Promise.allSettled([kafkaUp(), mysqlUp()]);
   let failed = false;
-  for (const [name, r] of [['kafka', results[0]], ['mysql', results[1]]]) {
+  for (const [name, r] of [
+    ['kafka', results[0]],
+    ['mysql', results[1]],
+  ]) {
     if (r.status === 'fulfilled') {
       console.log(r.value);
     } else {

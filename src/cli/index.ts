@@ -35,7 +35,10 @@ Settings come from flags, then the environment, then ./.env, then defaults (see 
   // Subcommands added with addCommand() do not inherit these settings; usage errors at any
   // depth must reach the one error boundary below.
   const inherit = (command: Command) => {
-    command.exitOverride().configureOutput({ outputError: () => {} }).showSuggestionAfterError(true);
+    command
+      .exitOverride()
+      .configureOutput({ outputError: () => {} })
+      .showSuggestionAfterError(true);
     command.commands.forEach(inherit);
   };
   program.commands.forEach(inherit);
@@ -56,7 +59,9 @@ function reportError(error: unknown, logLevel: string | undefined): number {
   if (error instanceof CommanderError) {
     // --help and --version end through here with exit code 0.
     if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
-    process.stderr.write(`finpipe: ${error.message.replace(/^error: /, '').trim()} (hint: see \`finpipe --help\` or \`finpipe <command> --help\`)\n`);
+    process.stderr.write(
+      `finpipe: ${error.message.replace(/^error: /, '').trim()} (hint: see \`finpipe --help\` or \`finpipe <command> --help\`)\n`,
+    );
     return 2;
   }
   const debug = logLevel === 'debug' || logLevel === 'trace';

@@ -25,7 +25,9 @@ export function configureLogging(level: LevelWithSilent, format: LogFormat): Log
 
 function createLogger(level: LevelWithSilent, format: LogFormat): Logger {
   const pretty = format === 'pretty' || (format === 'auto' && isInteractive());
-  const destination = pretty ? { write: (line: string) => writeAbove(formatPretty(redactText(line))) } : { write: (line: string) => process.stderr.write(redactText(line)) };
+  const destination = pretty
+    ? { write: (line: string) => writeAbove(formatPretty(redactText(line))) }
+    : { write: (line: string) => process.stderr.write(redactText(line)) };
   return pino(
     {
       level,
@@ -40,17 +42,29 @@ function createLogger(level: LevelWithSilent, format: LogFormat): Logger {
 }
 
 const LEVEL_COLOURS: Record<string, (s: string) => string> = {
-  fatal: chalk.bgRed.white, error: chalk.red, warn: chalk.yellow, info: chalk.green, debug: chalk.blue, trace: chalk.gray,
+  fatal: chalk.bgRed.white,
+  error: chalk.red,
+  warn: chalk.yellow,
+  info: chalk.green,
+  debug: chalk.blue,
+  trace: chalk.gray,
 };
 
 function formatPretty(line: string): string {
   let record: Record<string, unknown>;
   try {
-    record = JSON.parse(line);
+    record = JSON.parse(line) as Record<string, unknown>;
   } catch {
     return line;
   }
-  const { time, level, component, module, msg, err, ...rest } = record as { time?: string; level?: string; component?: string; module?: string; msg?: string; err?: { stack?: string; message?: string } };
+  const { time, level, component, module, msg, err, ...rest } = record as {
+    time?: string;
+    level?: string;
+    component?: string;
+    module?: string;
+    msg?: string;
+    err?: { stack?: string; message?: string };
+  };
   const source = [component, module].filter(Boolean).join('/');
   const clock = typeof time === 'string' ? time.slice(11, 23) : '';
   const colour = LEVEL_COLOURS[level ?? 'info'] ?? ((s: string) => s);

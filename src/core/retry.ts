@@ -27,7 +27,11 @@ export interface BackoffOptions {
 }
 
 /** Exponential backoff with jitter: the delay before attempt `attempt` (0-based). */
-export function backoffDelay(attempt: number, { initialMs = 250, maxMs = 30_000, jitter = 0.3 }: BackoffOptions = {}, random = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  { initialMs = 250, maxMs = 30_000, jitter = 0.3 }: BackoffOptions = {},
+  random = Math.random,
+): number {
   const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
   return Math.round(base * (1 - jitter + jitter * 2 * random()));
 }

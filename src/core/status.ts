@@ -45,13 +45,21 @@ export async function collectStatus(config: Config, logger: Logger): Promise<Pip
   };
 }
 
-async function kafkaStatus(config: Config, logger: Logger): Promise<{ service: PipelineStatus['services']['kafka']; topics: PipelineStatus['topics']; groups: GroupStatus[] }> {
+async function kafkaStatus(
+  config: Config,
+  logger: Logger,
+): Promise<{ service: PipelineStatus['services']['kafka']; topics: PipelineStatus['topics']; groups: GroupStatus[] }> {
   const service: PipelineStatus['services']['kafka'] = { reachable: false, brokers: config.kafka.brokers };
   const admin = createKafka(config.kafka, logger, 'status', { retries: 2 }).admin();
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
-    Object.assign(service, { reachable: true, clusterId: cluster.clusterId, brokerCount: cluster.brokers.length, controller: cluster.controller });
+    Object.assign(service, {
+      reachable: true,
+      clusterId: cluster.clusterId,
+      brokerCount: cluster.brokers.length,
+      controller: cluster.controller,
+    });
     const topics = await topicStatus(admin);
     const groups = await groupStatus(admin);
     return { service, topics, groups };
@@ -77,14 +85,23 @@ async function topicStatus(admin: Admin): Promise<PipelineStatus['topics']> {
 
 async function groupStatus(admin: Admin): Promise<GroupStatus[]> {
   const { groups } = await admin.listGroups();
-  const ids = groups.filter((g) => g.protocolType === 'consumer' || g.protocolType === '').map((g) => g.groupId).sort();
+  const ids = groups
+    .filter((g) => g.protocolType === 'consumer' || g.protocolType === '')
+    .map((g) => g.groupId)
+    .sort();
   if (ids.length === 0) return [];
   const described = await admin.describeGroups(ids);
   const endOffsets = new Map<string, Map<number, number>>();
   const result: GroupStatus[] = [];
   for (const group of described.groups) {
     const partitions = await groupLag(admin, group.groupId, endOffsets);
-    result.push({ groupId: group.groupId, state: group.state, members: group.members.length, totalLag: partitions.reduce((s, p) => s + p.lag, 0), partitions });
+    result.push({
+      groupId: group.groupId,
+      state: group.state,
+      members: group.members.length,
+      totalLag: partitions.reduce((s, p) => s + p.lag, 0),
+      partitions,
+    });
   }
   return result;
 }
@@ -97,7 +114,10 @@ async function storeStatus(config: Config, logger: Logger): Promise<{ service: S
     try {
       return { service, symbols: await reader.symbolSummaries() };
     } catch (error) {
-      return { service: { ...service, error: `connected, but reading the tables failed: ${redactText(describeError(error))}` }, symbols: [] };
+      return {
+        service: { ...service, error: `connected, but reading the tables failed: ${redactText(describeError(error))}` },
+        symbols: [],
+      };
     }
   } finally {
     await reader.close();

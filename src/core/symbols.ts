@@ -15,7 +15,8 @@ export const MAX_TOPIC_NAME_LENGTH = 249;
 export function topicNameProblem(name: string): string | null {
   if (!name) return 'topic name must not be empty';
   if (name === '.' || name === '..') return `topic name "${name}" is not allowed ("." and ".." are reserved)`;
-  if (name.length > MAX_TOPIC_NAME_LENGTH) return `topic name is ${name.length} characters long; at most ${MAX_TOPIC_NAME_LENGTH} are allowed`;
+  if (name.length > MAX_TOPIC_NAME_LENGTH)
+    return `topic name is ${name.length} characters long; at most ${MAX_TOPIC_NAME_LENGTH} are allowed`;
   const bad = name.match(/[^a-zA-Z0-9._-]/g);
   if (bad) {
     const chars = [...new Set(bad)].map((c) => JSON.stringify(c)).join(', ');
@@ -26,7 +27,8 @@ export function topicNameProblem(name: string): string | null {
 
 export function assertTopicName(name: string): string {
   const problem = topicNameProblem(name);
-  if (problem) throw new FinpipeError('TOPIC_NAME_INVALID', problem, { hint: 'rename the topic using only [a-zA-Z0-9._-]', context: { topic: name } });
+  if (problem)
+    throw new FinpipeError('TOPIC_NAME_INVALID', problem, { hint: 'rename the topic using only [a-zA-Z0-9._-]', context: { topic: name } });
   return name;
 }
 
@@ -35,7 +37,11 @@ export function symbolToTopic(symbol: string): string {
   if (!trimmed) throw new FinpipeError('SYMBOL_INVALID', 'symbol must not be empty', { hint: 'pass symbols like BINANCE:BTCUSDT or AAPL' });
   const topic = trimmed.replace(/[^a-zA-Z0-9_-]/g, '_');
   if (topic.length > MAX_TOPIC_NAME_LENGTH) {
-    throw new FinpipeError('SYMBOL_INVALID', `symbol "${trimmed.slice(0, 40)}…" is ${trimmed.length} characters; its topic name may have at most ${MAX_TOPIC_NAME_LENGTH}`, { context: { symbol: trimmed } });
+    throw new FinpipeError(
+      'SYMBOL_INVALID',
+      `symbol "${trimmed.slice(0, 40)}…" is ${trimmed.length} characters; its topic name may have at most ${MAX_TOPIC_NAME_LENGTH}`,
+      { context: { symbol: trimmed } },
+    );
   }
   return topic;
 }
@@ -57,7 +63,9 @@ export function symbolTopics(symbols: Iterable<string>): Map<string, string> {
   const collisions = [...byTopic].filter(([, owners]) => owners.length > 1);
   if (collisions.length > 0) {
     const list = collisions.map(([topic, owners]) => `${owners.map((o) => JSON.stringify(o)).join(' and ')} -> ${topic}`).join('; ');
-    throw new FinpipeError('SYMBOL_COLLISION', `symbols collide on one topic name: ${list}`, { hint: 'process these symbols in separate runs or rename one upstream' });
+    throw new FinpipeError('SYMBOL_COLLISION', `symbols collide on one topic name: ${list}`, {
+      hint: 'process these symbols in separate runs or rename one upstream',
+    });
   }
   return bySymbol;
 }

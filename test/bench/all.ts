@@ -32,7 +32,10 @@ function run(name: string): Promise<{ code: number | null; result?: Record<strin
 }
 
 async function main(): Promise<void> {
-  const results: Record<string, unknown> = { machine: { cpus: os.cpus().length, node: process.version }, startedAt: new Date().toISOString() };
+  const results: Record<string, unknown> = {
+    machine: { cpus: os.cpus().length, node: process.version },
+    startedAt: new Date().toISOString(),
+  };
   let failed = false;
   for (const name of BENCHES) {
     const { code, result } = await run(name);
@@ -46,8 +49,14 @@ async function main(): Promise<void> {
   for (const name of BENCHES) {
     const r = results[name] as Record<string, unknown>;
     // Scalars only, one level of nesting flattened (`median.sinkRowsPerSec`); per-run arrays are in the JSON file.
-    const flat = Object.entries(r).flatMap(([k, v]) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v).map(([k2, v2]) => [`${k}.${k2}`, v2] as const) : [[k, v] as const]));
-    const figures = flat.filter(([k, v]) => k !== 'name' && !Array.isArray(v)).map(([k, v]) => `${k}=${typeof v === 'number' ? Math.round(v * 100) / 100 : String(v)}`);
+    const flat = Object.entries(r).flatMap(([k, v]) =>
+      v && typeof v === 'object' && !Array.isArray(v)
+        ? Object.entries(v).map(([k2, v2]) => [`${k}.${k2}`, v2] as const)
+        : [[k, v] as const],
+    );
+    const figures = flat
+      .filter(([k, v]) => k !== 'name' && !Array.isArray(v))
+      .map(([k, v]) => `${k}=${typeof v === 'number' ? Math.round(v * 100) / 100 : String(v)}`);
     console.log(`${name.padEnd(8)} ${figures.join('  ')}`);
   }
   console.log(`\nresults written to ${file}`);

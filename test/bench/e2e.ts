@@ -39,7 +39,10 @@ async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs:
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     const dead = children.find((c) => (c.proc.exitCode !== null && c.proc.exitCode !== 0) || c.proc.signalCode !== null);
-    if (dead) throw new Error(`finpipe ${dead.proc.spawnargs.slice(2).join(' ')} exited with ${dead.proc.exitCode} while waiting for ${what}:\n${dead.output().slice(-3000)}`);
+    if (dead)
+      throw new Error(
+        `finpipe ${dead.proc.spawnargs.slice(2).join(' ')} exited with ${dead.proc.exitCode} while waiting for ${what}:\n${dead.output().slice(-3000)}`,
+      );
     if (Date.now() > deadline) {
       for (const c of children) process.stderr.write(c.output().slice(-3000));
       throw new Error(`timed out waiting for ${what}`);
@@ -84,16 +87,30 @@ async function setUp(label: string, symbols: string[]): Promise<Run> {
   await db.query(`CREATE DATABASE \`${database}\``);
   await db.query(`USE \`${database}\``);
   await db.query("SET time_zone = '+00:00'");
-  const run: Run = { env, db, database, topics: [env.FINPIPE_RAW_TOPIC, env.FINPIPE_DLQ_TOPIC, env.FINPIPE_LATE_TOPIC, `${processGroup}-state`, ...outputs], children: [] };
+  const run: Run = {
+    env,
+    db,
+    database,
+    topics: [env.FINPIPE_RAW_TOPIC, env.FINPIPE_DLQ_TOPIC, env.FINPIPE_LATE_TOPIC, `${processGroup}-state`, ...outputs],
+    children: [],
+  };
   // As a user would: the raw topic, and the per-symbol topics (1 partition, as process makes
   // them) so the sink joins its group before the first trade.
-  for (const [names, partitions] of [[[env.FINPIPE_RAW_TOPIC], 6], [outputs, 1]] as const) {
+  for (const [names, partitions] of [
+    [[env.FINPIPE_RAW_TOPIC], 6],
+    [outputs, 1],
+  ] as const) {
     const create = startFinpipe(['topics', 'create', ...names, '--partitions', String(partitions)], env);
     if ((await create.exited) !== 0) throw new Error(`topics create failed: ${create.output()}`);
   }
   run.children.push(startFinpipe(['sink', ...outputs, '--group', sinkGroup], env));
   run.children.push(startFinpipe(['process', ...symbols, '--group', processGroup, '--windows', '10s'], env));
-  await waitUntil('process and sink to join their groups', async () => (await stableGroup(processGroup)) && (await stableGroup(sinkGroup)), 60_000, run.children);
+  await waitUntil(
+    'process and sink to join their groups',
+    async () => (await stableGroup(processGroup)) && (await stableGroup(sinkGroup)),
+    60_000,
+    run.children,
+  );
   return run;
 }
 
@@ -121,7 +138,16 @@ async function latencyPhase(): Promise<{ p50: number; p99: number; max: number; 
     const produce = startFinpipe(['produce', '--http', String(port), '--linger', '5ms'], run.env);
     run.children.push(produce);
     const url = `http://127.0.0.1:${port}/trades`;
-    await waitUntil('produce --http to listen', async () => fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false), 30_000, [produce]);
+    await waitUntil(
+      'produce --http to listen',
+      async () =>
+        fetch(`http://127.0.0.1:${port}/health`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      30_000,
+      [produce],
+    );
 
     let seq = 0;
     let measuring = false;
@@ -152,7 +178,10 @@ async function latencyPhase(): Promise<{ p50: number; p99: number; max: number; 
         if (unseen.size > 0) {
           let oldest = Infinity;
           for (const t of unseen.values()) if (t < oldest) oldest = t;
-          const [rows] = await run.db.query<RowDataPacket[]>('SELECT volume AS seq FROM trades WHERE symbol = ? AND trade_timestamp >= FROM_UNIXTIME(? / 1000)', [symbol, oldest]);
+          const [rows] = await run.db.query<RowDataPacket[]>(
+            'SELECT volume AS seq FROM trades WHERE symbol = ? AND trade_timestamp >= FROM_UNIXTIME(? / 1000)',
+            [symbol, oldest],
+          );
           const now = Date.now();
           for (const r of rows) {
             const t = unseen.get(Number(r.seq));
@@ -192,7 +221,8 @@ async function throughputPhase(): Promise<{ tradesPerSec: number; trades: number
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'finpipe-bench-')), 'trades.ndjson');
   const generator = createTradeGenerator(symbols, 42, Date.now() - 3_600_000);
   const lines: string[] = [];
-  for (let left = TRADES; left > 0; left -= 100) lines.push(JSON.stringify({ type: 'trade', data: generator.nextBatch(Math.min(100, left)) }));
+  for (let left = TRADES; left > 0; left -= 100)
+    lines.push(JSON.stringify({ type: 'trade', data: generator.nextBatch(Math.min(100, left)) }));
   writeFileSync(file, `${lines.join('\n')}\n`);
 
   const run = await setUp('tp', symbols);
@@ -203,7 +233,9 @@ async function throughputPhase(): Promise<{ tradesPerSec: number; trades: number
     await waitUntil(`all ${TRADES} trades in MySQL`, async () => (await count(run, symbols)) >= TRADES, 600_000, run.children);
     const seconds = (Date.now() - started) / 1000;
     await sleep(2000); // anything beyond N would be a duplicate: give it a chance to show up
-    const [[row]] = await run.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d FROM trades WHERE symbol IN (?)', [symbols]);
+    const [[row]] = await run.db.query<RowDataPacket[]>('SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d FROM trades WHERE symbol IN (?)', [
+      symbols,
+    ]);
     return { tradesPerSec: TRADES / seconds, trades: TRADES, inMysql: Number(row.n), distinctIds: Number(row.d), seconds };
   } finally {
     await tearDown(run);
@@ -211,16 +243,31 @@ async function throughputPhase(): Promise<{ tradesPerSec: number; trades: number
 }
 
 async function main(): Promise<void> {
-  console.log(`end-to-end benchmark: produce -> process -> sink -> MySQL (${LATENCY_SECONDS} s at ${RATE} trades/s, then ${fmt(TRADES)} trades at full speed)`);
+  console.log(
+    `end-to-end benchmark: produce -> process -> sink -> MySQL (${LATENCY_SECONDS} s at ${RATE} trades/s, then ${fmt(TRADES)} trades at full speed)`,
+  );
   const latency = LATENCY_SECONDS > 0 ? await latencyPhase() : { p50: NaN, p99: NaN, max: NaN, trades: 0 };
-  console.log(`latency at ${RATE} trades/s (trade timestamp -> row visible in MySQL, ${fmt(latency.trades)} trades): ` +
-    `p50 ${fmt(latency.p50)} ms, p99 ${fmt(latency.p99)} ms, max ${fmt(latency.max)} ms  (goal: p99 <= 250 ms)`);
+  console.log(
+    `latency at ${RATE} trades/s (trade timestamp -> row visible in MySQL, ${fmt(latency.trades)} trades): ` +
+      `p50 ${fmt(latency.p50)} ms, p99 ${fmt(latency.p99)} ms, max ${fmt(latency.max)} ms  (goal: p99 <= 250 ms)`,
+  );
   const throughput = await throughputPhase();
   const lost = throughput.trades - throughput.distinctIds;
   const duplicates = throughput.inMysql - throughput.distinctIds;
-  console.log(`throughput: ${fmt(throughput.trades)} trades in ${fmt(throughput.seconds, 1)} s = ${fmt(throughput.tradesPerSec)} trades/s end to end; ` +
-    `in MySQL ${fmt(throughput.inMysql)} rows, ${lost} lost, ${duplicates} duplicates  (goal: >= 20,000 trades/s)`);
-  emitResult('e2e', { latencyP50Ms: latency.p50, latencyP99Ms: latency.p99, latencyMaxMs: latency.max, latencyTrades: latency.trades, throughputTradesPerSec: Math.round(throughput.tradesPerSec), throughputTrades: throughput.trades, lost, duplicates });
+  console.log(
+    `throughput: ${fmt(throughput.trades)} trades in ${fmt(throughput.seconds, 1)} s = ${fmt(throughput.tradesPerSec)} trades/s end to end; ` +
+      `in MySQL ${fmt(throughput.inMysql)} rows, ${lost} lost, ${duplicates} duplicates  (goal: >= 20,000 trades/s)`,
+  );
+  emitResult('e2e', {
+    latencyP50Ms: latency.p50,
+    latencyP99Ms: latency.p99,
+    latencyMaxMs: latency.max,
+    latencyTrades: latency.trades,
+    throughputTradesPerSec: Math.round(throughput.tradesPerSec),
+    throughputTrades: throughput.trades,
+    lost,
+    duplicates,
+  });
   if (lost !== 0 || duplicates !== 0) process.exitCode = 1;
 }
 

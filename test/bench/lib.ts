@@ -39,7 +39,10 @@ export interface Child {
 
 /** Starts `finpipe ...args` with JSON logs; its output is kept for error reports. */
 export function startFinpipe(args: string[], env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, [FINPIPE_BIN, ...args], { env: { ...process.env, FINPIPE_LOG_FORMAT: 'json', FINPIPE_ENV_FILE: '/dev/null', CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [FINPIPE_BIN, ...args], {
+    env: { ...process.env, FINPIPE_LOG_FORMAT: 'json', FINPIPE_ENV_FILE: '/dev/null', CI: 'true', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const keep = (d: Buffer) => {
     out += d.toString();

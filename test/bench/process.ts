@@ -47,7 +47,10 @@ function newRun(symbolCount: number): Run {
 }
 
 function startProcess(run: Run): Child {
-  return startFinpipe(['process', '--topic', run.raw, '--group', run.group, '--late-topic', run.late, '--dlq-topic', run.dlq, '--brokers', BROKERS.join(',')], {});
+  return startFinpipe(
+    ['process', '--topic', run.raw, '--group', run.group, '--late-topic', run.late, '--dlq-topic', run.dlq, '--brokers', BROKERS.join(',')],
+    {},
+  );
 }
 
 async function cleanup(run: Run): Promise<void> {
@@ -71,7 +74,8 @@ async function committed(admin: Admin, run: Run): Promise<number> {
 
 function frame(symbol: string, time: number, size: number, seq: number): Buffer {
   const data: RawTrade[] = [];
-  for (let i = 0; i < size; i++) data.push({ s: symbol, p: 100 + ((seq * 7 + i) % 50) / 10, t: time + i, v: 1 + (i % 3), c: i % 4 === 0 ? ['1'] : null });
+  for (let i = 0; i < size; i++)
+    data.push({ s: symbol, p: 100 + ((seq * 7 + i) % 50) / 10, t: time + i, v: 1 + (i % 3), c: i % 4 === 0 ? ['1'] : null });
   return codecs().raw.encode({ data, type: 'trade' });
 }
 
@@ -101,7 +105,8 @@ async function throughputRun(admin: Admin, producer: Producer): Promise<number> 
         if (records > 0 && !first) first = { at: now, records };
         if (records > last.records) last = { at: now, records };
         if (records >= frames) break;
-        if (now > deadline || child.proc.exitCode !== null) throw new Error(`process did not finish (committed ${records}/${frames}):\n${child.output().slice(-3000)}`);
+        if (now > deadline || child.proc.exitCode !== null)
+          throw new Error(`process did not finish (committed ${records}/${frames}):\n${child.output().slice(-3000)}`);
         await new Promise((r) => setTimeout(r, 20));
       }
     } finally {
@@ -221,15 +226,19 @@ async function main(): Promise<void> {
   for (let i = 0; i < RUNS; i++) {
     const rate = await withClients(throughputRun);
     rates.push(rate);
-    process.stdout.write(`throughput run ${i + 1}/${RUNS}: ${fmt(rate)} trades/s (${fmt(THROUGHPUT_TRADES)} trades, ${PARTITIONS} partitions, 20 symbols, 10 trades/frame)\n`);
+    process.stdout.write(
+      `throughput run ${i + 1}/${RUNS}: ${fmt(rate)} trades/s (${fmt(THROUGHPUT_TRADES)} trades, ${PARTITIONS} partitions, 20 symbols, 10 trades/frame)\n`,
+    );
   }
   const lat = await withClients(latencyRun);
   const p50 = percentile(lat, 0.5);
   const p99 = percentile(lat, 0.99);
   const max = Math.max(...lat);
   process.stdout.write(`throughput median: ${fmt(median(rates))} trades/s (goal >= 50,000)\n`);
-  process.stdout.write(`latency at 1,000 trades/s over ${LATENCY_SECONDS} s (${fmt(lat.length)} trades): ` +
-    `p50 ${fmt(p50)} ms, p99 ${fmt(p99)} ms, max ${fmt(max)} ms (goal p99 <= 50 ms)\n`);
+  process.stdout.write(
+    `latency at 1,000 trades/s over ${LATENCY_SECONDS} s (${fmt(lat.length)} trades): ` +
+      `p50 ${fmt(p50)} ms, p99 ${fmt(p99)} ms, max ${fmt(max)} ms (goal p99 <= 50 ms)\n`,
+  );
   emitResult('process', {
     tradesPerSecond: Math.round(median(rates)),
     throughputRuns: rates.map(Math.round),

@@ -33,10 +33,27 @@ const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFracti
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function startSimulatorProcess(): Promise<{ url: string; stop(): void }> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/finpipe'), 'simulate', '--port', '0', '--rate', '0', '--max-trades', String(TRADES), '--log-level', 'warn', '--symbols', SYMBOLS.join(',')], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, FINPIPE_LOG_FORMAT: 'json' },
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(ROOT, 'bin/finpipe'),
+      'simulate',
+      '--port',
+      '0',
+      '--rate',
+      '0',
+      '--max-trades',
+      String(TRADES),
+      '--log-level',
+      'warn',
+      '--symbols',
+      SYMBOLS.join(','),
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, FINPIPE_LOG_FORMAT: 'json' },
+    },
+  );
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
@@ -64,8 +81,25 @@ async function withTopic<T>(name: string, fn: () => Promise<T>, alsoDelete: stri
 function producerPerformance(classpath: string, topic: string, records: number, size: number): { recordsPerSec: number; mbPerSec: number } {
   const out = execFileSync(
     'java',
-    ['-Xmx512m', '-cp', classpath, 'org.apache.kafka.tools.ProducerPerformance', '--topic', topic, '--num-records', String(records), '--record-size', String(size), '--throughput', '-1',
-      '--producer-props', `bootstrap.servers=${brokers}`, 'acks=all', 'enable.idempotence=true', `linger.ms=${LINGER_MS}`],
+    [
+      '-Xmx512m',
+      '-cp',
+      classpath,
+      'org.apache.kafka.tools.ProducerPerformance',
+      '--topic',
+      topic,
+      '--num-records',
+      String(records),
+      '--record-size',
+      String(size),
+      '--throughput',
+      '-1',
+      '--producer-props',
+      `bootstrap.servers=${brokers}`,
+      'acks=all',
+      'enable.idempotence=true',
+      `linger.ms=${LINGER_MS}`,
+    ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 },
   );
   // Last line: "N records sent, X records/sec (Y MB/sec), ..."
@@ -75,21 +109,29 @@ function producerPerformance(classpath: string, topic: string, records: number, 
 }
 
 async function main(): Promise<void> {
-  const classpath = execFileSync(process.execPath, [path.join(ROOT, 'docker/services.mjs'), 'kafka-classpath'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').pop()!;
+  const classpath = execFileSync(process.execPath, [path.join(ROOT, 'docker/services.mjs'), 'kafka-classpath'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  })
+    .trim()
+    .split('\n')
+    .pop()!;
   console.log(`bench:produce  ${fmt(TRADES)} trades per run, ${SYMBOLS.length} symbols, ${RUNS} runs, broker ${brokers}`);
   const rows: { finpipe: number; finpipeMb: number; pp: number; ppTrades: number; ppPerTrade: number; ratio: number }[] = [];
   for (let run = 1; run <= RUNS; run++) {
     const sim = await startSimulatorProcess();
     const topic = `bench-produce-${process.pid}-${run}`;
-    const summary = await withTopic(topic, () =>
-      new ProduceStage({
-        kafka: config.kafka,
-        topics: { raw: topic, deadLetter: `${topic}-dlq` },
-        logger: pino({ level: 'warn' }),
-        source: { kind: 'websocket', symbols: SYMBOLS, url: sim.url, token: 'bench' },
-        maxTrades: TRADES,
-        batching: { lingerMs: LINGER_MS },
-      }).run(new AbortController().signal),
+    const summary = await withTopic(
+      topic,
+      () =>
+        new ProduceStage({
+          kafka: config.kafka,
+          topics: { raw: topic, deadLetter: `${topic}-dlq` },
+          logger: pino({ level: 'warn' }),
+          source: { kind: 'websocket', symbols: SYMBOLS, url: sim.url, token: 'bench' },
+          maxTrades: TRADES,
+          batching: { lingerMs: LINGER_MS },
+        }).run(new AbortController().signal),
       [`${topic}-dlq`],
     ).finally(() => sim.stop());
     const seconds = summary.elapsedMs / 1000;
@@ -99,7 +141,9 @@ async function main(): Promise<void> {
     const perTradeSize = Math.max(1, Math.round((summary.bytesAcked - 64 * summary.messagesAcked) / summary.tradesAcked));
     const tradesPerMessage = summary.tradesAcked / summary.messagesAcked;
     const pp = await withTopic(`${topic}-pp`, async () => producerPerformance(classpath, `${topic}-pp`, summary.messagesAcked, size));
-    const ppPerTrade = await withTopic(`${topic}-pp1`, async () => producerPerformance(classpath, `${topic}-pp1`, summary.tradesAcked, perTradeSize));
+    const ppPerTrade = await withTopic(`${topic}-pp1`, async () =>
+      producerPerformance(classpath, `${topic}-pp1`, summary.tradesAcked, perTradeSize),
+    );
     const ppTrades = pp.recordsPerSec * tradesPerMessage;
     const row = { finpipe, finpipeMb, pp: pp.recordsPerSec, ppTrades, ppPerTrade: ppPerTrade.recordsPerSec, ratio: finpipe / ppTrades };
     rows.push(row);
@@ -107,7 +151,7 @@ async function main(): Promise<void> {
       `run ${run}: finpipe ${fmt(finpipe)} trades/s (${fmt(summary.messagesAcked / seconds)} msgs/s, ` +
         `${fmt(finpipeMb, 1)} MiB/s, ${fmt(tradesPerMessage, 1)} trades/msg, ${fmt(summary.tradesAcked)} trades in ${fmt(seconds, 2)} s)\n` +
         `       ProducerPerformance ${fmt(pp.recordsPerSec)} records/s of ${size} B (${fmt(pp.mbPerSec, 1)} MB/s) ` +
-          `= ${fmt(ppTrades)} trades/s at ${fmt(tradesPerMessage, 1)} trades/record; ratio finpipe/Kafka ${fmt(row.ratio, 2)}\n` +
+        `= ${fmt(ppTrades)} trades/s at ${fmt(tradesPerMessage, 1)} trades/record; ratio finpipe/Kafka ${fmt(row.ratio, 2)}\n` +
         `       ProducerPerformance, one ${perTradeSize} B record per trade: ${fmt(ppPerTrade.recordsPerSec)} trades/s`,
     );
   }
@@ -115,7 +159,7 @@ async function main(): Promise<void> {
     `median: finpipe ${fmt(median(rows.map((r) => r.finpipe)))} trades/s (${fmt(median(rows.map((r) => r.finpipeMb)), 1)} MiB/s); ` +
       `ProducerPerformance ${fmt(median(rows.map((r) => r.pp)))} records/s = ${fmt(median(rows.map((r) => r.ppTrades)))} trades/s; ` +
       `ratio ${fmt(median(rows.map((r) => r.ratio)), 2)}; one record per trade ${fmt(median(rows.map((r) => r.ppPerTrade)))} trades/s; ` +
-        `goal >= 100,000 trades/s: ${median(rows.map((r) => r.finpipe)) >= 100_000 ? 'met' : 'NOT met'}`,
+      `goal >= 100,000 trades/s: ${median(rows.map((r) => r.finpipe)) >= 100_000 ? 'met' : 'NOT met'}`,
   );
   emitResult('produce', {
     trades: TRADES,

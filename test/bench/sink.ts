@@ -64,7 +64,14 @@ async function freshDatabase(): Promise<string> {
 }
 
 function mysqlConfig(database: string) {
-  return { url: `mysql://${MYSQL.user}@${MYSQL.host}:${MYSQL.port}/${database}`, host: MYSQL.host, port: MYSQL.port, user: MYSQL.user, password: MYSQL.password || undefined, database };
+  return {
+    url: `mysql://${MYSQL.user}@${MYSQL.host}:${MYSQL.port}/${database}`,
+    host: MYSQL.host,
+    port: MYSQL.port,
+    user: MYSQL.user,
+    password: MYSQL.password || undefined,
+    database,
+  };
 }
 
 async function count(db: string): Promise<number> {
@@ -82,9 +89,20 @@ async function contentSum(db: string): Promise<string> {
 
 async function benchSink(topic: string): Promise<number> {
   const db = await freshDatabase();
-  const config = loadConfig({ env: { FINPIPE_KAFKA_BROKERS: BROKERS.join(','), FINPIPE_MYSQL_URL: mysqlConfig(db).url }, envFile: '/dev/null' });
+  const config = loadConfig({
+    env: { FINPIPE_KAFKA_BROKERS: BROKERS.join(','), FINPIPE_MYSQL_URL: mysqlConfig(db).url },
+    envFile: '/dev/null',
+  });
   const controller = new AbortController();
-  const sink = new Sink({ config, logger: silent, topics: [topic], groupId: uniqueName('bench-sink'), batchRows: BATCH_ROWS, flushMs: 500, writers: WRITERS });
+  const sink = new Sink({
+    config,
+    logger: silent,
+    topics: [topic],
+    groupId: uniqueName('bench-sink'),
+    batchRows: BATCH_ROWS,
+    flushMs: 500,
+    writers: WRITERS,
+  });
   const running = sink.run(controller.signal);
   const deadline = Date.now() + 300_000;
   while (sink.snapshot().records < N) {
@@ -109,14 +127,16 @@ async function benchWriter(values: Buffer[]): Promise<number> {
   const sessions = Array.from({ length: WRITERS }, () => new MysqlSession(mysqlConfig(db), silent));
   for (const s of sessions) await s.waitConnected();
   const started = performance.now();
-  await Promise.all(sessions.map(async (session, k) => {
-    const writer = new MysqlBatchWriter(session, silent);
-    for (let i = k * BATCH_ROWS; i < values.length; i += BATCH_ROWS * sessions.length) {
-      const batch = new WriteBatch<null>(true);
-      for (const value of values.slice(i, i + BATCH_ROWS)) batch.addTradeAvro(value, null);
-      await writer.write(batch);
-    }
-  }));
+  await Promise.all(
+    sessions.map(async (session, k) => {
+      const writer = new MysqlBatchWriter(session, silent);
+      for (let i = k * BATCH_ROWS; i < values.length; i += BATCH_ROWS * sessions.length) {
+        const batch = new WriteBatch<null>(true);
+        for (const value of values.slice(i, i + BATCH_ROWS)) batch.addTradeAvro(value, null);
+        await writer.write(batch);
+      }
+    }),
+  );
   const seconds = (performance.now() - started) / 1000;
   for (const s of sessions) await s.close();
   if ((await count(db)) !== N) throw new Error('writer: wrong row count');
@@ -126,7 +146,14 @@ async function benchWriter(values: Buffer[]): Promise<number> {
 
 function tsv(trades: Trade[]): Buffer {
   const dt = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 23);
-  return Buffer.from(trades.map((t) => `${t.id}\t${t.symbol}\t${t.price}\t${t.volume}\t${dt(t.trade_timestamp)}\t${dt(t.ingest_timestamp)}\t${JSON.stringify(t.trade_conditions)}\n`).join(''));
+  return Buffer.from(
+    trades
+      .map(
+        (t) =>
+          `${t.id}\t${t.symbol}\t${t.price}\t${t.volume}\t${dt(t.trade_timestamp)}\t${dt(t.ingest_timestamp)}\t${JSON.stringify(t.trade_conditions)}\n`,
+      )
+      .join(''),
+  );
 }
 
 async function benchLoadData(trades: Trade[]): Promise<number> {
@@ -139,7 +166,8 @@ async function benchLoadData(trades: Trade[]): Promise<number> {
     await conn.query({
       sql: `LOAD DATA LOCAL INFILE 'trades.tsv' INTO TABLE trades FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n' (${TRADE_COLUMNS.join(',')})`,
       // In 64 KiB pieces: mysql2 sends each chunk as one packet, which must stay under max_allowed_packet.
-      infileStreamFactory: () => Readable.from(Array.from({ length: Math.ceil(data.length / 65_536) }, (_, i) => data.subarray(i * 65_536, (i + 1) * 65_536))),
+      infileStreamFactory: () =>
+        Readable.from(Array.from({ length: Math.ceil(data.length / 65_536) }, (_, i) => data.subarray(i * 65_536, (i + 1) * 65_536))),
     } as mysql.QueryOptions);
     const seconds = (performance.now() - started) / 1000;
     if ((await count(db)) !== N) throw new Error('load data: wrong row count');
@@ -156,7 +184,7 @@ const fmt = (x: number) => Math.round(x).toLocaleString('en-US').padStart(9);
 async function main(): Promise<void> {
   admin = await mysql.createConnection(MYSQL);
   try {
-    const [[localInfile]] = await admin.query<mysql.RowDataPacket[]>("SELECT @@GLOBAL.local_infile AS v");
+    const [[localInfile]] = await admin.query<mysql.RowDataPacket[]>('SELECT @@GLOBAL.local_infile AS v');
     if (Number(localInfile.v) !== 1) {
       console.log('enabling local_infile on the server (SET GLOBAL local_infile = 1) for LOAD DATA LOCAL INFILE');
       await admin.query('SET GLOBAL local_infile = 1');
@@ -173,31 +201,56 @@ async function main(): Promise<void> {
       const producer = await transactionalProducer();
       await sendInTransactions(producer, topic, messages, { chunk: 5_000 });
       await producer.disconnect();
-      console.log(`bench:sink  ${N.toLocaleString('en-US')} trades, ${RUNS} runs, batch ${BATCH_ROWS.toLocaleString('en-US')} rows, ` +
-        `${WRITERS} writers, ${(await admin.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v'))[0][0].v}`);
+      console.log(
+        `bench:sink  ${N.toLocaleString('en-US')} trades, ${RUNS} runs, batch ${BATCH_ROWS.toLocaleString('en-US')} rows, ` +
+          `${WRITERS} writers, ${(await admin.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v'))[0][0].v}`,
+      );
       console.log('run        sink rows/s   writer rows/s   LOAD DATA rows/s   sink/LOAD   writer/LOAD');
       const results: { sink: number; writer: number; load: number }[] = [];
       for (let run = 1; run <= RUNS; run++) {
         const load = await benchLoadData(trades);
         const sink = await benchSink(topic);
         const writer = await benchWriter(values);
-        if (sums.sink !== sums.load || sums.writer !== sums.load) throw new Error(`the tables differ: sink ${sums.sink}, writer ${sums.writer}, LOAD DATA ${sums.load} (rows/checksum)`);
+        if (sums.sink !== sums.load || sums.writer !== sums.load)
+          throw new Error(`the tables differ: sink ${sums.sink}, writer ${sums.writer}, LOAD DATA ${sums.load} (rows/checksum)`);
         results.push({ sink, writer, load });
-        console.log(`${String(run).padEnd(6)} ${fmt(sink)}       ${fmt(writer)}        ${fmt(load)}        ` +
-          `${(sink / load).toFixed(2)}        ${(writer / load).toFixed(2)}`);
+        console.log(
+          `${String(run).padEnd(6)} ${fmt(sink)}       ${fmt(writer)}        ${fmt(load)}        ` +
+            `${(sink / load).toFixed(2)}        ${(writer / load).toFixed(2)}`,
+        );
         for (const db of dbs.splice(0)) await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
       }
-      const m = { sink: median(results.map((r) => r.sink)), writer: median(results.map((r) => r.writer)), load: median(results.map((r) => r.load)) };
+      const m = {
+        sink: median(results.map((r) => r.sink)),
+        writer: median(results.map((r) => r.writer)),
+        load: median(results.map((r) => r.load)),
+      };
       const ratio = median(results.map((r) => r.sink / r.load));
-      console.log(`median ${fmt(m.sink)}       ${fmt(m.writer)}        ${fmt(m.load)}        ` +
-        `${ratio.toFixed(2)}        ${median(results.map((r) => r.writer / r.load)).toFixed(2)}`);
+      console.log(
+        `median ${fmt(m.sink)}       ${fmt(m.writer)}        ${fmt(m.load)}        ` +
+          `${ratio.toFixed(2)}        ${median(results.map((r) => r.writer / r.load)).toFixed(2)}`,
+      );
       const writerRatio = median(results.map((r) => r.writer / r.load));
-      console.log(`goals: sink >= 50,000 rows/s: ${m.sink >= 50_000 ? 'met' : 'NOT met'}; ` +
-        `sink/LOAD DATA >= 0.7: ${ratio >= 0.7 ? 'met' : 'NOT met'} (write path alone: ${writerRatio.toFixed(2)})`);
+      console.log(
+        `goals: sink >= 50,000 rows/s: ${m.sink >= 50_000 ? 'met' : 'NOT met'}; ` +
+          `sink/LOAD DATA >= 0.7: ${ratio >= 0.7 ? 'met' : 'NOT met'} (write path alone: ${writerRatio.toFixed(2)})`,
+      );
       emitResult('sink', {
-        trades: N, batchRows: BATCH_ROWS, writers: WRITERS,
-        runs: results.map((r) => ({ sinkRowsPerSec: Math.round(r.sink), writerRowsPerSec: Math.round(r.writer), loadDataRowsPerSec: Math.round(r.load) })),
-        median: { sinkRowsPerSec: Math.round(m.sink), writerRowsPerSec: Math.round(m.writer), loadDataRowsPerSec: Math.round(m.load), sinkToLoadData: Number(ratio.toFixed(2)), writerToLoadData: Number(writerRatio.toFixed(2)) },
+        trades: N,
+        batchRows: BATCH_ROWS,
+        writers: WRITERS,
+        runs: results.map((r) => ({
+          sinkRowsPerSec: Math.round(r.sink),
+          writerRowsPerSec: Math.round(r.writer),
+          loadDataRowsPerSec: Math.round(r.load),
+        })),
+        median: {
+          sinkRowsPerSec: Math.round(m.sink),
+          writerRowsPerSec: Math.round(m.writer),
+          loadDataRowsPerSec: Math.round(m.load),
+          sinkToLoadData: Number(ratio.toFixed(2)),
+          writerToLoadData: Number(writerRatio.toFixed(2)),
+        },
       });
     } finally {
       await deleteTopicsQuietly([topic]);

@@ -31,8 +31,14 @@ class CountingStage implements Stage<CountStats> {
 
 const view: StageView<CountStats> = {
   lines: (now) => [{ key: 'count', text: `${now.items} items` }],
-  log: (now, previous, seconds) => ({ fields: { stats: { items: now.items, perSec: (now.items - previous.items) / seconds } }, message: `${now.items} items` }),
-  summary: (final, interactive) => ({ fields: { items: final.items }, stdout: interactive ? `counted ${final.items}` : JSON.stringify({ items: final.items }) }),
+  log: (now, previous, seconds) => ({
+    fields: { stats: { items: now.items, perSec: (now.items - previous.items) / seconds } },
+    message: `${now.items} items`,
+  }),
+  summary: (final, interactive) => ({
+    fields: { items: final.items },
+    stdout: interactive ? `counted ${final.items}` : JSON.stringify({ items: final.items }),
+  }),
 };
 
 function capture(): { logger: pino.Logger; lines: () => Record<string, unknown>[] } {
@@ -72,7 +78,11 @@ test('runStage: stats logged every interval with rates from two snapshots; SIGTE
   }
   const summary = lines().find((l) => l.msg === 'summary');
   assert.deepEqual(summary?.summary, { items: final.items });
-  assert.equal(printed, `${JSON.stringify({ items: final.items })}\n`, 'off a terminal the summary is the view\'s non-interactive form, on stdout');
+  assert.equal(
+    printed,
+    `${JSON.stringify({ items: final.items })}\n`,
+    "off a terminal the summary is the view's non-interactive form, on stdout",
+  );
   assert.equal(process.listenerCount('SIGTERM'), 0, 'the signal handlers are removed afterwards');
 });
 

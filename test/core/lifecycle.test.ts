@@ -7,7 +7,10 @@ import { aborted, shutdownSignal } from '../../src/core/lifecycle';
 
 function captureLogger() {
   const lines: { level: string; msg: string; signal?: string }[] = [];
-  const logger = pino({ level: 'debug', base: undefined, formatters: { level: (label) => ({ level: label }) } }, { write: (l: string) => lines.push(JSON.parse(l)) });
+  const logger = pino(
+    { level: 'debug', base: undefined, formatters: { level: (label) => ({ level: label }) } },
+    { write: (l: string) => lines.push(JSON.parse(l) as (typeof lines)[number]) },
+  );
   return { logger, lines };
 }
 
@@ -30,7 +33,10 @@ describe('shutdownSignal', () => {
       assert.equal(shutdown.signal.aborted, false);
       process.emit(name, name);
       assert.equal(shutdown.signal.aborted, true);
-      assert.deepEqual(lines.map((l) => [l.level, l.signal]), [['info', name]]);
+      assert.deepEqual(
+        lines.map((l) => [l.level, l.signal]),
+        [['info', name]],
+      );
       assert.match(lines[0].msg, /shutting down/);
     });
   }
@@ -71,7 +77,9 @@ describe('shutdownSignal', () => {
       stdout += d;
       for (const w of [...waiters]) if (w.re.test(stdout)) w.resolve();
     });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('close', (code, signal) => resolve({ code, signal })),
+    );
     const output = (re: RegExp) => new Promise<void>((resolve) => (re.test(stdout) ? resolve() : waiters.push({ re, resolve })));
     const timeout = setTimeout(() => child.kill('SIGKILL'), 10_000);
     try {
@@ -83,8 +91,17 @@ describe('shutdownSignal', () => {
       child.kill('SIGINT');
       const { code, signal } = await exited;
       assert.deepEqual({ code, signal }, { code: 130, signal: null }, stdout);
-      const records = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
-      assert.deepEqual(records.map((r) => [r.level, r.signal]), [['info', 'SIGTERM'], ['warn', 'SIGINT']]);
+      const records = stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { level: string; msg: string; signal?: string });
+      assert.deepEqual(
+        records.map((r) => [r.level, r.signal]),
+        [
+          ['info', 'SIGTERM'],
+          ['warn', 'SIGINT'],
+        ],
+      );
       assert.match(records[1].msg, /second signal/);
     } finally {
       clearTimeout(timeout);

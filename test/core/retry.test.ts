@@ -8,29 +8,52 @@ test('backoff grows exponentially, is capped, and jitter stays within bounds', (
   assert.equal(backoffDelay(0, { initialMs: 100 }, mid), 100);
   assert.equal(backoffDelay(3, { initialMs: 100 }, mid), 800);
   assert.equal(backoffDelay(50, { initialMs: 100, maxMs: 5000 }, mid), 5000);
-  assert.equal(backoffDelay(0, { initialMs: 1000, jitter: 0.3 }, () => 0), 700);
-  assert.equal(backoffDelay(0, { initialMs: 1000, jitter: 0.3 }, () => 1), 1300);
+  assert.equal(
+    backoffDelay(0, { initialMs: 1000, jitter: 0.3 }, () => 0),
+    700,
+  );
+  assert.equal(
+    backoffDelay(0, { initialMs: 1000, jitter: 0.3 }, () => 1),
+    1300,
+  );
 });
 
 test('retry retries retriable errors and keeps every attempt', async () => {
   let calls = 0;
-  const result = await retry(async () => {
-    calls++;
-    if (calls < 3) throw new FinpipeError('KAFKA_UNAVAILABLE', `down ${calls}`);
-    return 'ok';
-  }, { initialMs: 1 });
+  const result = await retry(
+    async () => {
+      calls++;
+      if (calls < 3) throw new FinpipeError('KAFKA_UNAVAILABLE', `down ${calls}`);
+      return 'ok';
+    },
+    { initialMs: 1 },
+  );
   assert.equal(result, 'ok');
   assert.equal(calls, 3);
 
   await assert.rejects(
-    retry(async (n) => { throw new FinpipeError('MYSQL_UNAVAILABLE', `attempt ${n}`); }, { initialMs: 1, attempts: 3 }),
+    retry(
+      async (n) => {
+        throw new FinpipeError('MYSQL_UNAVAILABLE', `attempt ${n}`);
+      },
+      { initialMs: 1, attempts: 3 },
+    ),
     (e: unknown) => (e as { attempts: string[] }).attempts.join('|') === 'attempt 0|attempt 1|attempt 2',
   );
 });
 
 test('programming errors and non-retriable codes are never retried', async () => {
   let calls = 0;
-  await assert.rejects(retry(async () => { calls++; throw new TypeError('x is undefined'); }, { initialMs: 1 }), TypeError);
+  await assert.rejects(
+    retry(
+      async () => {
+        calls++;
+        throw new TypeError('x is undefined');
+      },
+      { initialMs: 1 },
+    ),
+    TypeError,
+  );
   assert.equal(calls, 1);
   assert.equal(isRetriable(new FinpipeError('DECODE_FAILED', 'bad bytes')), false);
   assert.equal(isRetriable(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), true);
@@ -72,7 +95,8 @@ test('retry: giveUp ends the retries, and an Error it returns is thrown instead,
       },
       { initialMs: 1, giveUp: (_e, attempt) => (attempt >= 2 ? new FinpipeError('KAFKA_UNAVAILABLE', 'gave up') : false) },
     ),
-    (e: unknown) => (e as Error).message === 'gave up' && (e as { attempts: string[] }).attempts.join('|') === 'attempt 1|attempt 2|attempt 3',
+    (e: unknown) =>
+      (e as Error).message === 'gave up' && (e as { attempts: string[] }).attempts.join('|') === 'attempt 1|attempt 2|attempt 3',
   );
   assert.equal(calls, 3);
 });
@@ -107,7 +131,11 @@ test('retry: an aborted signal ends the sleep and the retries with the last erro
 
 test('giveUpAfterStop: retries while running; once stopping, gives the grace period, then the stopped error', async () => {
   let stopping = false;
-  const giveUp = giveUpAfterStop(() => stopping, 50, (last) => new Error(`stopped: ${(last as Error).message}`))!;
+  const giveUp = giveUpAfterStop(
+    () => stopping,
+    50,
+    (last) => new Error(`stopped: ${(last as Error).message}`),
+  )!;
   const error = new Error('unreachable');
   assert.equal(giveUp(error, 0), false);
   stopping = true;
@@ -120,16 +148,19 @@ test('giveUpAfterStop: retries while running; once stopping, gives the grace per
 test('delayMs overrides the backoff when it returns a delay, and falls back to it when it returns undefined', async () => {
   const delays: number[] = [];
   let calls = 0;
-  const result = await retry(async () => {
-    calls++;
-    if (calls < 3) throw new FinpipeError('SOURCE_UNAVAILABLE', `busy ${calls}`);
-    return 'ok';
-  }, {
-    initialMs: 1,
-    jitter: 0,
-    delayMs: (_error, attempt) => (attempt === 0 ? 25 : undefined),
-    onRetry: (_error, _attempt, delay) => delays.push(delay),
-  });
+  const result = await retry(
+    async () => {
+      calls++;
+      if (calls < 3) throw new FinpipeError('SOURCE_UNAVAILABLE', `busy ${calls}`);
+      return 'ok';
+    },
+    {
+      initialMs: 1,
+      jitter: 0,
+      delayMs: (_error, attempt) => (attempt === 0 ? 25 : undefined),
+      onRetry: (_error, _attempt, delay) => delays.push(delay),
+    },
+  );
   assert.equal(result, 'ok');
   assert.deepEqual(delays, [25, 2]);
 });

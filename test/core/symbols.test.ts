@@ -20,15 +20,31 @@ test('every mapped name passes Kafka topic rules', () => {
 });
 
 test('symbolToTopic rejects empty and over-long symbols with SYMBOL_INVALID', () => {
-  assert.throws(() => symbolToTopic('  '), (e: unknown) => e instanceof FinpipeError && e.code === 'SYMBOL_INVALID');
-  assert.throws(() => symbolToTopic('x'.repeat(250)), (e: unknown) => e instanceof FinpipeError && e.code === 'SYMBOL_INVALID' && /249/.test(e.message));
+  assert.throws(
+    () => symbolToTopic('  '),
+    (e: unknown) => e instanceof FinpipeError && e.code === 'SYMBOL_INVALID',
+  );
+  assert.throws(
+    () => symbolToTopic('x'.repeat(250)),
+    (e: unknown) => e instanceof FinpipeError && e.code === 'SYMBOL_INVALID' && /249/.test(e.message),
+  );
 });
 
 test('symbolTopics reports every colliding pair', () => {
-  assert.deepEqual([...symbolTopics(['BINANCE:BTCUSDT', 'AAPL', 'AAPL'])], [['BINANCE:BTCUSDT', 'BINANCE_BTCUSDT'], ['AAPL', 'AAPL']]);
+  assert.deepEqual(
+    [...symbolTopics(['BINANCE:BTCUSDT', 'AAPL', 'AAPL'])],
+    [
+      ['BINANCE:BTCUSDT', 'BINANCE_BTCUSDT'],
+      ['AAPL', 'AAPL'],
+    ],
+  );
   assert.throws(
     () => symbolTopics(['A:B', 'A B', 'C.D', 'C_D', 'OK']),
-    (e: unknown) => e instanceof FinpipeError && e.code === 'SYMBOL_COLLISION' && e.message.includes('"A:B" and "A B" -> A_B') && e.message.includes('"C.D" and "C_D" -> C_D'),
+    (e: unknown) =>
+      e instanceof FinpipeError &&
+      e.code === 'SYMBOL_COLLISION' &&
+      e.message.includes('"A:B" and "A B" -> A_B') &&
+      e.message.includes('"C.D" and "C_D" -> C_D'),
   );
 });
 
@@ -42,5 +58,8 @@ test('topicNameProblem follows Kafka rules', () => {
   assert.match(topicNameProblem('')!, /empty/);
   assert.match(topicNameProblem('bad name')!, /" "/);
   assert.match(topicNameProblem('a:b/c')!, /":", "\/"/);
-  assert.throws(() => assertTopicName('bad name'), (e: unknown) => e instanceof FinpipeError && e.code === 'TOPIC_NAME_INVALID' && e.exitCode === 2);
+  assert.throws(
+    () => assertTopicName('bad name'),
+    (e: unknown) => e instanceof FinpipeError && e.code === 'TOPIC_NAME_INVALID' && e.exitCode === 2,
+  );
 });

@@ -28,7 +28,10 @@ export async function admin(t: TestContext): Promise<Admin> {
 export async function createTopic(t: TestContext, prefix = 'test', partitions = 1, configs: Record<string, string> = {}): Promise<string> {
   const name = uniqueName(prefix);
   const a = await admin(t);
-  await a.createTopics({ topics: [{ topic: name, numPartitions: partitions, configEntries: Object.entries(configs).map(([n, v]) => ({ name: n, value: v })) }], waitForLeaders: true });
+  await a.createTopics({
+    topics: [{ topic: name, numPartitions: partitions, configEntries: Object.entries(configs).map(([n, v]) => ({ name: n, value: v })) }],
+    waitForLeaders: true,
+  });
   t.after(() => deleteTopicsQuietly([name]));
   return name;
 }
@@ -70,7 +73,11 @@ export interface ReadRecord {
  * Reads a topic from the beginning (committed records only) until `until(records)` is true
  * or `timeoutMs` passes; returns what was read. It waits for a condition, never a fixed time.
  */
-export async function readTopic(topic: string | string[], until: (records: ReadRecord[]) => boolean, timeoutMs = 20_000): Promise<ReadRecord[]> {
+export async function readTopic(
+  topic: string | string[],
+  until: (records: ReadRecord[]) => boolean,
+  timeoutMs = 20_000,
+): Promise<ReadRecord[]> {
   const consumer: Consumer = testKafka().consumer({ groupId: uniqueName('test-reader'), readUncommitted: false, maxWaitTimeInMs: 100 });
   const records: ReadRecord[] = [];
   await consumer.connect();
@@ -83,7 +90,15 @@ export async function readTopic(topic: string | string[], until: (records: ReadR
       eachMessage: async ({ topic: tp, partition, message }: { topic: string; partition: number; message: KafkaMessage }) => {
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = Buffer.isBuffer(v) ? v.toString() : String(v);
-        records.push({ topic: tp, partition, offset: message.offset, key: message.key, value: message.value, headers, timestamp: message.timestamp });
+        records.push({
+          topic: tp,
+          partition,
+          offset: message.offset,
+          key: message.key,
+          value: message.value,
+          headers,
+          timestamp: message.timestamp,
+        });
         if (until(records)) resolveDone();
       },
     });
@@ -105,7 +120,8 @@ export async function waitFor<T>(what: string, check: () => Promise<T> | T, time
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

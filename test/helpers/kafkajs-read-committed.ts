@@ -34,7 +34,13 @@ interface AbortedTransaction {
 /** Key of an abort control record: version 0, type 0 (abort). */
 const ABORT_MARKER_KEY = Buffer.from([0, 0, 0, 0]);
 
-function filterAbortedMessages({ messages, abortedTransactions }: { messages: Message[]; abortedTransactions?: AbortedTransaction[] }): Message[] {
+function filterAbortedMessages({
+  messages,
+  abortedTransactions,
+}: {
+  messages: Message[];
+  abortedTransactions?: AbortedTransaction[];
+}): Message[] {
   if (!abortedTransactions || abortedTransactions.length === 0) return messages;
   const pending = [...abortedTransactions].sort((a, b) => {
     const x = BigInt(a.firstOffset);

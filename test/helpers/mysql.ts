@@ -6,7 +6,10 @@ import mysql from 'mysql2/promise';
 export const MYSQL = { host: '127.0.0.1', port: 3306, user: 'root', password: '' };
 
 /** Creates a uniquely named database, dropped after the test; returns its name and URL. */
-export async function createDatabase(t: TestContext, prefix = 'fp_test'): Promise<{ name: string; url: string; connection: mysql.Connection }> {
+export async function createDatabase(
+  t: TestContext,
+  prefix = 'fp_test',
+): Promise<{ name: string; url: string; connection: mysql.Connection }> {
   const name = `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 10)}`;
   const connection = await mysql.createConnection({ ...MYSQL, multipleStatements: false });
   // An idle connection whose server restarts (the sink's outage test stops MariaDB) emits

@@ -13,20 +13,28 @@ import { migrate } from '../../src/core/stores/mysql/schema';
  */
 const DASHBOARD = path.resolve(__dirname, '../../../docker/grafana/dashboards/finpipe.json');
 
-interface Target { rawSql: string }
-interface Panel { title: string; targets: Target[] }
+interface Target {
+  rawSql: string;
+}
+interface Panel {
+  title: string;
+  targets: Target[];
+}
 
 function expandMacros(sql: string, vars: Record<string, string>, from: Date, to: Date): string {
   const epoch = (d: Date) => Math.floor(d.getTime() / 1000);
   let out = sql
     .replace(/\$__timeFilter\(([^)]+)\)/g, (_, col) => `${col} BETWEEN FROM_UNIXTIME(${epoch(from)}) AND FROM_UNIXTIME(${epoch(to)})`)
-    .replace(/\$__timeGroupAlias\(([^,]+),\s*'(\d+)s'\)/g, (_, col, secs) => `cast(cast(UNIX_TIMESTAMP(${col})/(${secs}) as signed)*${secs} as signed) AS "time"`);
+    .replace(
+      /\$__timeGroupAlias\(([^,]+),\s*'(\d+)s'\)/g,
+      (_, col, secs) => `cast(cast(UNIX_TIMESTAMP(${col})/(${secs}) as signed)*${secs} as signed) AS "time"`,
+    );
   for (const [name, value] of Object.entries(vars)) out = out.replaceAll(`$${name}`, value);
   assert.doesNotMatch(out, /\$\w/, `unexpanded macro or variable left in:\n${out}`);
   return out;
 }
 
-test('every dashboard query runs against the sink\'s tables and returns the data', async (t) => {
+test("every dashboard query runs against the sink's tables and returns the data", async (t) => {
   const db = await createDatabase(t, 'fp_dash');
   const conn = db.connection;
   await conn.query(`USE \`${db.name}\``);
@@ -41,7 +49,14 @@ test('every dashboard query runs against the sink\'s tables and returns the data
      ('00000000-0000-5000-8000-000000000001', 'BINANCE:BTCUSDT', 60000.5, 0.25, ?, ?, '[]'),
      ('00000000-0000-5000-8000-000000000002', 'BINANCE:BTCUSDT', 60001.5, 0.5, ?, ?, '["1"]'),
      ('00000000-0000-5000-8000-000000000003', 'AAPL', 190.1, 10, ?, ?, '[]')`,
-    [utc(windowStart + 1000), utc(windowStart + 1040), utc(windowStart + 2000), utc(windowStart + 2010), utc(windowStart + 3000), utc(windowStart + 3100)],
+    [
+      utc(windowStart + 1000),
+      utc(windowStart + 1040),
+      utc(windowStart + 2000),
+      utc(windowStart + 2010),
+      utc(windowStart + 3000),
+      utc(windowStart + 3100),
+    ],
   );
   await conn.query(
     `INSERT INTO candles (symbol, window_ms, window_start, window_end, open, high, low, close, volume, vwap, trade_count, avg_price, is_final, version) VALUES
@@ -50,7 +65,11 @@ test('every dashboard query runs against the sink\'s tables and returns the data
     [utc(windowStart), utc(windowStart + 10_000), utc(windowStart), utc(windowStart + 10_000)],
   );
 
-  const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { refresh: string; panels: Panel[]; templating: { list: { name: string; query: string }[] } };
+  const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+    refresh: string;
+    panels: Panel[];
+    templating: { list: { name: string; query: string }[] };
+  };
   assert.equal(dashboard.refresh, '1s');
   const from = new Date(now - 15 * 60_000);
   const to = new Date(now + 60_000);
@@ -74,12 +93,28 @@ test('every dashboard query runs against the sink\'s tables and returns the data
   }
   const candles = results.get('$symbol candles ($window ms windows)')!;
   assert.equal(candles.length, 1);
-  assert.deepEqual([candles[0].open, candles[0].high, candles[0].low, candles[0].close, candles[0].volume], [60000.5, 60001.5, 60000.5, 60001.5, 0.75]);
+  assert.deepEqual(
+    [candles[0].open, candles[0].high, candles[0].low, candles[0].close, candles[0].volume],
+    [60000.5, 60001.5, 60000.5, 60001.5, 0.75],
+  );
   const closes = results.get('Last close per symbol')!;
-  assert.deepEqual(closes.map((r): unknown[] => [r.metric, r.value]), [['AAPL', 190.1], ['BINANCE:BTCUSDT', 60001.5]]);
+  assert.deepEqual(
+    closes.map((r): unknown[] => [r.metric, r.value]),
+    [
+      ['AAPL', 190.1],
+      ['BINANCE:BTCUSDT', 60001.5],
+    ],
+  );
   assert.equal(results.get('$symbol volume per window')!.length, 1);
   const rates = results.get('Trades/s per symbol')!;
-  assert.equal(rates.reduce((sum, r) => sum + Number(r.value), 0), 3, 'every trade counted once');
+  assert.equal(
+    rates.reduce((sum, r) => sum + Number(r.value), 0),
+    3,
+    'every trade counted once',
+  );
   const delays = results.get('Ingest delay (trade time -> produce), ms')!;
-  assert.ok(delays.some((r) => r.metric === 'BINANCE:BTCUSDT' && Math.abs(Number(r.value) - 40) < 0.01), JSON.stringify(delays));
+  assert.ok(
+    delays.some((r) => r.metric === 'BINANCE:BTCUSDT' && Math.abs(Number(r.value) - 40) < 0.01),
+    JSON.stringify(delays),
+  );
 });

@@ -12,13 +12,32 @@ test('finpipe demo runs every stage, drains, and its summary matches MySQL', asy
   const symbols = [`DEMO${tag}:BTC`, `DEMO${tag}:ETH`];
   const id = tag.toLowerCase();
   const db = await createDatabase(t, 'fp_demo');
-  const env = { FINPIPE_RAW_TOPIC: `demo-raw-${id}`, FINPIPE_DLQ_TOPIC: `demo-dlq-${id}`, FINPIPE_LATE_TOPIC: `demo-late-${id}`, FINPIPE_MYSQL_URL: db.url };
-  t.after(() => deleteTopicsQuietly([env.FINPIPE_RAW_TOPIC, env.FINPIPE_DLQ_TOPIC, env.FINPIPE_LATE_TOPIC, `demo-${id}-process-state`, ...symbols.map(symbolToTopic)]));
+  const env = {
+    FINPIPE_RAW_TOPIC: `demo-raw-${id}`,
+    FINPIPE_DLQ_TOPIC: `demo-dlq-${id}`,
+    FINPIPE_LATE_TOPIC: `demo-late-${id}`,
+    FINPIPE_MYSQL_URL: db.url,
+  };
+  t.after(() =>
+    deleteTopicsQuietly([
+      env.FINPIPE_RAW_TOPIC,
+      env.FINPIPE_DLQ_TOPIC,
+      env.FINPIPE_LATE_TOPIC,
+      `demo-${id}-process-state`,
+      ...symbols.map(symbolToTopic),
+    ]),
+  );
 
-  const r = await runCli(['demo', '--symbols', symbols.join(','), '--rate', '500', '--duration', '6s', '--windows', '1s', '--group-prefix', `demo-${id}`], env, 120_000);
+  const r = await runCli(
+    ['demo', '--symbols', symbols.join(','), '--rate', '500', '--duration', '6s', '--windows', '1s', '--group-prefix', `demo-${id}`],
+    env,
+    120_000,
+  );
   assert.equal(r.code, 0, r.stderr.slice(-3000));
 
-  const [[row]] = await db.connection.query<RowDataPacket[]>(`SELECT COUNT(*) AS n, COUNT(DISTINCT symbol) AS s FROM \`${db.name}\`.trades`);
+  const [[row]] = await db.connection.query<RowDataPacket[]>(
+    `SELECT COUNT(*) AS n, COUNT(DISTINCT symbol) AS s FROM \`${db.name}\`.trades`,
+  );
   const trades = Number(row.n);
   assert.ok(trades > 500, `trades in MySQL: ${trades}`);
   assert.equal(Number(row.s), 2);

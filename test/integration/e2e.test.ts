@@ -48,7 +48,9 @@ async function startPipeline(t: TestContext, label: string): Promise<Pipeline> {
     FINNHUB_TOKEN: 'e2e-test-token',
   };
   const processGroup = `e2e-process-${id}`;
-  t.after(() => deleteTopicsQuietly([env.FINPIPE_RAW_TOPIC, env.FINPIPE_DLQ_TOPIC, env.FINPIPE_LATE_TOPIC, `${processGroup}-state`, ...outputs]));
+  t.after(() =>
+    deleteTopicsQuietly([env.FINPIPE_RAW_TOPIC, env.FINPIPE_DLQ_TOPIC, env.FINPIPE_LATE_TOPIC, `${processGroup}-state`, ...outputs]),
+  );
   const recordFile = path.join(mkdtempSync(path.join(tmpdir(), 'finpipe-e2e-')), 'received.ndjson');
   const port = await freePort();
   const processArgs = ['process', ...symbols, '--group', processGroup, '--windows', '1s,10s', '--lateness', '5s'];
@@ -59,8 +61,32 @@ async function startPipeline(t: TestContext, label: string): Promise<Pipeline> {
   assert.equal(topics.code, 0, topics.stderr);
   const sink = startCli(t, sinkArgs, env);
   const processStage = startCli(t, processArgs, env);
-  const simulate = startCli(t, ['simulate', '--port', String(port), '--symbols', symbols.join(','), '--rate', String(RATE), '--seed', '7', '--max-trades', String(TRADES)], env);
-  await waitFor('the simulator to listen', () => fetch(`http://127.0.0.1:${port}/api/v1/search?q=E2E&token=x`).then((r) => r.ok, () => false), 20_000);
+  const simulate = startCli(
+    t,
+    [
+      'simulate',
+      '--port',
+      String(port),
+      '--symbols',
+      symbols.join(','),
+      '--rate',
+      String(RATE),
+      '--seed',
+      '7',
+      '--max-trades',
+      String(TRADES),
+    ],
+    env,
+  );
+  await waitFor(
+    'the simulator to listen',
+    () =>
+      fetch(`http://127.0.0.1:${port}/api/v1/search?q=E2E&token=x`).then(
+        (r) => r.ok,
+        () => false,
+      ),
+    20_000,
+  );
   const produce = startCli(t, ['produce', ...symbols, '--url', `ws://127.0.0.1:${port}`, '--record', recordFile], env);
   return { symbols, db, env, recordFile, processArgs, sinkArgs, stages: { simulate, produce, process: processStage, sink } };
 }
@@ -70,7 +96,10 @@ async function waitForPipeline(p: Pipeline, what: string, check: () => Promise<b
   try {
     await waitFor(what, check, timeoutMs, 50);
   } catch (error) {
-    const logs = Object.entries(p.stages).map(([name, s]) => `--- ${name} (exit ${s.child.exitCode ?? s.child.signalCode ?? 'running'}) ---\n${s.output().stderr.slice(-1500)}${s.output().stdout.slice(-500)}`);
+    const logs = Object.entries(p.stages).map(
+      ([name, s]) =>
+        `--- ${name} (exit ${s.child.exitCode ?? s.child.signalCode ?? 'running'}) ---\n${s.output().stderr.slice(-1500)}${s.output().stdout.slice(-500)}`,
+    );
     throw new Error(`${(error as Error).message}; ${await tradesInMysql(p)} trades in MySQL\n${logs.join('\n')}`);
   }
 }
@@ -100,7 +129,9 @@ async function storedTrades(p: Pipeline): Promise<string[]> {
   const [rows] = await p.db.connection.query<RowDataPacket[]>(
     `SELECT symbol, price, ROUND(UNIX_TIMESTAMP(trade_timestamp) * 1000) AS t, volume, trade_conditions AS c FROM \`${p.db.name}\`.trades`,
   );
-  return rows.map((r) => JSON.stringify([r.symbol, r.price, Number(r.t), r.volume, typeof r.c === 'string' ? JSON.parse(r.c) : r.c])).sort();
+  return rows
+    .map((r) => JSON.stringify([r.symbol, r.price, Number(r.t), r.volume, typeof r.c === 'string' ? JSON.parse(r.c) : r.c]))
+    .sort();
 }
 
 async function finish(p: Pipeline): Promise<void> {
@@ -125,7 +156,9 @@ async function assertExactOutput(p: Pipeline): Promise<void> {
   assert.equal(Number(ids[0].n), TRADES);
 
   // Every closed candle against SQL over the trades table.
-  const [candles] = await p.db.connection.query<RowDataPacket[]>(`
+  const [candles] = await p.db.connection
+    .query<RowDataPacket[]>(
+      `
     SELECT c.symbol, c.window_ms, c.window_start, c.open, c.high, c.low, c.close, c.volume, c.vwap, c.trade_count, c.avg_price,
            r.n, r.hi, r.lo, r.vol, r.avg_p, r.pv,
            (SELECT JSON_ARRAYAGG(t.price) FROM \`${p.db.name}\`.trades t WHERE t.symbol = c.symbol AND t.trade_timestamp = r.first_t) AS opens,
@@ -137,10 +170,12 @@ async function assertExactOutput(p: Pipeline): Promise<void> {
       FROM \`${p.db.name}\`.trades t
       WHERE t.symbol = c.symbol AND t.trade_timestamp >= c.window_start AND t.trade_timestamp < c.window_end
     ) r
-    WHERE c.is_final = 1`).catch(async (error) => {
-    // MariaDB 10.11 has no LATERAL; fall back to a correlated form.
-    if (!/syntax|LATERAL/i.test(String(error))) throw error;
-    return p.db.connection.query<RowDataPacket[]>(`
+    WHERE c.is_final = 1`,
+    )
+    .catch(async (error) => {
+      // MariaDB 10.11 has no LATERAL; fall back to a correlated form.
+      if (!/syntax|LATERAL/i.test(String(error))) throw error;
+      return p.db.connection.query<RowDataPacket[]>(`
       SELECT c.symbol, c.window_ms, c.window_start, c.open, c.high, c.low, c.close, c.volume, c.vwap, c.trade_count, c.avg_price,
              COUNT(t.id) AS n, MAX(t.price) AS hi, MIN(t.price) AS lo, SUM(t.volume) AS vol, AVG(t.price) AS avg_p, SUM(t.price * t.volume) AS pv,
              (SELECT JSON_ARRAYAGG(x.price) FROM \`${p.db.name}\`.trades x WHERE x.symbol = c.symbol AND x.trade_timestamp = MIN(t.trade_timestamp)) AS opens,
@@ -149,7 +184,7 @@ async function assertExactOutput(p: Pipeline): Promise<void> {
       JOIN \`${p.db.name}\`.trades t ON t.symbol = c.symbol AND t.trade_timestamp >= c.window_start AND t.trade_timestamp < c.window_end
       WHERE c.is_final = 1
       GROUP BY c.symbol, c.window_ms, c.window_start`);
-  });
+    });
   assert.ok(candles.length >= 10, `closed candles to check (got ${candles.length})`);
   const close = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
   for (const c of candles) {
@@ -159,7 +194,8 @@ async function assertExactOutput(p: Pipeline): Promise<void> {
     assert.equal(c.low, c.lo, `${where}: low`);
     assert.ok(close(Number(c.volume), Number(c.vol)), `${where}: volume ${c.volume} vs ${c.vol}`);
     assert.ok(close(Number(c.avg_price), Number(c.avg_p)), `${where}: avg_price ${c.avg_price} vs ${c.avg_p}`);
-    if (Number(c.vol) > 0) assert.ok(close(Number(c.vwap), Number(c.pv) / Number(c.vol)), `${where}: vwap ${c.vwap} vs ${Number(c.pv) / Number(c.vol)}`);
+    if (Number(c.vol) > 0)
+      assert.ok(close(Number(c.vwap), Number(c.pv) / Number(c.vol)), `${where}: vwap ${c.vwap} vs ${Number(c.pv) / Number(c.vol)}`);
     else assert.equal(c.vwap, null, `${where}: vwap is null without volume`);
     const parse = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v) as number[];
     assert.ok(parse(c.opens).includes(c.open as number), `${where}: open ${c.open} is a price of the earliest trade ${c.opens}`);

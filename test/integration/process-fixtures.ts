@@ -35,12 +35,30 @@ export async function scenario(t: TestContext, admin: Admin, partitions: number,
     group: `proc-group-${id}`,
     symbols: Array.from({ length: symbolCount }, (_, i) => `T${id}:S${i}`),
     env: {},
-    args: (...extra) => ['process', '--topic', s.raw, '--late-topic', s.late, '--dlq-topic', s.dlq, '--group', s.group, '--session-timeout', '6s', '--stats-interval', '1s', ...extra],
+    args: (...extra) => [
+      'process',
+      '--topic',
+      s.raw,
+      '--late-topic',
+      s.late,
+      '--dlq-topic',
+      s.dlq,
+      '--group',
+      s.group,
+      '--session-timeout',
+      '6s',
+      '--stats-interval',
+      '1s',
+      ...extra,
+    ],
   };
   // The frames carry fixed 2023 timestamps (deterministic ids and windows). Under the
   // broker's default 7-day retention, its periodic check (every 5 min) would delete them in
   // the middle of a test, so this topic keeps its records.
-  await admin.createTopics({ topics: [{ topic: s.raw, numPartitions: partitions, configEntries: [{ name: 'retention.ms', value: '-1' }] }], waitForLeaders: true });
+  await admin.createTopics({
+    topics: [{ topic: s.raw, numPartitions: partitions, configEntries: [{ name: 'retention.ms', value: '-1' }] }],
+    waitForLeaders: true,
+  });
   t.after(() => deleteAll([s.raw, s.late, s.dlq, `${s.group}-state`, ...s.symbols.map(symbolToTopic)]));
   return s;
 }
@@ -122,7 +140,15 @@ export async function readToEnd(admin: Admin, topics: string[], timeoutMs = 30_0
         for (const m of batch.messages) {
           const headers: Record<string, string> = {};
           for (const [k, v] of Object.entries(m.headers ?? {})) headers[k] = String(Buffer.isBuffer(v) ? v.toString() : v);
-          out.push({ topic: batch.topic, partition: batch.partition, offset: m.offset, key: m.key?.toString() ?? null, value: m.value, headers, timestamp: m.timestamp });
+          out.push({
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: m.offset,
+            key: m.key?.toString() ?? null,
+            value: m.value,
+            headers,
+            timestamp: m.timestamp,
+          });
         }
       },
     });
@@ -135,7 +161,10 @@ export async function readToEnd(admin: Admin, topics: string[], timeoutMs = 30_0
         if (remaining <= 0) throw new Error(`timed out reading ${names.join(', ')} to the end`);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(remaining, 500));
-          wake = () => { clearTimeout(timer); resolve(); };
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
         });
         continue;
       }
@@ -149,11 +178,16 @@ export async function readToEnd(admin: Admin, topics: string[], timeoutMs = 30_0
 
 /** Waits until the group has committed every raw partition up to its end. */
 export async function waitProcessed(admin: Admin, s: Scenario, timeoutMs = 60_000): Promise<void> {
-  await waitFor(`${s.group} to commit ${s.raw} to the end`, async () => {
-    const ends = await admin.fetchTopicOffsets(s.raw);
-    const [committed] = await admin.fetchOffsets({ groupId: s.group, topics: [s.raw] });
-    return ends.every((e) => e.high === '0' || committed?.partitions.find((p) => p.partition === e.partition)?.offset === e.high);
-  }, timeoutMs, 200);
+  await waitFor(
+    `${s.group} to commit ${s.raw} to the end`,
+    async () => {
+      const ends = await admin.fetchTopicOffsets(s.raw);
+      const [committed] = await admin.fetchOffsets({ groupId: s.group, topics: [s.raw] });
+      return ends.every((e) => e.high === '0' || committed?.partitions.find((p) => p.partition === e.partition)?.offset === e.high);
+    },
+    timeoutMs,
+    200,
+  );
 }
 
 /** Fraction of the raw topic's records the group has committed so far. */
@@ -172,7 +206,10 @@ export async function committedFraction(admin: Admin, s: Scenario): Promise<numb
 // ---- the reference: what process must write, computed without its code ----------------------
 
 export function v5(name: string): string {
-  const h = createHash('sha1').update(Buffer.from(TRADE_ID_NAMESPACE.replace(/-/g, ''), 'hex')).update(name).digest();
+  const h = createHash('sha1')
+    .update(Buffer.from(TRADE_ID_NAMESPACE.replace(/-/g, ''), 'hex'))
+    .update(name)
+    .digest();
   h[6] = (h[6] & 0x0f) | 0x50;
   h[8] = (h[8] & 0x3f) | 0x80;
   const x = h.toString('hex', 0, 16);
@@ -210,8 +247,13 @@ export function reference(raw: ReadBack[], sizes: number[], latenessMs: number, 
     }
     msg.data.forEach((d, i) => {
       const trade: Trade = {
-        id: v5(`${r.topic}/${r.partition}/${r.offset}/${i}`), symbol: d.s, price: d.p, volume: d.v,
-        trade_timestamp: d.t, ingest_timestamp: Number(r.timestamp), trade_conditions: (d.c ?? []).filter((c): c is string => c !== null),
+        id: v5(`${r.topic}/${r.partition}/${r.offset}/${i}`),
+        symbol: d.s,
+        price: d.p,
+        volume: d.v,
+        trade_timestamp: d.t,
+        ingest_timestamp: Number(r.timestamp),
+        trade_conditions: (d.c ?? []).filter((c): c is string => c !== null),
       };
       exp.trades.push(trade);
       bySymbol.set(d.s, [...(bySymbol.get(d.s) ?? []), trade]);
@@ -246,11 +288,20 @@ export function reference(raw: ReadBack[], sizes: number[], latenessMs: number, 
       }
       const closed = start + size <= finalWatermark;
       const candle: Candle = {
-        symbol, window_ms: size, window_start: start, window_end: start + size,
-        open: first.price, close: last.price,
-        high: Math.max(...list.map((x) => x.price)), low: Math.min(...list.map((x) => x.price)),
-        volume, vwap: volume > 0 ? pv / volume : null, trade_count: list.length, avg_price: sum / list.length,
-        is_final: closed, version: closed ? list.length + 1 : list.length,
+        symbol,
+        window_ms: size,
+        window_start: start,
+        window_end: start + size,
+        open: first.price,
+        close: last.price,
+        high: Math.max(...list.map((x) => x.price)),
+        low: Math.min(...list.map((x) => x.price)),
+        volume,
+        vwap: volume > 0 ? pv / volume : null,
+        trade_count: list.length,
+        avg_price: sum / list.length,
+        is_final: closed,
+        version: closed ? list.length + 1 : list.length,
       };
       (closed ? exp.finals : exp.open).set(candleKey(candle), candle);
     }

@@ -7,8 +7,19 @@ import { startCli, type RunningCli } from '../helpers/cli';
 import { symbolToTopic } from '../../src/core/symbols';
 import type { Candle, RawTrade } from '../../src/core/serde';
 import {
-  byId, candleKey, committedFraction, decodeOutputs, decodeTrade, frameMessage, readToEnd, reference, scenario, waitProcessed,
-  type Expected, type Frame, type Scenario,
+  byId,
+  candleKey,
+  committedFraction,
+  decodeOutputs,
+  decodeTrade,
+  frameMessage,
+  readToEnd,
+  reference,
+  scenario,
+  waitProcessed,
+  type Expected,
+  type Frame,
+  type Scenario,
 } from './process-fixtures';
 
 /**
@@ -38,7 +49,13 @@ function generate(s: Scenario, partitions: number, count: number, seed: number):
     for (let k = 1 + Math.floor(rnd() * 4); k > 0; k--) {
       clocks[i] += Math.floor(rnd() * 300);
       const outOfOrder = rnd() < 0.1 ? Math.floor(rnd() * 6_000) : 0; // some within 2 s, most too late
-      trades.push({ s: s.symbols[i], t: clocks[i] - outOfOrder, p: Math.round(1000 + rnd() * 500) / 100, v: Math.floor(rnd() * 4), c: rnd() < 0.3 ? ['1', null] : null });
+      trades.push({
+        s: s.symbols[i],
+        t: clocks[i] - outOfOrder,
+        p: Math.round(1000 + rnd() * 500) / 100,
+        v: Math.floor(rnd() * 4),
+        c: rnd() < 0.3 ? ['1', null] : null,
+      });
     }
     frames.push({ symbol: s.symbols[i], partition: i % partitions, trades, timestamp: T0 + 100_000 + n });
   }
@@ -74,7 +91,10 @@ async function assertExactlyTheReference(adm: Admin, s: Scenario, exp: Expected)
 
 /** The running process's log for a failure message: its last lines, without the once-a-second stats lines. */
 function processLog(cli: RunningCli): string {
-  const lines = cli.output().stderr.split('\n').filter((l) => !l.includes('"stats":{'));
+  const lines = cli
+    .output()
+    .stderr.split('\n')
+    .filter((l) => !l.includes('"stats":{'));
   return `--- process stderr (last lines, stats left out) ---\n${lines.join('\n').slice(-6000)}`;
 }
 
@@ -121,12 +141,20 @@ test('kill -9 mid-run, twice, then a restart: the same trades (ids included) and
   });
   const { code, stderr } = await cli.stop('SIGTERM');
   assert.equal(code, 0, stderr);
-  assert.match(stderr, /"nextOffset":"\d+","symbols":[1-9]\d*,"msg":"partition assigned: state restored"/, 'the restart restored saved state');
+  assert.match(
+    stderr,
+    /"nextOffset":"\d+","symbols":[1-9]\d*,"msg":"partition assigned: state restored"/,
+    'the restart restored saved state',
+  );
 
   const raw = await readToEnd(adm, [s.raw]);
   assert.equal(raw.length, frames.length, 'the raw topic holds every frame fed');
   const exp = reference(raw, [1_000, 10_000], 2_000);
-  assert.equal(exp.trades.length, frames.reduce((n, f) => n + f.trades.length, 0), 'the reference covers every trade fed');
+  assert.equal(
+    exp.trades.length,
+    frames.reduce((n, f) => n + f.trades.length, 0),
+    'the reference covers every trade fed',
+  );
   assert.ok(exp.late.length > 0 && exp.finals.size > 100);
   await assertExactlyTheReference(adm, s, exp);
 });
@@ -138,7 +166,8 @@ test('two instances share the partitions and hand over on rebalance: the same ou
 
   const one = startCli(t, s.args(...WINDOW_ARGS));
   const two = startCli(t, s.args(...WINDOW_ARGS));
-  const assignedBoth = () => [one, two].every((c) => /"msg":"joined the group"/.test(c.output().stderr) && /"partitions":\[\d/.test(lastJoin(c)));
+  const assignedBoth = () =>
+    [one, two].every((c) => /"msg":"joined the group"/.test(c.output().stderr) && /"partitions":\[\d/.test(lastJoin(c)));
   await waitFor('both instances to get partitions', assignedBoth, 30_000);
   await feed(p, s, frames.slice(0, half));
   await waitFor('half of the input', async () => (await committedFraction(adm, s)) > 0.3, 30_000);
@@ -159,6 +188,9 @@ test('two instances share the partitions and hand over on rebalance: the same ou
 });
 
 function lastJoin(c: RunningCli): string {
-  const joins = c.output().stderr.split('\n').filter((l) => l.includes('"msg":"joined the group"'));
+  const joins = c
+    .output()
+    .stderr.split('\n')
+    .filter((l) => l.includes('"msg":"joined the group"'));
   return joins[joins.length - 1] ?? '';
 }

@@ -5,7 +5,19 @@ import { admin as connectAdmin, producer as connectProducer } from '../helpers/k
 import { runCli, startCli } from '../helpers/cli';
 import { symbolToTopic } from '../../src/core/symbols';
 import type { Candle, RawTrade } from '../../src/core/serde';
-import { byId, decodeTrade, candleKey, decodeOutputs, frameMessage, readToEnd, reference, scenario, waitProcessed, type Frame, type Scenario } from './process-fixtures';
+import {
+  byId,
+  decodeTrade,
+  candleKey,
+  decodeOutputs,
+  frameMessage,
+  readToEnd,
+  reference,
+  scenario,
+  waitProcessed,
+  type Frame,
+  type Scenario,
+} from './process-fixtures';
 
 /**
  * `finpipe process` end to end on the real broker: a small hand-made input with out-of-order,
@@ -73,13 +85,20 @@ test('update mode: exactly the reference trades, candle versions, late trades an
   for (const c of out.candles) {
     const k = candleKey(c);
     const prev = last.get(k);
-    if (prev) assert.ok(c.version > prev.version && !prev.is_final, `${k}: version ${c.version} after ${prev.version}${prev.is_final ? ' (final)' : ''}`);
+    if (prev)
+      assert.ok(
+        c.version > prev.version && !prev.is_final,
+        `${k}: version ${c.version} after ${prev.version}${prev.is_final ? ' (final)' : ''}`,
+      );
     last.set(k, c);
     if (c.is_final) finalsSeen.set(k, (finalsSeen.get(k) ?? 0) + 1);
   }
   assert.deepEqual(new Map([...last].filter(([, c]) => c.is_final)), exp.finals);
   assert.deepEqual(new Map([...last].filter(([, c]) => !c.is_final)), exp.open);
-  assert.ok([...finalsSeen.values()].every((n) => n === 1), 'one final per window');
+  assert.ok(
+    [...finalsSeen.values()].every((n) => n === 1),
+    'one final per window',
+  );
 
   const late = await readToEnd(adm, [s.late]);
   assert.deepEqual(late.map((r) => decodeTrade(r.value!)).sort(byId), exp.late.sort(byId));

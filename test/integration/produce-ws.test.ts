@@ -15,12 +15,22 @@ import { waitFor } from '../helpers/kafka';
 
 function captureLogger() {
   const lines: { level: string; msg: string }[] = [];
-  const logger = pino({ level: 'info', formatters: { level: (label) => ({ level: label }) } }, { write: (l: string) => lines.push(JSON.parse(l) as { level: string; msg: string }) });
+  const logger = pino(
+    { level: 'info', formatters: { level: (label) => ({ level: label }) } },
+    { write: (l: string) => lines.push(JSON.parse(l) as { level: string; msg: string }) },
+  );
   return { logger, lines };
 }
 
 async function simulator(t: TestContext, opts: Partial<SimulatorOptions> = {}) {
-  const sim = await startSimulator({ port: 0, symbols: ['BINANCE:BTCUSDT', 'AAPL'], rate: 500, seed: 7, logger: pino({ level: 'silent' }), ...opts });
+  const sim = await startSimulator({
+    port: 0,
+    symbols: ['BINANCE:BTCUSDT', 'AAPL'],
+    rate: 500,
+    seed: 7,
+    logger: pino({ level: 'silent' }),
+    ...opts,
+  });
   t.after(() => sim.close());
   return sim;
 }
@@ -31,7 +41,14 @@ test('watchdog: no frame at all for watchdogMs reconnects and resubscribes', asy
   const sim = await simulator(t, { faults: { noPing: true } });
   const { logger, lines } = captureLogger();
   // A symbol the simulator does not trade stays silent, like an untraded Finnhub symbol.
-  const source = new FinnhubWebSocketSource({ url: sim.url, token: 'x', symbols: ['NOT:TRADED'], logger, watchdogMs: 200, backoff: { initialMs: 20, maxMs: 50 } });
+  const source = new FinnhubWebSocketSource({
+    url: sim.url,
+    token: 'x',
+    symbols: ['NOT:TRADED'],
+    logger,
+    watchdogMs: 200,
+    backoff: { initialMs: 20, maxMs: 50 },
+  });
   const stop = new AbortController();
   const running = source.run(nullSink, stop.signal);
   await waitFor('two watchdog reconnects', () => source.reconnects >= 2, 10_000);
@@ -60,17 +77,32 @@ test('HTTP 429 on the upgrade is logged with what it means, and the client backs
   const server = createServer();
   server.on('upgrade', (_req, socket) => {
     upgrades++;
-    socket.end('HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n' +
-      'Content-Length: 40\r\nConnection: close\r\n\r\n{"error":"API limit reached. Try later"}');
+    socket.end(
+      'HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n' +
+        'Content-Length: 40\r\nConnection: close\r\n\r\n{"error":"API limit reached. Try later"}',
+    );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   t.after(() => new Promise<void>((r) => server.close(() => r())));
   const port = (server.address() as { port: number }).port;
   const { logger, lines } = captureLogger();
-  const source = new FinnhubWebSocketSource({ url: `ws://127.0.0.1:${port}`, token: 'x', symbols: ['AAPL'], logger, backoff: { initialMs: 10, maxMs: 10 } });
+  const source = new FinnhubWebSocketSource({
+    url: `ws://127.0.0.1:${port}`,
+    token: 'x',
+    symbols: ['AAPL'],
+    logger,
+    backoff: { initialMs: 10, maxMs: 10 },
+  });
   const stop = new AbortController();
   const running = source.run(nullSink, stop.signal);
-  await waitFor('the 429 error log', () => lines.some((l) => l.level === 'error' && /HTTP 429 Too Many Requests: .*API limit reached/.test(l.msg) && /one websocket per key/.test(l.msg)), 5000);
+  await waitFor(
+    'the 429 error log',
+    () =>
+      lines.some(
+        (l) => l.level === 'error' && /HTTP 429 Too Many Requests: .*API limit reached/.test(l.msg) && /one websocket per key/.test(l.msg),
+      ),
+    5000,
+  );
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(upgrades, 1, 'no hammering: it waits at least 15 s after a 429');
   stop.abort();
@@ -78,15 +110,21 @@ test('HTTP 429 on the upgrade is logged with what it means, and the client backs
 });
 
 test('--validate: known symbols pass (even when /search hides them); unknown ones are refused with the closest matches', async (t) => {
-  const sim = await simulator(t, { symbols: ['BINANCE:BTCUSDT', 'BINANCE:ETHUSDT', 'AAPL', 'MSFT', 'OANDA:EUR_USD'], faults: { hiddenFromSearch: ['MSFT'] } });
+  const sim = await simulator(t, {
+    symbols: ['BINANCE:BTCUSDT', 'BINANCE:ETHUSDT', 'AAPL', 'MSFT', 'OANDA:EUR_USD'],
+    faults: { hiddenFromSearch: ['MSFT'] },
+  });
   const { logger } = captureLogger();
   await validateSymbols(['BINANCE:BTCUSDT', 'AAPL', 'MSFT', 'OANDA:EUR_USD'], { restUrl: sim.restUrl, token: 'x', logger });
-  await assert.rejects(validateSymbols(['BINANCE:BTCUSD', 'AAPLE', 'AAPL', 'NOPE:ZZZZZZ'], { restUrl: sim.restUrl, token: 'x', logger }), (e: FinpipeError) => {
-    assert.equal(e.code, 'SYMBOL_UNKNOWN');
-    assert.match(e.message, /BINANCE:BTCUSD \(closest: BINANCE:BTCUSDT/);
-    assert.match(e.message, /AAPLE \(closest: AAPL\)/);
-    assert.match(e.message, /NOPE:ZZZZZZ \(no similar symbol\)/);
-    assert.doesNotMatch(e.message, /AAPL \(/);
-    return true;
-  });
+  await assert.rejects(
+    validateSymbols(['BINANCE:BTCUSD', 'AAPLE', 'AAPL', 'NOPE:ZZZZZZ'], { restUrl: sim.restUrl, token: 'x', logger }),
+    (e: FinpipeError) => {
+      assert.equal(e.code, 'SYMBOL_UNKNOWN');
+      assert.match(e.message, /BINANCE:BTCUSD \(closest: BINANCE:BTCUSDT/);
+      assert.match(e.message, /AAPLE \(closest: AAPL\)/);
+      assert.match(e.message, /NOPE:ZZZZZZ \(no similar symbol\)/);
+      assert.doesNotMatch(e.message, /AAPL \(/);
+      return true;
+    },
+  );
 });

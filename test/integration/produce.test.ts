@@ -64,7 +64,10 @@ test('simulator -> produce -> raw topic: every trade decodes, one symbol per mes
   for (const r of records) {
     const message = decode(r);
     assert.equal(message.type, 'trade');
-    assert.ok(message.data.every((x) => x.s === r.key!.toString()), 'one symbol per message, key = symbol');
+    assert.ok(
+      message.data.every((x) => x.s === r.key!.toString()),
+      'one symbol per message, key = symbol',
+    );
     assert.ok(message.data.every((x) => x.p > 0 && x.v >= 0 && Number.isInteger(x.t)));
   }
   assert.deepEqual(new Set(trades.map((x) => x.s)), new Set(SYMBOLS));
@@ -99,7 +102,10 @@ test('reconnect after the simulator drops connections: every symbol is resubscri
   // The simulator stamps trades with its clock when it sends them, so a trade stamped after
   // the second reconnect came over a connection opened by a reconnect.
   for (const symbol of SYMBOLS) {
-    assert.ok(trades.some((x) => x.s === symbol && x.t > secondReconnectAt), `${symbol} flows again after reconnecting`);
+    assert.ok(
+      trades.some((x) => x.s === symbol && x.t > secondReconnectAt),
+      `${symbol} flows again after reconnecting`,
+    );
   }
 });
 
@@ -124,7 +130,13 @@ test('malformed frames land in the dead-letter topic with a reason while every g
 test('more symbols than the server allows: the error frame is counted and logged', async (t) => {
   const sim = await simulator(t, { symbolLimit: 2, maxTrades: 200 });
   const topics = topicsFor(t);
-  const summary = await produce({ kafka, topics, logger: quiet, source: wsSource(sim.url, { symbols: SYMBOLS.slice(0, 3) }), maxTrades: 200 });
+  const summary = await produce({
+    kafka,
+    topics,
+    logger: quiet,
+    source: wsSource(sim.url, { symbols: SYMBOLS.slice(0, 3) }),
+    maxTrades: 200,
+  });
   assert.equal(summary.errorFrames, 1);
   assert.equal(summary.tradesAcked >= 200, true);
 });
@@ -137,14 +149,21 @@ test('the HTTP source: 202 for valid trades, 400 with every reason (and a dead l
   await waitFor('the HTTP source to listen', () => port > 0);
   const url = `http://127.0.0.1:${port}/trades`;
   const t0 = 1_718_000_000_000;
-  const good = [{ s: 'AAPL', p: 190.5, t: t0, v: 10 }, { s: 'MSFT', p: 420, t: t0 + 1, v: 0, c: ['12'] }, { s: 'AAPL', p: 190.6, t: t0 + 2, v: 3 }];
+  const good = [
+    { s: 'AAPL', p: 190.5, t: t0, v: 10 },
+    { s: 'MSFT', p: 420, t: t0 + 1, v: 0, c: ['12'] },
+    { s: 'AAPL', p: 190.6, t: t0 + 2, v: 3 },
+  ];
   const ok = await fetch(url, { method: 'POST', body: JSON.stringify(good), headers: { 'content-type': 'application/json' } });
   assert.equal(ok.status, 202);
   assert.deepEqual(await ok.json(), { accepted: 3 });
   const badBody = JSON.stringify([good[0], { s: 'AAPL', p: -1, t: t0, v: 'lots' }]);
   const bad = await fetch(url, { method: 'POST', body: badBody });
   assert.equal(bad.status, 400);
-  assert.deepEqual(((await bad.json()) as { reasons: string[] }).reasons, ['[1].p: must be a finite number > 0, not -1', '[1].v: must be a finite number >= 0, not "lots" (a string)']);
+  assert.deepEqual(((await bad.json()) as { reasons: string[] }).reasons, [
+    '[1].p: must be a finite number > 0, not -1',
+    '[1].v: must be a finite number >= 0, not "lots" (a string)',
+  ]);
   const notJson = await fetch(url, { method: 'POST', body: '{oops' });
   assert.equal(notJson.status, 400);
   assert.equal((await fetch(url)).status, 405);
@@ -162,12 +181,16 @@ test('CLI: SIGTERM stops reading, flushes everything received, prints a summary 
   const SECRET = 'sekret-finnhub-token-81723';
   const sim = await simulator(t, { rate: 3000, tokens: [SECRET] });
   const topics = topicsFor(t);
-  const cli = startCli(t, ['produce', 'BINANCE:BTCUSDT', 'IC MARKETS:1', '--url', sim.url, '--stats-interval', '200ms', '--log-level', 'debug'], {
-    FINNHUB_TOKEN: SECRET,
-    FINPIPE_RAW_TOPIC: topics.raw,
-    FINPIPE_DLQ_TOPIC: topics.deadLetter,
-    FINPIPE_KAFKA_BROKERS: BROKERS.join(','),
-  });
+  const cli = startCli(
+    t,
+    ['produce', 'BINANCE:BTCUSDT', 'IC MARKETS:1', '--url', sim.url, '--stats-interval', '200ms', '--log-level', 'debug'],
+    {
+      FINNHUB_TOKEN: SECRET,
+      FINPIPE_RAW_TOPIC: topics.raw,
+      FINPIPE_DLQ_TOPIC: topics.deadLetter,
+      FINPIPE_KAFKA_BROKERS: BROKERS.join(','),
+    },
+  );
   await waitFor('acknowledged trades in the stats log', () => /"tradesAcked":[1-9]/.test(cli.output().stderr), 30_000);
   const result = await cli.stop('SIGTERM');
   assert.equal(result.code, 0, result.stderr.slice(-2000));

@@ -5,13 +5,30 @@ import { createTopic, uniqueName, waitFor } from '../helpers/kafka';
 import { createDatabase, MYSQL } from '../helpers/mysql';
 import { startCli } from '../helpers/cli';
 import {
-  candleMessage, countRows, finalCandles, makeCandles, makeTrades, outageUnsupported, readCandles, readTrades, sendInTransactions, sortTrades,
-  startMariadb, stopMariadb, tradeMessage, transactionalProducer, T0,
+  candleMessage,
+  countRows,
+  finalCandles,
+  makeCandles,
+  makeTrades,
+  outageUnsupported,
+  readCandles,
+  readTrades,
+  sendInTransactions,
+  sortTrades,
+  startMariadb,
+  stopMariadb,
+  tradeMessage,
+  transactionalProducer,
+  T0,
 } from './sink-fixtures';
 
 /** JSON log lines of a CLI run whose msg matches. */
 function logLines(stderr: string, msg: RegExp): Record<string, unknown>[] {
-  return stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => msg.test(String(r.msg)));
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((r) => msg.test(String(r.msg)));
 }
 
 test('kill -9 in the middle of a run, then a restart: exactly the rows, no duplicates, candles final', async (t) => {
@@ -39,7 +56,12 @@ test('kill -9 in the middle of a run, then a restart: exactly the rows, no dupli
   assert.ok(atKill < trades.length, `killed mid-run (${atKill} of ${trades.length} trades written)`);
 
   const second = startCli(t, args, env);
-  await waitFor('every row', async () => (await countRows(db.connection, db.name, 'trades')) === trades.length && (await countRows(db.connection, db.name, 'candles')) === 300, 60_000);
+  await waitFor(
+    'every row',
+    async () =>
+      (await countRows(db.connection, db.name, 'trades')) === trades.length && (await countRows(db.connection, db.name, 'candles')) === 300,
+    60_000,
+  );
   const result = await second.stop('SIGTERM');
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /sink: \d+ records written/);
@@ -70,7 +92,10 @@ test('MariaDB stopped for a few seconds mid-run: the sink pauses, retries, resum
   const candles = makeCandles('MSFT', 50, 3);
   await sendInTransactions(producer, topic, [...before.map(tradeMessage), ...candles.filter((c) => c.version < 3).map(candleMessage)]);
 
-  const sink = startCli(t, ['sink', topic, '--group', uniqueName('sink-outage'), '--batch-rows', '1000', '--flush', '100ms'], { FINPIPE_MYSQL_URL: db.url, FINPIPE_DLQ_TOPIC: dlq });
+  const sink = startCli(t, ['sink', topic, '--group', uniqueName('sink-outage'), '--batch-rows', '1000', '--flush', '100ms'], {
+    FINPIPE_MYSQL_URL: db.url,
+    FINPIPE_DLQ_TOPIC: dlq,
+  });
   await waitFor('the first rows', async () => (await countRows(db.connection, db.name, 'trades')) === before.length, 30_000);
 
   try {
@@ -84,7 +109,11 @@ test('MariaDB stopped for a few seconds mid-run: the sink pauses, retries, resum
   }
   const check = await mysql.createConnection(MYSQL);
   t.after(() => check.end());
-  await waitFor('every row after the outage', async () => (await countRows(check, db.name, 'trades')) === 6_000 && (await readCandles(check, db.name)).every((c) => c.version === 3), 60_000);
+  await waitFor(
+    'every row after the outage',
+    async () => (await countRows(check, db.name, 'trades')) === 6_000 && (await readCandles(check, db.name)).every((c) => c.version === 3),
+    60_000,
+  );
   const result = await sink.stop('SIGTERM');
   assert.equal(result.code, 0, result.stderr);
   assert.ok(logLines(result.stderr, /paused consumption/).length >= 1, 'it paused');

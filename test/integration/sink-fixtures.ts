@@ -28,9 +28,20 @@ export function makeCandles(symbol: string, windows: number, versions: number, s
   for (let w = 0; w < windows; w++) {
     for (let v = 1; v <= versions; v++) {
       out.push({
-        symbol, window_ms: 10_000, window_start: start + w * 10_000, window_end: start + (w + 1) * 10_000,
-        open: 100 + w, high: 101 + w + v, low: 99 + w - v / 10, close: 100.5 + w + v / 100, volume: 10 * v, vwap: v % 2 ? 100.25 + w : null,
-        trade_count: 5 * v, avg_price: 100.1 + w, is_final: v === versions, version: v,
+        symbol,
+        window_ms: 10_000,
+        window_start: start + w * 10_000,
+        window_end: start + (w + 1) * 10_000,
+        open: 100 + w,
+        high: 101 + w + v,
+        low: 99 + w - v / 10,
+        close: 100.5 + w + v / 100,
+        volume: 10 * v,
+        vwap: v % 2 ? 100.25 + w : null,
+        trade_count: 5 * v,
+        avg_price: 100.1 + w,
+        is_final: v === versions,
+        version: v,
       });
     }
   }
@@ -47,13 +58,23 @@ export function candleMessage(c: Candle): Message {
 
 /** A transactional producer (like process); disconnect it yourself. */
 export async function transactionalProducer(): Promise<Producer> {
-  const p = testKafka('finpipe-sink-test').producer({ transactionalId: uniqueName('sink-test-tx'), idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const p = testKafka('finpipe-sink-test').producer({
+    transactionalId: uniqueName('sink-test-tx'),
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+  });
   await p.connect();
   return p;
 }
 
 /** Sends messages in transactions of `chunk`; `abort` aborts them instead (readers must never see them). */
-export async function sendInTransactions(producer: Producer, topic: string, messages: Message[], { chunk = 1_000, abort = false, partition }: { chunk?: number; abort?: boolean; partition?: number } = {}): Promise<void> {
+export async function sendInTransactions(
+  producer: Producer,
+  topic: string,
+  messages: Message[],
+  { chunk = 1_000, abort = false, partition }: { chunk?: number; abort?: boolean; partition?: number } = {},
+): Promise<void> {
   for (let i = 0; i < messages.length; i += chunk) {
     const tx = await producer.transaction();
     try {
@@ -73,7 +94,10 @@ export async function countRows(conn: mysql.Connection, db: string, table: 'trad
 }
 
 export async function tableExists(conn: mysql.Connection, db: string, table: string): Promise<boolean> {
-  const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?', [db, table]);
+  const [rows] = await conn.query<mysql.RowDataPacket[]>(
+    'SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?',
+    [db, table],
+  );
   return rows.length > 0;
 }
 
@@ -81,23 +105,48 @@ const ms = (d: Date) => d.getTime();
 
 /** Rows as mysql2 returns them: DATETIMEs as Dates, JSON as text or parsed, BOOLEAN as 0/1. */
 type TradeRow = mysql.RowDataPacket &
-  Omit<Trade, 'trade_timestamp' | 'ingest_timestamp' | 'trade_conditions'> & { trade_timestamp: Date; ingest_timestamp: Date; trade_conditions: string | string[] };
-type CandleRow = mysql.RowDataPacket & Omit<Candle, 'window_start' | 'window_end' | 'is_final'> & { window_start: Date; window_end: Date; is_final: number };
+  Omit<Trade, 'trade_timestamp' | 'ingest_timestamp' | 'trade_conditions'> & {
+    trade_timestamp: Date;
+    ingest_timestamp: Date;
+    trade_conditions: string | string[];
+  };
+type CandleRow = mysql.RowDataPacket &
+  Omit<Candle, 'window_start' | 'window_end' | 'is_final'> & { window_start: Date; window_end: Date; is_final: number };
 
 /** Every trade row, as the Avro Trade it came from (DATETIMEs read back as UTC). */
 export async function readTrades(conn: mysql.Connection, db: string): Promise<Trade[]> {
   const [rows] = await conn.query<TradeRow[]>({ sql: `SELECT * FROM \`${db}\`.trades ORDER BY id`, timezone: 'Z' } as mysql.QueryOptions);
   return rows.map((r) => ({
-    id: r.id, symbol: r.symbol, price: r.price, volume: r.volume, trade_timestamp: ms(r.trade_timestamp), ingest_timestamp: ms(r.ingest_timestamp),
+    id: r.id,
+    symbol: r.symbol,
+    price: r.price,
+    volume: r.volume,
+    trade_timestamp: ms(r.trade_timestamp),
+    ingest_timestamp: ms(r.ingest_timestamp),
     trade_conditions: typeof r.trade_conditions === 'string' ? (JSON.parse(r.trade_conditions) as string[]) : r.trade_conditions,
   }));
 }
 
 export async function readCandles(conn: mysql.Connection, db: string): Promise<Candle[]> {
-  const [rows] = await conn.query<CandleRow[]>({ sql: `SELECT * FROM \`${db}\`.candles ORDER BY symbol, window_ms, window_start`, timezone: 'Z' } as mysql.QueryOptions);
+  const [rows] = await conn.query<CandleRow[]>({
+    sql: `SELECT * FROM \`${db}\`.candles ORDER BY symbol, window_ms, window_start`,
+    timezone: 'Z',
+  } as mysql.QueryOptions);
   return rows.map((r) => ({
-    symbol: r.symbol, window_ms: r.window_ms, window_start: ms(r.window_start), window_end: ms(r.window_end), open: r.open, high: r.high, low: r.low, close: r.close,
-    volume: r.volume, vwap: r.vwap, trade_count: r.trade_count, avg_price: r.avg_price, is_final: Boolean(r.is_final), version: r.version,
+    symbol: r.symbol,
+    window_ms: r.window_ms,
+    window_start: ms(r.window_start),
+    window_end: ms(r.window_end),
+    open: r.open,
+    high: r.high,
+    low: r.low,
+    close: r.close,
+    volume: r.volume,
+    vwap: r.vwap,
+    trade_count: r.trade_count,
+    avg_price: r.avg_price,
+    is_final: Boolean(r.is_final),
+    version: r.version,
   }));
 }
 
@@ -108,7 +157,9 @@ export function finalCandles(candles: Candle[]): Candle[] {
     const k = `${c.symbol}|${c.window_ms}|${c.window_start}`;
     if (!byKey.has(k) || byKey.get(k)!.version <= c.version) byKey.set(k, c);
   }
-  return [...byKey.values()].sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : a.window_ms - b.window_ms || a.window_start - b.window_start));
+  return [...byKey.values()].sort((a, b) =>
+    a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : a.window_ms - b.window_ms || a.window_start - b.window_start,
+  );
 }
 
 export function sortTrades(trades: Trade[]): Trade[] {

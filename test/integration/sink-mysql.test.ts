@@ -16,7 +16,14 @@ import type { MysqlConfig } from '../../src/core/config';
 const silent = pino({ level: 'silent' });
 
 function mysqlConfig(database: string, port = MYSQL.port): MysqlConfig {
-  return { url: `mysql://root@127.0.0.1:${port}/${database}`, host: MYSQL.host, port, user: MYSQL.user, password: MYSQL.password || undefined, database };
+  return {
+    url: `mysql://root@127.0.0.1:${port}/${database}`,
+    host: MYSQL.host,
+    port,
+    user: MYSQL.user,
+    password: MYSQL.password || undefined,
+    database,
+  };
 }
 
 async function session(t: { after(fn: () => unknown): void }, database: string): Promise<MysqlSession> {
@@ -35,7 +42,14 @@ test('the database and tables are created when missing, with UTC DATETIME(3), DO
   });
   const s = await session(t, name);
   const result = await s.run((conn) => migrate(conn, name));
-  assert.deepEqual(result, { from: 0, to: SCHEMA_VERSION, applied: [{ version: 1, name: 'create trades and candles' }, { version: 2, name: 'index candles by (window_ms, window_start) for cross-symbol time ranges' }] });
+  assert.deepEqual(result, {
+    from: 0,
+    to: SCHEMA_VERSION,
+    applied: [
+      { version: 1, name: 'create trades and candles' },
+      { version: 2, name: 'index candles by (window_ms, window_start) for cross-symbol time ranges' },
+    ],
+  });
   const [[trades]] = await admin.query<mysql.RowDataPacket[]>(`SHOW CREATE TABLE \`${name}\`.trades`);
   const ddl = String(trades['Create Table']);
   assert.match(ddl, /`price` double NOT NULL/);
@@ -59,18 +73,32 @@ test('an older schema is upgraded in place, keeping its rows; a newer one is ref
   await writer.write(WriteBatch.of([{ row: { kind: 'candle', candle }, ref: 0 }]));
 
   const result = await s.run((conn) => migrate(conn, db.name));
-  assert.deepEqual(result.applied.map((a) => a.version), [2]);
+  assert.deepEqual(
+    result.applied.map((a) => a.version),
+    [2],
+  );
   assert.deepEqual(await readCandles(db.connection, db.name), [candle]);
-  const [indexes] = await db.connection.query<mysql.RowDataPacket[]>(`SHOW INDEX FROM \`${db.name}\`.candles WHERE Key_name = 'candles_window_time'`);
+  const [indexes] = await db.connection.query<mysql.RowDataPacket[]>(
+    `SHOW INDEX FROM \`${db.name}\`.candles WHERE Key_name = 'candles_window_time'`,
+  );
   assert.equal(indexes.length, 2);
 
   await db.connection.query(`INSERT INTO \`${db.name}\`.finpipe_migrations VALUES (99, 'from the future', UTC_TIMESTAMP(3))`);
-  await assert.rejects(s.run((conn) => migrate(conn, db.name)), (e: unknown) => e instanceof FinpipeError && /schema version 99, newer than this finpipe knows/.test(e.message));
+  await assert.rejects(
+    s.run((conn) => migrate(conn, db.name)),
+    (e: unknown) => e instanceof FinpipeError && /schema version 99, newer than this finpipe knows/.test(e.message),
+  );
 
   const other = await createDatabase(t);
   await other.connection.query(`CREATE TABLE \`${other.name}\`.trades (id INT PRIMARY KEY, note TEXT)`);
   const s2 = await session(t, other.name);
-  await assert.rejects(s2.run((conn) => migrate(conn, other.name)), (e: unknown) => e instanceof FinpipeError && /trades exists but lacks columns symbol, price/.test(e.message) && /not created by finpipe/.test(e.message));
+  await assert.rejects(
+    s2.run((conn) => migrate(conn, other.name)),
+    (e: unknown) =>
+      e instanceof FinpipeError &&
+      /trades exists but lacks columns symbol, price/.test(e.message) &&
+      /not created by finpipe/.test(e.message),
+  );
 });
 
 test('candle upserts keep the newest version: replaying older versions never regresses a row', async (t) => {
@@ -81,7 +109,9 @@ test('candle upserts keep the newest version: replaying older versions never reg
   const versions = makeCandles('BTC', 4, 3);
   const byVersion = (v: number) => versions.filter((c) => c.version === v);
   await writer.write(WriteBatch.of(byVersion(3).map((candle) => ({ row: { kind: 'candle' as const, candle }, ref: 0 }))));
-  await writer.write(WriteBatch.of([...byVersion(1), ...byVersion(2)].map((candle) => ({ row: { kind: 'candle' as const, candle }, ref: 0 }))));
+  await writer.write(
+    WriteBatch.of([...byVersion(1), ...byVersion(2)].map((candle) => ({ row: { kind: 'candle' as const, candle }, ref: 0 }))),
+  );
   assert.deepEqual(await readCandles(db.connection, db.name), byVersion(3));
   const v4 = byVersion(3).map((c) => ({ ...c, version: 4, close: c.close + 1 }));
   await writer.write(WriteBatch.of(v4.map((candle) => ({ row: { kind: 'candle' as const, candle }, ref: 0 }))));
@@ -98,7 +128,10 @@ test('candle upserts keep the newest version: replaying older versions never reg
   assert.equal((await writer.write(fromAvro)).tradesInserted, 0);
   const items = trades.map((trade) => ({ row: { kind: 'trade' as const, trade }, ref: 0 }));
   assert.equal((await writer.write(WriteBatch.of(items, false))).tradesInserted, 0);
-  assert.deepEqual(await readTrades(db.connection, db.name), [...trades].sort((a, b) => (a.id < b.id ? -1 : 1)));
+  assert.deepEqual(
+    await readTrades(db.connection, db.name),
+    [...trades].sort((a, b) => (a.id < b.id ? -1 : 1)),
+  );
 });
 
 test('waiting for MySQL retries with backoff until it answers or the wait is cancelled', async () => {
@@ -107,8 +140,13 @@ test('waiting for MySQL retries with backoff until it answers or the wait is can
   const s = new MysqlSession(mysqlConfig('finpipe', 1), logger); // nothing listens on port 1
   const controller = new AbortController();
   setTimeout(() => controller.abort(), 1_500);
-  await assert.rejects(s.waitConnected(controller.signal, { initialMs: 100, maxMs: 400 }), (e: unknown) => e instanceof FinpipeError && e.code === 'MYSQL_UNAVAILABLE' && /cannot reach MySQL at 127\.0\.0\.1:1/.test(e.message));
-  const waits = lines.map((l) => JSON.parse(l) as { msg?: string; attempt?: number }).filter((r) => r.msg === 'waiting for MySQL at 127.0.0.1:1');
+  await assert.rejects(
+    s.waitConnected(controller.signal, { initialMs: 100, maxMs: 400 }),
+    (e: unknown) => e instanceof FinpipeError && e.code === 'MYSQL_UNAVAILABLE' && /cannot reach MySQL at 127\.0\.0\.1:1/.test(e.message),
+  );
+  const waits = lines
+    .map((l) => JSON.parse(l) as { msg?: string; attempt?: number })
+    .filter((r) => r.msg === 'waiting for MySQL at 127.0.0.1:1');
   assert.ok(waits.length >= 3, `retried ${waits.length} times`);
   assert.ok(waits.every((w, i) => w.attempt === i + 1));
 });

@@ -12,17 +12,51 @@ import { admin, createTopic, deleteTopicsQuietly, readTopic, uniqueName, waitFor
 import { createDatabase } from '../helpers/mysql';
 import { runCli } from '../helpers/cli';
 import {
-  candleMessage, countRows, finalCandles, makeCandles, makeTrades, readCandles, readTrades, sendInTransactions, sortTrades, tableExists, tradeMessage, transactionalProducer, T0,
+  candleMessage,
+  countRows,
+  finalCandles,
+  makeCandles,
+  makeTrades,
+  readCandles,
+  readTrades,
+  sendInTransactions,
+  sortTrades,
+  tableExists,
+  tradeMessage,
+  transactionalProducer,
+  T0,
 } from './sink-fixtures';
 
 /** An in-process sink against the real broker and MariaDB; stopped (and awaited) after the test. */
-function startSink(t: { after(fn: () => unknown): void }, opts: { url: string; topics: string[]; dlq?: string; pattern?: RegExp; batchRows?: number; flushMs?: number; patternPollMs?: number; groupId?: string }) {
-  const config = loadConfig({ env: { FINPIPE_KAFKA_BROKERS: BROKERS.join(','), FINPIPE_MYSQL_URL: opts.url, FINPIPE_DLQ_TOPIC: opts.dlq ?? 'finpipe.dlq' }, envFile: '/dev/null' });
+function startSink(
+  t: { after(fn: () => unknown): void },
+  opts: {
+    url: string;
+    topics: string[];
+    dlq?: string;
+    pattern?: RegExp;
+    batchRows?: number;
+    flushMs?: number;
+    patternPollMs?: number;
+    groupId?: string;
+  },
+) {
+  const config = loadConfig({
+    env: { FINPIPE_KAFKA_BROKERS: BROKERS.join(','), FINPIPE_MYSQL_URL: opts.url, FINPIPE_DLQ_TOPIC: opts.dlq ?? 'finpipe.dlq' },
+    envFile: '/dev/null',
+  });
   const logger = configureLogging((process.env.TEST_LOG_LEVEL as 'info') ?? 'silent', 'json');
   const controller = new AbortController();
   const sink = new Sink({
-    config, logger, topics: opts.topics, pattern: opts.pattern, groupId: opts.groupId ?? uniqueName('sink-test'), batchRows: opts.batchRows ?? 500, flushMs: opts.flushMs ?? 100,
-    topicPollMs: 200, patternPollMs: opts.patternPollMs,
+    config,
+    logger,
+    topics: opts.topics,
+    pattern: opts.pattern,
+    groupId: opts.groupId ?? uniqueName('sink-test'),
+    batchRows: opts.batchRows ?? 500,
+    flushMs: opts.flushMs ?? 100,
+    topicPollMs: 200,
+    patternPollMs: opts.patternPollMs,
   });
   let error: unknown;
   const done: Promise<SinkStats | undefined> = sink.run(controller.signal).catch((e) => {
@@ -46,7 +80,11 @@ async function assertCommittedToEnd(a: Awaited<ReturnType<typeof admin>>, groupI
     const ends = await a.fetchTopicOffsets(topic);
     const [committed] = await a.fetchOffsets({ groupId, topics: [topic] });
     for (const p of ends.filter((e) => e.high !== '0')) {
-      assert.equal(committed.partitions.find((c) => c.partition === p.partition)?.offset, p.high, `${topic}/${p.partition} committed to the end`);
+      assert.equal(
+        committed.partitions.find((c) => c.partition === p.partition)?.offset,
+        p.high,
+        `${topic}/${p.partition} committed to the end`,
+      );
     }
   }
 }
@@ -62,14 +100,23 @@ test('writes every trade once and every candle as its final version; aborted tra
   t.after(() => producer.disconnect());
   // Versions interleaved with trades, as process emits them; then an old version replayed
   // after the final one, which must not regress the row.
-  await sendInTransactions(producer, topicA, [...tradesA.slice(0, 700).map(tradeMessage), ...candlesA.map(candleMessage), ...tradesA.slice(700).map(tradeMessage)], { chunk: 400 });
+  await sendInTransactions(
+    producer,
+    topicA,
+    [...tradesA.slice(0, 700).map(tradeMessage), ...candlesA.map(candleMessage), ...tradesA.slice(700).map(tradeMessage)],
+    { chunk: 400 },
+  );
   await sendInTransactions(producer, topicA, candlesA.filter((c) => c.version === 1).map(candleMessage));
   await sendInTransactions(producer, topicB, [...candlesB.map(candleMessage), ...tradesB.map(tradeMessage)]);
   // Records of an aborted transaction are not real: the sink must skip them.
   await sendInTransactions(producer, topicB, makeTrades('AAPL', 50).map(tradeMessage), { abort: true });
 
   const run = startSink(t, { url: db.url, topics: [topicA, topicB] });
-  await waitFor('all rows', async () => (await countRows(db.connection, db.name, 'trades')) === 2200 && (await countRows(db.connection, db.name, 'candles')) === 50, 30_000);
+  await waitFor(
+    'all rows',
+    async () => (await countRows(db.connection, db.name, 'trades')) === 2200 && (await countRows(db.connection, db.name, 'candles')) === 50,
+    30_000,
+  );
   // Also replay the same trades (a producer retry upstream): still one row each.
   await sendInTransactions(producer, topicB, tradesB.slice(0, 100).map(tradeMessage));
   await waitFor('the replayed trades to be read', () => run.sink.snapshot().trades >= 2300, 20_000);
@@ -84,7 +131,7 @@ test('writes every trade once and every candle as its final version; aborted tra
   await assertCommittedToEnd(await admin(t), run.sink['options'].groupId, [topicA, topicB]);
 });
 
-test('a server that refuses LOAD DATA LOCAL (local_infile off, MySQL 8\'s default): every row still written exactly once, with INSERT', async (t) => {
+test("a server that refuses LOAD DATA LOCAL (local_infile off, MySQL 8's default): every row still written exactly once, with INSERT", async (t) => {
   const db = await createDatabase(t);
   const topic = await createTopic(t, 'sink-noload', 1);
   const trades = makeTrades('BINANCE:ETHUSDT', 2000);
@@ -99,7 +146,12 @@ test('a server that refuses LOAD DATA LOCAL (local_infile off, MySQL 8\'s defaul
   try {
     // Small batches, so that both writers write several and each finds out for itself.
     const run = startSink(t, { url: db.url, topics: [topic], batchRows: 200 });
-    await waitFor('all rows', async () => (await countRows(db.connection, db.name, 'trades')) === 2000 && (await countRows(db.connection, db.name, 'candles')) === 10, 30_000);
+    await waitFor(
+      'all rows',
+      async () =>
+        (await countRows(db.connection, db.name, 'trades')) === 2000 && (await countRows(db.connection, db.name, 'candles')) === 10,
+      30_000,
+    );
     const store = run.sink['store'] as MysqlStore<unknown>;
     const writers = store['writers'];
     const stats = await run.stop();
@@ -137,7 +189,10 @@ test('poison records go to the dead-letter topic with the reason, and the good r
 
   const run = startSink(t, { url: db.url, topics: [topic], dlq, batchRows: 1000 });
   const letters = await readTopic(dlq, (r) => r.length >= 4, 30_000);
-  await waitFor('the good rows', async () => (await countRows(db.connection, db.name, 'trades')) === 40 && (await countRows(db.connection, db.name, 'candles')) === 3);
+  await waitFor(
+    'the good rows',
+    async () => (await countRows(db.connection, db.name, 'trades')) === 40 && (await countRows(db.connection, db.name, 'candles')) === 3,
+  );
   const stats = await run.stop();
 
   assert.deepEqual(await readTrades(db.connection, db.name), sortTrades(good));
@@ -172,7 +227,13 @@ test('started before process created its topics: waits for them; --pattern picks
   const run = startSink(t, { url: db.url, topics: [named], pattern: new RegExp(`${prefix}_[A-Z]+`) });
   await waitFor('the sink to wait for its topics', () => run.sink.snapshot().state === 'waiting for topics');
   const a = await admin(t);
-  await a.createTopics({ topics: [{ topic: named, numPartitions: 1 }, { topic: matched, numPartitions: 1 }], waitForLeaders: true });
+  await a.createTopics({
+    topics: [
+      { topic: named, numPartitions: 1 },
+      { topic: matched, numPartitions: 1 },
+    ],
+    waitForLeaders: true,
+  });
   const producer = await transactionalProducer();
   t.after(() => producer.disconnect());
   const [x, y] = [makeTrades('X', 5), makeTrades('AAPL', 7)];
@@ -205,7 +266,7 @@ test('--pattern: a matching topic created while the sink runs is added; nothing 
   await sendInTransactions(producer, first, aapl1.map(tradeMessage), { chunk: 100 });
 
   const run = startSink(t, { url: db.url, topics: [], pattern, batchRows: 100, patternPollMs: 300 });
-  await waitFor('the first topic\'s rows', async () => (await countRows(db.connection, db.name, 'trades')) === 600, 30_000);
+  await waitFor("the first topic's rows", async () => (await countRows(db.connection, db.name, 'trades')) === 600, 30_000);
   assert.deepEqual(run.sink.subscribedTopics, [first]);
 
   // While the sink runs: a new matching topic, and more records on the first one (some of
@@ -232,11 +293,11 @@ test('--pattern with two sinks in one group: a new topic is picked up by the gro
   const groupId = uniqueName('sink-pair');
   const one = startSink(t, { url: db.url, topics: [], pattern, groupId, batchRows: 100, patternPollMs: 500 });
   const two = startSink(t, { url: db.url, topics: [], pattern, groupId, batchRows: 100, patternPollMs: 1_500 });
-  await waitFor('the first topic\'s rows', async () => (await countRows(db.connection, db.name, 'trades')) === 400, 30_000);
+  await waitFor("the first topic's rows", async () => (await countRows(db.connection, db.name, 'trades')) === 400, 30_000);
 
   await a.createTopics({ topics: [{ topic: later, numPartitions: 4 }], waitForLeaders: true });
   await sendInTransactions(producer, later, msft.map(tradeMessage), { chunk: 100 });
-  await waitFor('the new topic\'s rows', async () => (await countRows(db.connection, db.name, 'trades')) === 1000, 45_000);
+  await waitFor("the new topic's rows", async () => (await countRows(db.connection, db.name, 'trades')) === 1000, 45_000);
   await Promise.all([one.stop(), two.stop()]);
 
   assert.deepEqual(one.sink.subscribedTopics, [first, later]);

@@ -19,7 +19,10 @@ test('topics create is idempotent and list --format json shows the partitions', 
   const list = await runCli(['topics', 'list', '--format', 'json'], env);
   assert.equal(list.code, 0, list.stderr);
   const topics = JSON.parse(list.stdout) as { name: string; partitions: number; replicationFactor: number }[];
-  assert.deepEqual(topics.find((x) => x.name === raw), { name: raw, partitions: 6, replicationFactor: 1 });
+  assert.deepEqual(
+    topics.find((x) => x.name === raw),
+    { name: raw, partitions: 6, replicationFactor: 1 },
+  );
   assert.ok(!topics.some((x) => x.name.startsWith('__')), 'internal topics hidden without --all');
 });
 
@@ -35,13 +38,29 @@ test('creating an existing topic with another partition count is a clear error',
 test('topic configs are applied and shown by describe', async (t) => {
   const name = uniqueName('described');
   t.after(() => deleteTopicsQuietly([name]));
-  const created = await runCli(['topics', 'create', name, '-p', '2', '--config', 'retention.ms=3600000', '--config', 'cleanup.policy=compact']);
+  const created = await runCli([
+    'topics',
+    'create',
+    name,
+    '-p',
+    '2',
+    '--config',
+    'retention.ms=3600000',
+    '--config',
+    'cleanup.policy=compact',
+  ]);
   assert.equal(created.code, 0, created.stderr);
 
   const described = await runCli(['topics', 'describe', name, '--format', 'json']);
   assert.equal(described.code, 0, described.stderr);
-  const d = JSON.parse(described.stdout) as { partitions: { partition: number; leader: number; replicas: number[] }[]; configs: { name: string; value: string; isDefault: boolean }[] };
-  assert.deepEqual(d.partitions.map((p) => p.partition), [0, 1]);
+  const d = JSON.parse(described.stdout) as {
+    partitions: { partition: number; leader: number; replicas: number[] }[];
+    configs: { name: string; value: string; isDefault: boolean }[];
+  };
+  assert.deepEqual(
+    d.partitions.map((p) => p.partition),
+    [0, 1],
+  );
   assert.ok(d.partitions.every((p) => p.replicas.length === 1 && p.leader === p.replicas[0]));
   const config = (key: string) => d.configs.find((c) => c.name === key);
   assert.deepEqual([config('retention.ms')?.value, config('retention.ms')?.isDefault], ['3600000', false]);
@@ -106,7 +125,13 @@ test('an unreachable broker is a clear runtime error (exit 1) naming the brokers
 test('SASL/PLAIN settings reach the broker and the password never appears in output', async (t) => {
   const name = uniqueName('sasl');
   t.after(() => deleteTopicsQuietly([name]));
-  const env = { FINPIPE_KAFKA_BROKERS: '127.0.0.1:9094', FINPIPE_KAFKA_SASL_MECHANISM: 'plain', FINPIPE_KAFKA_SASL_USERNAME: 'finpipe', FINPIPE_KAFKA_SASL_PASSWORD: 'finpipe-secret', FINPIPE_LOG_LEVEL: 'debug' };
+  const env = {
+    FINPIPE_KAFKA_BROKERS: '127.0.0.1:9094',
+    FINPIPE_KAFKA_SASL_MECHANISM: 'plain',
+    FINPIPE_KAFKA_SASL_USERNAME: 'finpipe',
+    FINPIPE_KAFKA_SASL_PASSWORD: 'finpipe-secret',
+    FINPIPE_LOG_LEVEL: 'debug',
+  };
   const ok = await runCli(['topics', 'create', name, '-p', '1'], env);
   assert.equal(ok.code, 0, ok.stderr);
   assert.ok(!(ok.stdout + ok.stderr).includes('finpipe-secret'));

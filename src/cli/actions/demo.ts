@@ -12,11 +12,17 @@ const n = (x: number) => Math.round(x).toLocaleString('en-US');
 const ms = (x: number | null) => (x === null ? '-' : `${n(x)} ms`);
 const lag = (x: number | null) => (x === null ? '-' : n(x));
 
-export async function runDemoCommand(global: GlobalOptions, opts: { symbols: string[]; rate: number; duration: number; seed: number; windows: string; groupPrefix: string; logDir?: string }): Promise<void> {
+export async function runDemoCommand(
+  global: GlobalOptions,
+  opts: { symbols: string[]; rate: number; duration: number; seed: number; windows: string; groupPrefix: string; logDir?: string },
+): Promise<void> {
   const { config, logger } = createContext(global, 'demo');
   const runDir = opts.logDir ?? mkdtempSync(path.join(tmpdir(), 'finpipe-demo-'));
   const shutdown = shutdownSignal(logger);
-  logger.info({ symbols: opts.symbols, rate: opts.rate, durationMs: opts.duration, logDir: runDir }, 'starting the pipeline: sink, process, simulator, produce');
+  logger.info(
+    { symbols: opts.symbols, rate: opts.rate, durationMs: opts.duration, logDir: runDir },
+    'starting the pipeline: sink, process, simulator, produce',
+  );
 
   const lines: Record<string, StatusLine> = {};
   const interactive = isInteractive();
@@ -25,13 +31,17 @@ export async function runDemoCommand(global: GlobalOptions, opts: { symbols: str
     const stage = (name: string) => v.stages.find((s) => s.name === name);
     const state = (name: string) => {
       const s = stage(name);
-      return s ? `${s.running ? chalk.green('running') : chalk.yellow('stopped')}${s.restarts ? chalk.red(` (${s.restarts} restarts)`) : ''}` : '-';
+      return s
+        ? `${s.running ? chalk.green('running') : chalk.yellow('stopped')}${s.restarts ? chalk.red(` (${s.restarts} restarts)`) : ''}`
+        : '-';
     };
     const rows: Record<string, string> = {
       produce: `${state('produce')}  raw topic ${n(v.rawPerSec)} msgs/s, ${n(v.rawRecords)} total  ${chalk.dim(stage('produce')?.lastStats ?? '')}`,
       process: `${state('process')}  lag ${lag(v.processLag)}  late ${n(v.lateTrades)}  ${chalk.dim(stage('process')?.lastStats ?? '')}`,
       sink: `${state('sink')}  lag ${lag(v.sinkLag)}  ${n(v.mysqlTradesPerSec)} rows/s  ${chalk.dim(stage('sink')?.lastStats ?? '')}`,
-      mysql: `${n(v.mysqlTrades)} trades, ${n(v.mysqlCandles)} candles  freshness p50 ${ms(v.freshnessP50Ms)} p99 ${ms(v.freshnessP99Ms)}  dead letters ${n(v.deadLetters)}`,
+      mysql:
+        `${n(v.mysqlTrades)} trades, ${n(v.mysqlCandles)} candles  ` +
+        `freshness p50 ${ms(v.freshnessP50Ms)} p99 ${ms(v.freshnessP99Ms)}  dead letters ${n(v.deadLetters)}`,
     };
     if (interactive) {
       for (const [name, text] of Object.entries(rows)) {
@@ -41,18 +51,34 @@ export async function runDemoCommand(global: GlobalOptions, opts: { symbols: str
     } else if (v.elapsedMs - lastLogged >= 5000) {
       lastLogged = v.elapsedMs;
       const { stages: _stages, ...figures } = v;
-      logger.info({ stats: figures }, `${n(v.mysqlTrades)} trades and ${n(v.mysqlCandles)} candles in MySQL, freshness p99 ${ms(v.freshnessP99Ms)}`);
+      logger.info(
+        { stats: figures },
+        `${n(v.mysqlTrades)} trades and ${n(v.mysqlCandles)} candles in MySQL, freshness p99 ${ms(v.freshnessP99Ms)}`,
+      );
     }
   };
 
   try {
-    const summary = await runDemo({ config, logger, signal: shutdown.signal, symbols: opts.symbols, rate: opts.rate, seed: opts.seed, durationMs: opts.duration, windows: opts.windows, groupPrefix: opts.groupPrefix, runDir, onTick });
+    const summary = await runDemo({
+      config,
+      logger,
+      signal: shutdown.signal,
+      symbols: opts.symbols,
+      rate: opts.rate,
+      seed: opts.seed,
+      durationMs: opts.duration,
+      windows: opts.windows,
+      groupPrefix: opts.groupPrefix,
+      runDir,
+      onTick,
+    });
     Object.values(lines).forEach((l) => l.stop());
     const out = [
       '',
       chalk.bold(`finpipe demo: ${(summary.elapsedMs / 1000).toFixed(1)} s, ${opts.symbols.length} symbols at ${n(opts.rate)} trades/s`),
       `  raw topic ${config.topics.raw}: ${n(summary.rawRecords)} records   dead letters: ${n(summary.deadLetters)}   late trades: ${n(summary.lateTrades)}`,
-      `  MySQL ${config.mysql.database} (this run): ${n(summary.mysqlTrades)} trades, ${n(summary.mysqlCandles)} candles   freshness p50 ${ms(summary.freshnessP50Ms)}, p99 ${ms(summary.freshnessP99Ms)}`,
+      `  MySQL ${config.mysql.database} (this run): ${n(summary.mysqlTrades)} trades, ${n(summary.mysqlCandles)} candles   ` +
+        `freshness p50 ${ms(summary.freshnessP50Ms)}, p99 ${ms(summary.freshnessP99Ms)}`,
       `  stage restarts: ${summary.stages.map((s) => `${s.name} ${s.restarts}`).join(', ')}   logs: ${summary.logDir}`,
       '',
       chalk.bold('latest candles (MySQL)'),
@@ -60,10 +86,25 @@ export async function runDemoCommand(global: GlobalOptions, opts: { symbols: str
         ? '  none yet'
         : formatTable([
             ['SYMBOL', 'WINDOW', 'START (UTC)', 'OPEN', 'HIGH', 'LOW', 'CLOSE', 'VOLUME', 'TRADES', 'FINAL'],
-            ...summary.latestCandles.map((c) => [c.symbol, `${c.window_ms / 1000}s`, String(c.window_start), String(c.open), String(c.high), String(c.low), String(c.close), String(Number(c.volume).toFixed(4)), String(c.trade_count), c.is_final ? 'yes' : 'no']),
-          ]).split('\n').map((l) => `  ${l}`).join('\n'),
+            ...summary.latestCandles.map((c) => [
+              c.symbol,
+              `${c.window_ms / 1000}s`,
+              String(c.window_start),
+              String(c.open),
+              String(c.high),
+              String(c.low),
+              String(c.close),
+              String(Number(c.volume).toFixed(4)),
+              String(c.trade_count),
+              c.is_final ? 'yes' : 'no',
+            ]),
+          ])
+            .split('\n')
+            .map((l) => `  ${l}`)
+            .join('\n'),
       '',
-      `Look around: ${chalk.cyan('npx finpipe status')}, ${chalk.cyan(`mariadb ${config.mysql.database} -e "SELECT * FROM candles ORDER BY window_start DESC LIMIT 10"`)}`,
+      `Look around: ${chalk.cyan('npx finpipe status')}, ` +
+        chalk.cyan(`mariadb ${config.mysql.database} -e "SELECT * FROM candles ORDER BY window_start DESC LIMIT 10"`),
       '',
     ];
     process.stdout.write(out.join('\n'));

@@ -66,8 +66,9 @@ function processView(topics: { late: string; deadLetter: string }): StageView<Pr
       const elapsed = elapsedMs / 1000;
       const fields = { ...statsJson(final, { tradesPerSec: final.trades / Math.max(elapsed, 0.001) }), elapsedMs };
       const stdout = interactive
-        ? `process stopped after ${elapsed.toFixed(1)} s: ${n(final.records)} raw records, ${n(final.trades)} trades, ${n(final.candles)} candles, ` +
-          `${n(final.late)} late trades (to ${topics.late}), ${n(final.deadLetters)} dead letters (to ${topics.deadLetter}) in ${n(final.transactions)} transactions`
+        ? `process stopped after ${elapsed.toFixed(1)} s: ${n(final.records)} raw records, ${n(final.trades)} trades, ` +
+          `${n(final.candles)} candles, ${n(final.late)} late trades (to ${topics.late}), ` +
+          `${n(final.deadLetters)} dead letters (to ${topics.deadLetter}) in ${n(final.transactions)} transactions`
         : JSON.stringify(fields);
       return { fields, stdout };
     },

@@ -50,16 +50,23 @@ export async function runProduceCommand(global: GlobalOptions, symbols: string[]
 
 function sourceFromFlags(symbols: string[], flags: ProduceFlags, config: Config): SourceSpec {
   const chosen = [flags.fromFile !== undefined && '--from-file', flags.http !== undefined && '--http'].filter(Boolean);
-  if (chosen.length > 1) throw new FinpipeError('USAGE', `${chosen.join(' and ')} cannot be combined`, { hint: 'one source per produce process' });
+  if (chosen.length > 1)
+    throw new FinpipeError('USAGE', `${chosen.join(' and ')} cannot be combined`, { hint: 'one source per produce process' });
   if (flags.fromFile !== undefined || flags.http !== undefined) {
     if (symbols.length > 0) {
-      throw new FinpipeError('USAGE', `symbols (${symbols.join(' ')}) are only for the websocket source, not ${chosen[0]}`, { hint: `the ${chosen[0] === '--http' ? 'requests' : 'file'} carry their own symbols; drop the symbols` });
+      throw new FinpipeError('USAGE', `symbols (${symbols.join(' ')}) are only for the websocket source, not ${chosen[0]}`, {
+        hint: `the ${chosen[0] === '--http' ? 'requests' : 'file'} carry their own symbols; drop the symbols`,
+      });
     }
     if (flags.validate) throw new FinpipeError('USAGE', `--validate only applies to the websocket source, not ${chosen[0]}`);
-    return flags.fromFile !== undefined ? { kind: 'file', path: flags.fromFile } : { kind: 'http', port: flags.http!, host: flags.httpHost };
+    return flags.fromFile !== undefined
+      ? { kind: 'file', path: flags.fromFile }
+      : { kind: 'http', port: flags.http!, host: flags.httpHost };
   }
   if (symbols.length === 0) {
-    throw new FinpipeError('USAGE', 'nothing to produce from: give symbols, --from-file or --http', { hint: 'e.g. finpipe produce BINANCE:BTCUSDT BINANCE:ETHUSDT' });
+    throw new FinpipeError('USAGE', 'nothing to produce from: give symbols, --from-file or --http', {
+      hint: 'e.g. finpipe produce BINANCE:BTCUSDT BINANCE:ETHUSDT',
+    });
   }
   const endpoint = resolveFinnhubEndpoint(config.finnhub);
   return {
@@ -74,7 +81,8 @@ function sourceFromFlags(symbols: string[], flags: ProduceFlags, config: Config)
 }
 
 function produceView(topics: { raw: string; deadLetter: string }): StageView<ProduceStats, ProduceSummary> {
-  const rate = (now: ProduceStats, previous: ProduceStats, seconds: number): number => Math.round((now.tradesAcked - previous.tradesAcked) / seconds);
+  const rate = (now: ProduceStats, previous: ProduceStats, seconds: number): number =>
+    Math.round((now.tradesAcked - previous.tradesAcked) / seconds);
   return {
     lines(now, previous, seconds) {
       const text =
@@ -86,15 +94,19 @@ function produceView(topics: { raw: string; deadLetter: string }): StageView<Pro
       const tradesPerSec = rate(now, previous, seconds);
       return {
         fields: { stats: { ...now, tradesPerSec } },
-        message: `${n(tradesPerSec)} trades/s, ${n(now.tradesAcked)} trades in ${n(now.messagesAcked)} messages, ${now.reconnects} reconnects, ${now.deadLetters} dead letters`,
+        message:
+          `${n(tradesPerSec)} trades/s, ${n(now.tradesAcked)} trades in ${n(now.messagesAcked)} messages, ` +
+          `${now.reconnects} reconnects, ${now.deadLetters} dead letters`,
       };
     },
     summary(final) {
       const seconds = final.elapsedMs / 1000;
       const tradesPerSec = final.elapsedMs > 0 ? Math.round((final.tradesAcked * 1000) / final.elapsedMs) : 0;
       const stdout =
-        `produce stopped (${final.stopReason}) after ${seconds.toFixed(1)} s: ${n(final.tradesAcked)} trades in ${n(final.messagesAcked)} messages to ${topics.raw} ` +
-        `(${n(Math.round(final.tradesAcked / Math.max(seconds, 0.001)))} trades/s), ${n(final.deadLettersAcked)} dead letters to ${topics.deadLetter} ` +
+        `produce stopped (${final.stopReason}) after ${seconds.toFixed(1)} s: ` +
+        `${n(final.tradesAcked)} trades in ${n(final.messagesAcked)} messages to ${topics.raw} ` +
+        `(${n(Math.round(final.tradesAcked / Math.max(seconds, 0.001)))} trades/s), ` +
+        `${n(final.deadLettersAcked)} dead letters to ${topics.deadLetter} ` +
         `(${n(final.invalidTrades)} invalid trades), ${n(final.reconnects)} reconnects, ${n(final.pings)} pings, ${n(final.errorFrames)} error frames`;
       return { fields: { ...final, tradesPerSec }, stdout };
     },

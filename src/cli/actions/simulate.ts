@@ -41,7 +41,12 @@ export async function runSimulateCommand(global: GlobalOptions, flags: SimulateF
     pingIntervalMs: flags.pingInterval,
     maxTrades: flags.maxTrades,
     restLimitPerMinute: flags.restLimit,
-    faults: { dropEverySec: flags.dropEvery === undefined ? undefined : flags.dropEvery / 1000, noPing: !flags.ping, malformedFraction: flags.malformed, hiddenFromSearch: flags.hideFromSearch },
+    faults: {
+      dropEverySec: flags.dropEvery === undefined ? undefined : flags.dropEvery / 1000,
+      noPing: !flags.ping,
+      malformedFraction: flags.malformed,
+      hiddenFromSearch: flags.hideFromSearch,
+    },
     logger,
     onListening: (sim) => process.stdout.write(listening(sim, symbols, flags)),
   });
@@ -51,7 +56,10 @@ export async function runSimulateCommand(global: GlobalOptions, flags: SimulateF
 
 function listening(sim: RunningSimulator, symbols: string[], flags: SimulateFlags): string {
   const loopback = ['127.0.0.1', 'localhost', '::1'].includes(flags.host);
-  const example = symbols.slice(0, 2).map((s) => (/[\s/]/.test(s) ? `'${s}'` : s)).join(' ');
+  const example = symbols
+    .slice(0, 2)
+    .map((s) => (/[\s/]/.test(s) ? `'${s}'` : s))
+    .join(' ');
   const tokenPart = flags.token.length > 0 ? `FINNHUB_TOKEN=${flags.token[0]} ` : loopback ? '' : 'FINNHUB_TOKEN=any ';
   return (
     `Finnhub simulator listening on ${sim.url} (REST ${sim.restUrl}): ${symbols.length} symbols, ` +
@@ -60,11 +68,14 @@ function listening(sim: RunningSimulator, symbols: string[], flags: SimulateFlag
   );
 }
 
-const rate = (now: SimulatorStats, previous: SimulatorStats, seconds: number): number => Math.round((now.tradesSent - previous.tradesSent) / seconds);
+const rate = (now: SimulatorStats, previous: SimulatorStats, seconds: number): number =>
+  Math.round((now.tradesSent - previous.tradesSent) / seconds);
 
 const simulateView: StageView<SimulatorStats> = {
   lines(now, previous, seconds) {
-    const text = `simulate ${now.connections} connections | ${n(rate(now, previous, seconds))} trades/s | trades ${n(now.tradesSent)} | malformed ${n(now.malformedSent)} | drops ${now.drops}`;
+    const text =
+      `simulate ${now.connections} connections | ${n(rate(now, previous, seconds))} trades/s | ` +
+      `trades ${n(now.tradesSent)} | malformed ${n(now.malformedSent)} | drops ${now.drops}`;
     return [{ key: 'simulate', text }];
   },
   log(now, previous, seconds) {
@@ -72,7 +83,9 @@ const simulateView: StageView<SimulatorStats> = {
     return { fields: { stats: now, tradesPerSec }, message: `${now.connections} connections, ${n(tradesPerSec)} trades/s` };
   },
   summary(final) {
-    const stdout = `${chalk.bold('simulator stopped')}: ${n(final.tradesSent)} trades in ${n(final.framesSent)} frames, ${n(final.malformedSent)} malformed, ${n(final.drops)} dropped connections`;
+    const stdout =
+      `${chalk.bold('simulator stopped')}: ${n(final.tradesSent)} trades in ${n(final.framesSent)} frames, ` +
+      `${n(final.malformedSent)} malformed, ${n(final.drops)} dropped connections`;
     return { fields: { ...final }, stdout };
   },
 };

@@ -22,11 +22,21 @@ const STATS_LOG_INTERVAL_MS = 10_000;
 export async function runSinkCommand(global: GlobalOptions, topics: string[], flags: SinkFlags): Promise<void> {
   const { config, logger } = createContext(global, 'sink', { 'mysql.url': flags.mysqlUrl });
   if (topics.length === 0 && !flags.pattern) {
-    throw new FinpipeError('USAGE', 'name at least one topic or give --pattern', { hint: 'e.g. finpipe sink BINANCE_BTCUSDT, or finpipe sink --pattern \'BINANCE_.*\'' });
+    throw new FinpipeError('USAGE', 'name at least one topic or give --pattern', {
+      hint: "e.g. finpipe sink BINANCE_BTCUSDT, or finpipe sink --pattern 'BINANCE_.*'",
+    });
   }
   validateSinkTopics(config, topics); // bad names are usage errors, before anything connects
   const sink = new Sink({
-    config, logger, topics, pattern: parsePattern(flags.pattern), groupId: flags.group, batchRows: flags.batchRows, flushMs: flags.flush, sessionTimeoutMs: flags.sessionTimeout, writers: flags.writers,
+    config,
+    logger,
+    topics,
+    pattern: parsePattern(flags.pattern),
+    groupId: flags.group,
+    batchRows: flags.batchRows,
+    flushMs: flags.flush,
+    sessionTimeoutMs: flags.sessionTimeout,
+    writers: flags.writers,
   });
   await runStage(sink, sinkView, { logger, logIntervalMs: STATS_LOG_INTERVAL_MS });
 }
@@ -36,7 +46,9 @@ function parsePattern(pattern: string | undefined): RegExp | undefined {
   try {
     return new RegExp(pattern);
   } catch (error) {
-    throw new FinpipeError('USAGE', `--pattern ${JSON.stringify(pattern)} is not a valid regular expression: ${(error as Error).message}`, { hint: 'the pattern must match whole topic names, e.g. \'BINANCE_.*\'' });
+    throw new FinpipeError('USAGE', `--pattern ${JSON.stringify(pattern)} is not a valid regular expression: ${(error as Error).message}`, {
+      hint: "the pattern must match whole topic names, e.g. 'BINANCE_.*'",
+    });
   }
 }
 
@@ -51,14 +63,23 @@ const sinkView: StageView<SinkStats> = {
     const state = now.paused ? `${now.store} unavailable: paused` : now.state === 'running' ? '' : now.state;
     return [...now.topics].map(([topic, s]) => ({
       key: topic,
-      text: `${topic.padEnd(20)} ${Math.round(rate(now, previous, topic, s, seconds)).toLocaleString().padStart(8)} rows/s  lag ${s.lag.toLocaleString()}  written ${s.rows.toLocaleString()}  dead letters ${s.deadLetters}  ${state}`,
+      text: `${topic.padEnd(20)} ${Math.round(rate(now, previous, topic, s, seconds))
+        .toLocaleString()
+        .padStart(8)} rows/s  lag ${s.lag.toLocaleString()}  written ${s.rows.toLocaleString()}  dead letters ${s.deadLetters}  ${state}`,
     }));
   },
   log(now, previous, seconds) {
     return {
       fields: {
-        records: now.records, deadLetters: now.deadLetters, paused: now.paused,
-        topics: Object.fromEntries([...now.topics].map(([t, s]) => [t, { rowsPerSec: Math.round(rate(now, previous, t, s, seconds)), lag: s.lag, rows: s.rows, deadLetters: s.deadLetters }])),
+        records: now.records,
+        deadLetters: now.deadLetters,
+        paused: now.paused,
+        topics: Object.fromEntries(
+          [...now.topics].map(([t, s]) => [
+            t,
+            { rowsPerSec: Math.round(rate(now, previous, t, s, seconds)), lag: s.lag, rows: s.rows, deadLetters: s.deadLetters },
+          ]),
+        ),
       },
       message: 'sink progress',
     };
@@ -67,8 +88,14 @@ const sinkView: StageView<SinkStats> = {
     const seconds = (Date.now() - stats.startedAt) / 1000;
     return {
       fields: {
-        records: stats.records, trades: stats.trades, tradesNew: stats.tradesInserted, candles: stats.candles, deadLetters: stats.deadLetters,
-        transactions: stats.transactions, seconds: Number(seconds.toFixed(1)), topics: Object.fromEntries(stats.topics),
+        records: stats.records,
+        trades: stats.trades,
+        tradesNew: stats.tradesInserted,
+        candles: stats.candles,
+        deadLetters: stats.deadLetters,
+        transactions: stats.transactions,
+        seconds: Number(seconds.toFixed(1)),
+        topics: Object.fromEntries(stats.topics),
       },
       stdout:
         `sink: ${stats.records} records written (${stats.trades} trades, ${stats.tradesInserted} new; ${stats.candles} candle upserts) ` +

@@ -10,15 +10,25 @@ function print(text: string): void {
   process.stdout.write(`${text}\n`);
 }
 
-export async function runTopicsCreate(global: GlobalOptions, opts: { names: string[]; partitions: number; replicationFactor: number; configs: Record<string, string> }): Promise<void> {
+export async function runTopicsCreate(
+  global: GlobalOptions,
+  opts: { names: string[]; partitions: number; replicationFactor: number; configs: Record<string, string> },
+): Promise<void> {
   const { config, logger } = createContext(global, 'topics');
   const names = opts.names.length > 0 ? opts.names : [config.topics.raw];
   names.forEach(assertTopicName); // before connecting: a bad name is a usage error
   const results = await withAdmin(config.kafka, logger, (admin) =>
-    createTopics(admin, names.map((name) => ({ name, partitions: opts.partitions, replicationFactor: opts.replicationFactor, configs: opts.configs }))),
+    createTopics(
+      admin,
+      names.map((name) => ({ name, partitions: opts.partitions, replicationFactor: opts.replicationFactor, configs: opts.configs })),
+    ),
   );
   for (const r of results) {
-    print(r.status === 'created' ? `${chalk.green('created')} ${r.name} (${r.partitions} partitions)` : `${chalk.dim('exists ')} ${r.name} (${r.partitions} partitions)`);
+    print(
+      r.status === 'created'
+        ? `${chalk.green('created')} ${r.name} (${r.partitions} partitions)`
+        : `${chalk.dim('exists ')} ${r.name} (${r.partitions} partitions)`,
+    );
   }
 }
 
@@ -36,7 +46,12 @@ export async function runTopicsDescribe(global: GlobalOptions, name: string, opt
   const d = await withAdmin(config.kafka, logger, (admin) => describeTopic(admin, name));
   if (opts.format === 'json') return print(JSON.stringify(d, null, 2));
   print(`${chalk.bold('topic')} ${d.name}  ${d.partitions.length} partitions\n`);
-  print(table([['PARTITION', 'LEADER', 'REPLICAS', 'ISR'], ...d.partitions.map((p) => [String(p.partition), String(p.leader), p.replicas.join(','), p.isr.join(',')])]));
+  print(
+    table([
+      ['PARTITION', 'LEADER', 'REPLICAS', 'ISR'],
+      ...d.partitions.map((p) => [String(p.partition), String(p.leader), p.replicas.join(','), p.isr.join(',')]),
+    ]),
+  );
   const overrides = d.configs.filter((c) => !c.isDefault);
   print(`\n${chalk.bold('configs')} (${overrides.length} set on the topic, ${d.configs.length - overrides.length} broker defaults)`);
   print(table([['NAME', 'VALUE', 'SOURCE'], ...d.configs.map((c) => [c.name, c.value ?? '', c.isDefault ? 'default' : 'topic'])]));

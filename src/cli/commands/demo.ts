@@ -6,21 +6,38 @@ export const DEMO_SYMBOLS = ['BINANCE:BTCUSDT', 'BINANCE:ETHUSDT', 'OANDA:EUR_US
 export function demoCommand(): Command {
   return new Command('demo')
     .description('the whole pipeline at once: simulator -> produce -> process -> sink -> MySQL, with a live view')
-    .option('-s, --symbols <list>', 'comma-separated symbols', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean), DEMO_SYMBOLS)
+    .option(
+      '-s, --symbols <list>',
+      'comma-separated symbols',
+      (v: string) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      DEMO_SYMBOLS,
+    )
     .option('-r, --rate <n>', 'simulated trades per second', nonNegativeNumber, 200)
     .option('-d, --duration <duration>', 'how long to run before draining and summarising (Ctrl-C ends it early)', parseDuration, 60_000)
     .option('--seed <n>', 'simulator seed: the same seed gives the same trades', positiveInt, 1)
     .option('-w, --windows <sizes>', 'candle window sizes for process', '1s,10s')
     .option('--group-prefix <prefix>', 'consumer groups are <prefix>-process and <prefix>-sink', 'finpipe')
     .option('--log-dir <path>', 'where each stage writes its JSON log (default: a new folder under the system temp dir)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Needs Kafka and MySQL: \`npm run services:up\` starts both here (\`npm run demo\` does it for you).
 
 Examples:
   $ finpipe demo
-  $ finpipe demo --symbols BINANCE:BTCUSDT,AAPL --rate 1000 --duration 2m`)
-    .action(async (opts: { symbols: string[]; rate: number; duration: number; seed: number; windows: string; groupPrefix: string; logDir?: string }, command: Command) => {
-      const { runDemoCommand } = await import('../actions/demo');
-      await runDemoCommand(globalOptions(command), opts);
-    });
+  $ finpipe demo --symbols BINANCE:BTCUSDT,AAPL --rate 1000 --duration 2m`,
+    )
+    .action(
+      async (
+        opts: { symbols: string[]; rate: number; duration: number; seed: number; windows: string; groupPrefix: string; logDir?: string },
+        command: Command,
+      ) => {
+        const { runDemoCommand } = await import('../actions/demo');
+        await runDemoCommand(globalOptions(command), opts);
+      },
+    );
 }

@@ -9,7 +9,15 @@ import { demoCommand } from './demo';
 
 /** Every subcommand, in the pipeline's start-up order. Each file only defines options. */
 export function registerCommands(program: Command): void {
-  for (const command of [topicsCommand(), produceCommand(), simulateCommand(), processCommand(), sinkCommand(), statusCommand(), demoCommand()]) {
+  for (const command of [
+    topicsCommand(),
+    produceCommand(),
+    simulateCommand(),
+    processCommand(),
+    sinkCommand(),
+    statusCommand(),
+    demoCommand(),
+  ]) {
     program.addCommand(command);
   }
 }

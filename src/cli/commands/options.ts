@@ -28,7 +28,12 @@ export function parseDuration(value: string): number {
 
 /** Milliseconds as `parseDuration` reads them back, in the largest whole unit: 15000 -> `15s`. */
 export function durationLabel(ms: number): string {
-  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const)
+    if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
   return `${ms}ms`;
 }
 

@@ -17,22 +17,50 @@ export function produceCommand(): Command {
     .description('Finnhub websocket trades -> Avro -> the raw Kafka topic (invalid input -> dead-letter topic)')
     .argument('[symbols...]', 'Finnhub symbols to subscribe to, e.g. BINANCE:BTCUSDT AAPL "IC MARKETS:1"')
     .option('--url <ws-url>', 'Finnhub websocket URL (env FINNHUB_WS_URL; default wss://ws.finnhub.io). The token comes from FINNHUB_TOKEN')
-    .option('--rest-url <url>', 'Finnhub REST base URL for --validate (env FINNHUB_REST_URL; default: derived from --url when it is not Finnhub\'s)')
+    .option(
+      '--rest-url <url>',
+      "Finnhub REST base URL for --validate (env FINNHUB_REST_URL; default: derived from --url when it is not Finnhub's)",
+    )
     .option('-t, --topic <name>', 'raw topic (env FINPIPE_RAW_TOPIC, default "trades"); created with --partitions if missing')
     .option('--dlq-topic <name>', 'dead-letter topic (env FINPIPE_DLQ_TOPIC, default "finpipe.dlq")')
-    .option('--validate', 'check every symbol with Finnhub\'s REST API first (at most 60 calls/min) and refuse unknown ones', false)
-    .option('--symbol-limit <n>', 'most symbols one connection may subscribe to (Finnhub free tier: 50)', positiveInt, PRODUCE_DEFAULTS.symbolLimit)
-    .option('--watchdog <duration>', 'reconnect when no frame (trade or ping) arrived for this long', parseDuration, PRODUCE_DEFAULTS.watchdogMs)
+    .option('--validate', "check every symbol with Finnhub's REST API first (at most 60 calls/min) and refuse unknown ones", false)
+    .option(
+      '--symbol-limit <n>',
+      'most symbols one connection may subscribe to (Finnhub free tier: 50)',
+      positiveInt,
+      PRODUCE_DEFAULTS.symbolLimit,
+    )
+    .option(
+      '--watchdog <duration>',
+      'reconnect when no frame (trade or ping) arrived for this long',
+      parseDuration,
+      PRODUCE_DEFAULTS.watchdogMs,
+    )
     .option('--from-file <path>', 'replay recorded frames (NDJSON, one frame per line) instead of connecting')
     .option('--record <path>', 'also append every frame received to this NDJSON file (replay it with --from-file)')
     .addOption(new Option('--http <port>', 'accept POST /trades (JSON array of trades) on this port instead of connecting').argParser(port))
     .option('--http-host <host>', 'address for --http (0.0.0.0 = every interface)', PRODUCE_DEFAULTS.httpHost)
     .option('-p, --partitions <n>', 'partitions of the raw topic when it has to be created', positiveInt, PRODUCE_DEFAULTS.partitions)
-    .option('--batch-messages <n>', 'send to Kafka once this many messages are pending', positiveInt, PRODUCE_DEFAULTS.batching.maxBatchMessages)
+    .option(
+      '--batch-messages <n>',
+      'send to Kafka once this many messages are pending',
+      positiveInt,
+      PRODUCE_DEFAULTS.batching.maxBatchMessages,
+    )
     .option('--linger <duration>', 'longest a message waits for others to fill a batch', parseDuration, PRODUCE_DEFAULTS.batching.lingerMs)
-    .option('--max-buffer <MiB>', 'memory bound: MiB received but not yet acknowledged; past it reading pauses', positiveInt, PRODUCE_DEFAULTS.batching.maxBufferedBytes / MiB)
+    .option(
+      '--max-buffer <MiB>',
+      'memory bound: MiB received but not yet acknowledged; past it reading pauses',
+      positiveInt,
+      PRODUCE_DEFAULTS.batching.maxBufferedBytes / MiB,
+    )
     .option('--max-trades <n>', 'stop (flush, summary, exit 0) after at least this many trades', positiveInt)
-    .option('--stats-interval <duration>', 'how often to log JSON stats when not on a terminal', parseDuration, PRODUCE_DEFAULTS.statsIntervalMs)
+    .option(
+      '--stats-interval <duration>',
+      'how often to log JSON stats when not on a terminal',
+      parseDuration,
+      PRODUCE_DEFAULTS.statsIntervalMs,
+    )
     .addHelpText(
       'after',
       `

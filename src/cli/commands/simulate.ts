@@ -27,14 +27,45 @@ export function simulateCommand(): Command {
     .description('run a Finnhub-compatible websocket + REST server (trades, pings, errors, REST symbol lookup) for local runs and tests')
     .option('-p, --port <n>', 'port (0 = any free port)', port, SIMULATOR_DEFAULTS.port)
     .option('--host <host>', 'address to listen on', SIMULATOR_DEFAULTS.host)
-    .option('-s, --symbols <list>', 'simulated symbols, comma-separated or repeated (default: 60+ crypto, US stock and forex symbols)', (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)], [])
-    .option('-r, --rate <n>', 'trades per second per connection (0 = as fast as the client reads)', nonNegativeNumber, SIMULATOR_DEFAULTS.rate)
+    .option(
+      '-s, --symbols <list>',
+      'simulated symbols, comma-separated or repeated (default: 60+ crypto, US stock and forex symbols)',
+      (v: string, prev: string[] = []) => [
+        ...prev,
+        ...v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+      ],
+      [],
+    )
+    .option(
+      '-r, --rate <n>',
+      'trades per second per connection (0 = as fast as the client reads)',
+      nonNegativeNumber,
+      SIMULATOR_DEFAULTS.rate,
+    )
     .option('--seed <n>', 'random seed: the same seed gives the same trades', integer, SIMULATOR_DEFAULTS.seed)
-    .option('--symbol-limit <n>', 'subscriptions allowed per connection (past it: {"type":"error","msg":"Subscribing to too many symbols"})', positiveInt, SIMULATOR_DEFAULTS.symbolLimit)
-    .option('--token <token>', 'accept only this token (repeatable; default: any non-empty token). Use a made-up token, not a real key', collect, [])
+    .option(
+      '--symbol-limit <n>',
+      'subscriptions allowed per connection (past it: {"type":"error","msg":"Subscribing to too many symbols"})',
+      positiveInt,
+      SIMULATOR_DEFAULTS.symbolLimit,
+    )
+    .option(
+      '--token <token>',
+      'accept only this token (repeatable; default: any non-empty token). Use a made-up token, not a real key',
+      collect,
+      [],
+    )
     .option('--ping-interval <duration>', 'heartbeat period', parseDuration, SIMULATOR_DEFAULTS.pingIntervalMs)
     .option('--max-trades <n>', 'stop sending trades to a connection after this many (pings continue)', positiveInt)
-    .option('--rest-limit <n>', 'REST calls allowed per token per minute (HTTP 429 past it)', positiveInt, SIMULATOR_DEFAULTS.restLimitPerMinute)
+    .option(
+      '--rest-limit <n>',
+      'REST calls allowed per token per minute (HTTP 429 past it)',
+      positiveInt,
+      SIMULATOR_DEFAULTS.restLimitPerMinute,
+    )
     .option('--drop-every <duration>', 'fault: drop every connection this often (e.g. 10s)', parseDuration)
     .option('--no-ping', 'fault: never send {"type":"ping"}')
     .option('--malformed <fraction>', 'fault: fraction of trade frames replaced by malformed ones (0..1)', fraction, 0)

@@ -13,12 +13,25 @@ export function sinkCommand(): Command {
       `also read every topic whose whole name matches (e.g. 'BINANCE_.*'), including ones created later ` +
         `(looked for every ${SINK_DEFAULTS.patternPollMs / 1000} s); finpipe's own topics are skipped`,
     )
-    .option('--mysql-url <url>', 'mysql://user:password@host:port/database (env FINPIPE_MYSQL_URL; prefer the variable when there is a password: a command line shows in ps)')
+    .option(
+      '--mysql-url <url>',
+      'mysql://user:password@host:port/database (env FINPIPE_MYSQL_URL; prefer the variable when there is a password: a command line shows in ps)',
+    )
     .option('-g, --group <id>', 'consumer group: run more sinks with the same group to share the partitions', SINK_DEFAULTS.groupId)
     .option('--batch-rows <n>', 'write a transaction once this many records are buffered', positiveInt, SINK_DEFAULTS.batchRows)
     .option('--flush <duration>', '...or once the oldest buffered record is this old', durationArg, SINK_DEFAULTS.flushMs)
-    .option('--writers <n>', 'database transactions in flight at once, one connection each (offsets still commit in order)', positiveInt, SINK_DEFAULTS.writers)
-    .option('--session-timeout <duration>', 'consumer session timeout: how soon the group notices a crashed sink (min 6s on default brokers)', durationArg, SINK_DEFAULTS.sessionTimeoutMs)
+    .option(
+      '--writers <n>',
+      'database transactions in flight at once, one connection each (offsets still commit in order)',
+      positiveInt,
+      SINK_DEFAULTS.writers,
+    )
+    .option(
+      '--session-timeout <duration>',
+      'consumer session timeout: how soon the group notices a crashed sink (min 6s on default brokers)',
+      durationArg,
+      SINK_DEFAULTS.sessionTimeoutMs,
+    )
     .addHelpText(
       'after',
       `

@@ -8,7 +8,7 @@ export function statusCommand(): Command {
     .addHelpText(
       'after',
       '\nExits 1 when Kafka or MySQL is unreachable, so it doubles as a health check.\n\n' +
-        'Examples:\n  $ finpipe status\n  $ finpipe status --format json | jq \'.groups[] | {groupId, totalLag}\'',
+        "Examples:\n  $ finpipe status\n  $ finpipe status --format json | jq '.groups[] | {groupId, totalLag}'",
     )
     .action(async (opts: { format: 'table' | 'json' }, command: Command) => {
       const { runStatus } = await import('../actions/status');

@@ -13,11 +13,19 @@ export function topicsCommand(): Command {
     .option('-p, --partitions <n>', 'partitions per topic', positiveInt, 6)
     .option('-r, --replication-factor <n>', 'replicas per partition', positiveInt, 1)
     .option('-c, --config <key=value>', 'topic config, repeatable (e.g. retention.ms=86400000)', collect, [])
-    .addHelpText('after', '\nExamples:\n  $ finpipe topics create\n  $ finpipe topics create BINANCE_BTCUSDT --partitions 1 --config retention.ms=604800000')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ finpipe topics create\n  $ finpipe topics create BINANCE_BTCUSDT --partitions 1 --config retention.ms=604800000',
+    )
     .action(async (names: string[], opts: { partitions: number; replicationFactor: number; config: string[] }, command: Command) => {
       const configs = parseConfigs(opts.config);
       const { runTopicsCreate } = await import('../actions/topics');
-      await runTopicsCreate(globalOptions(command), { names, partitions: opts.partitions, replicationFactor: opts.replicationFactor, configs });
+      await runTopicsCreate(globalOptions(command), {
+        names,
+        partitions: opts.partitions,
+        replicationFactor: opts.replicationFactor,
+        configs,
+      });
     });
 
   topics
@@ -25,7 +33,10 @@ export function topicsCommand(): Command {
     .description('list topics with partition counts')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'json']).default('table'))
     .option('-a, --all', 'include internal topics (__consumer_offsets, ...)', false)
-    .addHelpText('after', '\nExamples:\n  $ finpipe topics list\n  $ finpipe topics list --format json | jq \'.[] | select(.name == "trades")\'')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ finpipe topics list\n  $ finpipe topics list --format json | jq \'.[] | select(.name == "trades")\'',
+    )
     .action(async (opts: { format: 'table' | 'json'; all: boolean }, command: Command) => {
       const { runTopicsList } = await import('../actions/topics');
       await runTopicsList(globalOptions(command), opts);
@@ -50,7 +61,9 @@ export function topicsCommand(): Command {
     .addHelpText('after', '\nExamples:\n  $ finpipe topics delete BINANCE_BTCUSDT --yes')
     .action(async (names: string[], opts: { yes: boolean }, command: Command) => {
       if (!opts.yes) {
-        throw new FinpipeError('USAGE', `refusing to delete ${names.join(', ')} without --yes`, { hint: 'deleting a topic destroys its records; add --yes if you mean it' });
+        throw new FinpipeError('USAGE', `refusing to delete ${names.join(', ')} without --yes`, {
+          hint: 'deleting a topic destroys its records; add --yes if you mean it',
+        });
       }
       const { runTopicsDelete } = await import('../actions/topics');
       await runTopicsDelete(globalOptions(command), names);

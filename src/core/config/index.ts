@@ -62,10 +62,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
 
 /** Every setting's raw value with where it came from, and the problems found so far. */
 interface SettingValues {
-  get(path: string): string | undefined;
+  get: (path: string) => string | undefined;
   /** Records a problem with the setting, naming where its value came from. */
-  fail(path: string, message: string): void;
-  bool(path: string): boolean;
+  fail: (path: string, message: string) => void;
+  bool: (path: string) => boolean;
   problems: string[];
 }
 

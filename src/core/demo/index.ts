@@ -63,7 +63,6 @@ export interface DemoSummary extends DemoView {
   logDir: string;
 }
 
-
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const { config, logger, signal } = options;
   const perSymbolTopics = [...symbolTopics(options.symbols).values()];
@@ -89,10 +88,24 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const log = (name: string) => path.join(options.runDir, `${name}.log`);
     // Start-up order: consumers first, so nothing waits on a missing reader.
     supervisor.start({ name: 'sink', args: ['sink', ...perSymbolTopics, '--group', groups.sink], logFile: log('sink') });
-    supervisor.start({ name: 'process', args: ['process', ...options.symbols, '--group', groups.process, '--windows', options.windows, '--stats-interval', '1s'], logFile: log('process') });
+    supervisor.start({
+      name: 'process',
+      args: ['process', ...options.symbols, '--group', groups.process, '--windows', options.windows, '--stats-interval', '1s'],
+      logFile: log('process'),
+    });
     supervisor.start({
       name: 'simulate',
-      args: ['simulate', '--port', String(port), '--rate', String(options.rate), '--seed', String(options.seed), '--symbols', options.symbols.join(',')],
+      args: [
+        'simulate',
+        '--port',
+        String(port),
+        '--rate',
+        String(options.rate),
+        '--seed',
+        String(options.seed),
+        '--symbols',
+        options.symbols.join(','),
+      ],
       logFile: log('simulate'),
     });
     await waitForPort(port, signal);
@@ -163,7 +176,14 @@ class Sampler {
    */
   private readonly since = Date.now() - 10_000;
 
-  constructor(private readonly admin: Admin, private readonly store: StoreReader, private readonly config: Config, private readonly symbols: string[], private readonly groups: { process: string; sink: string }, private readonly logger: Logger) {}
+  constructor(
+    private readonly admin: Admin,
+    private readonly store: StoreReader,
+    private readonly config: Config,
+    private readonly symbols: string[],
+    private readonly groups: { process: string; sink: string },
+    private readonly logger: Logger,
+  ) {}
 
   async sampleFreshness(): Promise<void> {
     if (!this.tablesReady) return;
@@ -250,11 +270,19 @@ async function waitForPort(port: number, signal: AbortSignal, timeoutMs = 15_000
   const deadline = Date.now() + timeoutMs;
   while (!signal.aborted) {
     const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => { socket.end(); resolve(true); });
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.end();
+        resolve(true);
+      });
       socket.once('error', () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new FinpipeError('SOURCE_UNAVAILABLE', `the simulator did not start listening on 127.0.0.1:${port} within ${timeoutMs / 1000} s`, { hint: 'see simulate.log in the demo\'s log directory' });
+    if (Date.now() > deadline)
+      throw new FinpipeError(
+        'SOURCE_UNAVAILABLE',
+        `the simulator did not start listening on 127.0.0.1:${port} within ${timeoutMs / 1000} s`,
+        { hint: "see simulate.log in the demo's log directory" },
+      );
     await sleep(100, signal);
   }
 }

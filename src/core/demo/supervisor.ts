@@ -32,12 +32,23 @@ export interface StageState {
 }
 
 export class Supervisor {
-  private readonly stages = new Map<string, { spec: StageSpec; child?: ChildProcess; state: StageState; stopping: boolean; log: WriteStream; exited?: Promise<void> }>();
+  private readonly stages = new Map<
+    string,
+    { spec: StageSpec; child?: ChildProcess; state: StageState; stopping: boolean; log: WriteStream; exited?: Promise<void> }
+  >();
 
-  constructor(private readonly logger: Logger, private readonly baseEnv: NodeJS.ProcessEnv) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly baseEnv: NodeJS.ProcessEnv,
+  ) {}
 
   start(spec: StageSpec): void {
-    const entry = { spec, state: { name: spec.name, running: false, restarts: 0 }, stopping: false, log: createWriteStream(spec.logFile, { flags: 'a' }) };
+    const entry = {
+      spec,
+      state: { name: spec.name, running: false, restarts: 0 },
+      stopping: false,
+      log: createWriteStream(spec.logFile, { flags: 'a' }),
+    };
     this.stages.set(spec.name, entry);
     this.spawn(spec.name);
   }
@@ -56,8 +67,14 @@ export class Supervisor {
     entry.state.pid = child.pid;
     entry.state.running = true;
     const onLine = (line: string) => this.onLine(name, line);
-    lines(child.stdout, (l) => { entry.log.write(`${l}\n`); onLine(l); });
-    lines(child.stderr, (l) => { entry.log.write(`${l}\n`); onLine(l); });
+    lines(child.stdout, (l) => {
+      entry.log.write(`${l}\n`);
+      onLine(l);
+    });
+    lines(child.stderr, (l) => {
+      entry.log.write(`${l}\n`);
+      onLine(l);
+    });
     entry.exited = new Promise((resolve) => {
       child.on('close', (code, signal) => {
         entry.state.running = false;
@@ -65,8 +82,13 @@ export class Supervisor {
         if (entry.stopping) return;
         const delay = backoffDelay(Math.min(entry.state.restarts, 5), { initialMs: 500, maxMs: 10_000 });
         entry.state.restarts++;
-        this.logger.warn({ stage: name, code, signal, restartInMs: delay, log: entry.spec.logFile }, `${name} exited unexpectedly (${signal ?? `code ${code}`}); restarting`);
-        setTimeout(() => { if (!entry.stopping) this.spawn(name); }, delay).unref();
+        this.logger.warn(
+          { stage: name, code, signal, restartInMs: delay, log: entry.spec.logFile },
+          `${name} exited unexpectedly (${signal ?? `code ${code}`}); restarting`,
+        );
+        setTimeout(() => {
+          if (!entry.stopping) this.spawn(name);
+        }, delay).unref();
       });
     });
   }
@@ -127,5 +149,7 @@ function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): v
       buffer = buffer.slice(nl + 1);
     }
   });
-  stream.on('end', () => { if (buffer) onLine(buffer); });
+  stream.on('end', () => {
+    if (buffer) onLine(buffer);
+  });
 }

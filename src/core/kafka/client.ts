@@ -18,12 +18,17 @@ export function createKafka(config: KafkaConfig, logger: Logger, stage: string, 
       try {
         ca = readFileSync(config.sslCaFile, 'utf8');
       } catch (error) {
-        throw new FinpipeError('CONFIG_INVALID', `kafka.sslCaFile: cannot read ${config.sslCaFile}`, { cause: error, hint: 'point FINPIPE_KAFKA_SSL_CA_FILE at a readable PEM file' });
+        throw new FinpipeError('CONFIG_INVALID', `kafka.sslCaFile: cannot read ${config.sslCaFile}`, {
+          cause: error,
+          hint: 'point FINPIPE_KAFKA_SSL_CA_FILE at a readable PEM file',
+        });
       }
     }
     ssl = { rejectUnauthorized: config.sslRejectUnauthorized, ...(ca ? { ca: [ca] } : {}) };
   }
-  const sasl = config.sasl ? ({ mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as SASLOptions) : undefined;
+  const sasl = config.sasl
+    ? ({ mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as SASLOptions)
+    : undefined;
   return new Kafka({
     clientId: `${config.clientId}-${stage}`,
     brokers: config.brokers,

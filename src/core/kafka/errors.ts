@@ -28,7 +28,9 @@ function errorChain(error: unknown): KafkaJsErrorLike[] {
 
 /** Another producer with our transactional id took over (the partition moved to another instance). */
 export function isFenced(error: unknown): boolean {
-  return errorChain(error).some((e) => e.type === 'INVALID_PRODUCER_EPOCH' || e.type === 'PRODUCER_FENCED' || e.code === 47 || e.code === 90);
+  return errorChain(error).some(
+    (e) => e.type === 'INVALID_PRODUCER_EPOCH' || e.type === 'PRODUCER_FENCED' || e.code === 47 || e.code === 90,
+  );
 }
 
 /** The broker could not be reached or went away (as opposed to a broker answering with an error). */
@@ -38,10 +40,14 @@ export function isKafkaConnectionError(error: unknown): boolean {
 
 /** A clear, retriable FinpipeError for a broker that cannot be reached. */
 export function kafkaUnavailable(error: unknown, brokers: string[]): FinpipeError {
-  return new FinpipeError('KAFKA_UNAVAILABLE', `cannot reach Kafka at ${brokers.join(',')}: ${(error as Error)?.message ?? String(error)}`, {
-    cause: error,
-    hint: 'start the broker (`npm run services:up`) or set FINPIPE_KAFKA_BROKERS / --brokers',
-  });
+  return new FinpipeError(
+    'KAFKA_UNAVAILABLE',
+    `cannot reach Kafka at ${brokers.join(',')}: ${(error as Error)?.message ?? String(error)}`,
+    {
+      cause: error,
+      hint: 'start the broker (`npm run services:up`) or set FINPIPE_KAFKA_BROKERS / --brokers',
+    },
+  );
 }
 
 /**
@@ -60,7 +66,8 @@ export function toKafkaError(error: unknown, brokers: string[]): FinpipeError {
  * routine: a transaction started right after a commit gets CONCURRENT_TRANSACTIONS, a
  * fresh broker's coordinator is loading.
  */
-const ROUTINE_RETRY = /another concurrent operation on the same transaction|coordinator is (?:loading|not available)|CONCURRENT_TRANSACTIONS|COORDINATOR_LOAD_IN_PROGRESS/i;
+const ROUTINE_RETRY =
+  /another concurrent operation on the same transaction|coordinator is (?:loading|not available)|CONCURRENT_TRANSACTIONS|COORDINATOR_LOAD_IN_PROGRESS/i;
 
 export function isRoutineRetry(message: string, extra: Record<string, unknown>): boolean {
   return ROUTINE_RETRY.test(message) || (typeof extra.error === 'string' && ROUTINE_RETRY.test(extra.error));

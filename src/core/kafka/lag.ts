@@ -14,12 +14,17 @@ export interface PartitionLag {
  * committed for (`kafka-consumer-groups --describe`). Topics deleted since are skipped.
  * `endOffsets` may be shared between calls to ask for each topic's ends once.
  */
-export async function groupLag(admin: Admin, groupId: string, endOffsets = new Map<string, Map<number, number>>()): Promise<PartitionLag[]> {
+export async function groupLag(
+  admin: Admin,
+  groupId: string,
+  endOffsets = new Map<string, Map<number, number>>(),
+): Promise<PartitionLag[]> {
   const existing = new Set(await admin.listTopics());
   const result: PartitionLag[] = [];
   for (const { topic, partitions } of await admin.fetchOffsets({ groupId })) {
     if (!existing.has(topic)) continue;
-    if (!endOffsets.has(topic)) endOffsets.set(topic, new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)])));
+    if (!endOffsets.has(topic))
+      endOffsets.set(topic, new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)])));
     const ends = endOffsets.get(topic)!;
     for (const p of partitions) {
       const end = ends.get(p.partition) ?? 0;

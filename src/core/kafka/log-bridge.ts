@@ -6,12 +6,18 @@ import { isRoutineRetry } from './errors';
 export function kafkaLogCreator(logger: Logger): logCreator {
   return () =>
     ({ namespace, level, log }) => {
-      const { message, timestamp: _t, logger: _l, ...extra } = log as { message: string; timestamp?: string; logger?: string; [k: string]: unknown };
+      const {
+        message,
+        timestamp: _t,
+        logger: _l,
+        ...extra
+      } = log as { message: string; timestamp?: string; logger?: string; [k: string]: unknown };
       const child = logger.child({ module: 'kafkajs', namespace });
       if (level === KafkaLogLevel.ERROR && isRoutineRetry(message, extra)) child.debug(extra, message);
       else if (level === KafkaLogLevel.ERROR) child.error(extra, message);
       else if (level === KafkaLogLevel.WARN) child.warn(extra, message);
-      else if (level === KafkaLogLevel.INFO) child.debug(extra, message); // kafkajs INFO is lifecycle chatter
+      else if (level === KafkaLogLevel.INFO)
+        child.debug(extra, message); // kafkajs INFO is lifecycle chatter
       else child.trace(extra, message);
     };
 }

@@ -39,7 +39,10 @@ async function existingPartitions(admin: Admin, names: string[]): Promise<Map<st
  */
 export async function createTopics(admin: Admin, specs: TopicSpec[], { strict = true } = {}): Promise<TopicResult[]> {
   for (const spec of specs) assertTopicName(spec.name);
-  const before = await existingPartitions(admin, specs.map((s) => s.name));
+  const before = await existingPartitions(
+    admin,
+    specs.map((s) => s.name),
+  );
   const toCreate = specs.filter((s) => !before.has(s.name));
   if (toCreate.length > 0) {
     const topics: ITopicConfig[] = toCreate.map((s) => ({
@@ -53,17 +56,25 @@ export async function createTopics(admin: Admin, specs: TopicSpec[], { strict = 
     } catch (error) {
       // Another client may have created some of them meanwhile; re-check below.
       if (!/already exists/i.test(String((error as Error).message)) && (error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') {
-        throw new FinpipeError('KAFKA_ERROR', `cannot create topics ${toCreate.map((t) => t.name).join(', ')}: ${(error as Error).message}`, {
-          cause: error,
-          hint: 'check the partition/replication settings and --config values against the broker',
-        });
+        throw new FinpipeError(
+          'KAFKA_ERROR',
+          `cannot create topics ${toCreate.map((t) => t.name).join(', ')}: ${(error as Error).message}`,
+          {
+            cause: error,
+            hint: 'check the partition/replication settings and --config values against the broker',
+          },
+        );
       }
     }
   }
-  const after = await existingPartitions(admin, specs.map((s) => s.name));
+  const after = await existingPartitions(
+    admin,
+    specs.map((s) => s.name),
+  );
   return specs.map((spec) => {
     const partitions = after.get(spec.name);
-    if (partitions === undefined) throw new FinpipeError('KAFKA_ERROR', `topic ${spec.name} was not created`, { hint: 'check the broker log' });
+    if (partitions === undefined)
+      throw new FinpipeError('KAFKA_ERROR', `topic ${spec.name} was not created`, { hint: 'check the broker log' });
     const existed = before.has(spec.name);
     // Checked for every topic, not only those that existed before: another client may have
     // created one meanwhile (our create then failed with "already exists") with another count.
@@ -109,7 +120,9 @@ export async function describeTopic(admin: Admin, name: string): Promise<TopicDe
     partitions: topics[0].partitions
       .map((p) => ({ partition: p.partitionId, leader: p.leader, replicas: p.replicas, isr: p.isr }))
       .sort((a, b) => a.partition - b.partition),
-    configs: entries.map((e) => ({ name: e.configName, value: e.isSensitive ? '***' : e.configValue, isDefault: e.isDefault })).sort((a, b) => a.name.localeCompare(b.name)),
+    configs: entries
+      .map((e) => ({ name: e.configName, value: e.isSensitive ? '***' : e.configValue, isDefault: e.isDefault }))
+      .sort((a, b) => a.name.localeCompare(b.name)),
   };
 }
 
@@ -122,5 +135,8 @@ export async function deleteTopics(admin: Admin, names: string[]): Promise<void>
 }
 
 function notFound(name: string): FinpipeError {
-  return new FinpipeError('TOPIC_NOT_FOUND', `topic ${name} does not exist`, { hint: 'see `finpipe topics list` for the topics there are', context: { topic: name } });
+  return new FinpipeError('TOPIC_NOT_FOUND', `topic ${name} does not exist`, {
+    hint: 'see `finpipe topics list` for the topics there are',
+    context: { topic: name },
+  });
 }

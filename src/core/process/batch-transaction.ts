@@ -1,6 +1,5 @@
 import type { Admin, Batch, EachBatchPayload, IHeaders } from 'kafkajs';
 import { deadLetterMessage } from '../kafka/dead-letter';
-import type { Logger } from '../log';
 import { codecs, RECORD_TYPE_HEADER, type Trade } from '../serde';
 import { symbolTopics } from '../symbols';
 import type { ProcessOptions } from './options';
@@ -88,25 +87,46 @@ export class BatchTransaction {
     // Never records still to do: the consumer starts at or before the committed offset.
     if (firstOffset - next > 1n) {
       const low = BigInt((await this.admin.fetchTopicOffsets(this.rawTopic)).find((o) => o.partition === partition)?.low ?? '0');
-      if (low > next) this.options.logger.warn({ partition, from: next.toString(), to: low.toString() }, 'raw records were deleted by retention before they were processed');
+      if (low > next)
+        this.options.logger.warn(
+          { partition, from: next.toString(), to: low.toString() },
+          'raw records were deleted by retention before they were processed',
+        );
     }
     return firstOffset;
   }
 
   /** Raw records -> trades (to their symbol topic and the windows), late copies and dead letters. */
-  private async transform(task: PartitionTask, batch: Batch, next: bigint | null, out: OutputBuffer, dirty: Set<SymbolWindows>, counts: BatchCounts): Promise<void> {
+  private async transform(
+    task: PartitionTask,
+    batch: Batch,
+    next: bigint | null,
+    out: OutputBuffer,
+    dirty: Set<SymbolWindows>,
+    counts: BatchCounts,
+  ): Promise<void> {
     const { rawTopic, keep, outputs } = this;
     const { topics, windows: windowConfig } = this.options;
     const partition = batch.partition;
     for (const m of batch.messages) {
       if (next !== null && BigInt(m.offset) < next) continue; // committed before we took over
       counts.records++;
-      const decoded = decodeRawRecord({ topic: rawTopic, partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp }, keep);
+      const decoded = decodeRawRecord(
+        { topic: rawTopic, partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp },
+        keep,
+      );
       if (!decoded.ok) {
         counts.deadLetters++;
         out.push(
           topics.deadLetter,
-          deadLetterMessage({ stage: 'process', reason: decoded.reason, source: `${rawTopic}/${partition}/${m.offset}`, value: m.value ?? '', key: m.key, headers: m.headers as IHeaders }),
+          deadLetterMessage({
+            stage: 'process',
+            reason: decoded.reason,
+            source: `${rawTopic}/${partition}/${m.offset}`,
+            value: m.value ?? '',
+            key: m.key,
+            headers: m.headers,
+          }),
         );
         continue;
       }
@@ -122,7 +142,11 @@ export class BatchTransaction {
         const lateInfo = windows.add({ price: trade.price, volume: trade.volume, time: trade.trade_timestamp });
         if (lateInfo) {
           counts.late++;
-          out.push(topics.late, { key: trade.symbol, value, headers: lateHeaders(trade, lateInfo.watermark, lateInfo.missed, `${rawTopic}/${partition}/${m.offset}`) });
+          out.push(topics.late, {
+            key: trade.symbol,
+            value,
+            headers: lateHeaders(trade, lateInfo.watermark, lateInfo.missed, `${rawTopic}/${partition}/${m.offset}`),
+          });
         }
       }
     }
@@ -136,7 +160,12 @@ export class BatchTransaction {
       const topic = outputs.topic(windows.symbol);
       for (const candle of windows.drain()) {
         counts.candles++;
-        out.push(topic, { key: outputs.key(windows.symbol), partition: outputs.partition(topic), value: this.codec.candle.encode(candle), headers: CANDLE_HEADERS });
+        out.push(topic, {
+          key: outputs.key(windows.symbol),
+          partition: outputs.partition(topic),
+          value: this.codec.candle.encode(candle),
+          headers: CANDLE_HEADERS,
+        });
       }
       snapshots.push(windows.snapshot());
     }
@@ -176,7 +205,9 @@ export class BatchTransaction {
 function lateHeaders(trade: Trade, watermark: number, missed: number[], source: string): IHeaders {
   return {
     [RECORD_TYPE_HEADER]: 'trade',
-    [LATE_HEADERS.reason]: `event time ${new Date(trade.trade_timestamp).toISOString()} is behind the watermark ${new Date(watermark).toISOString()} of ${trade.symbol}: its ${missed.map((m) => `${m}ms`).join(', ')} window(s) had already closed`,
+    [LATE_HEADERS.reason]:
+      `event time ${new Date(trade.trade_timestamp).toISOString()} is behind the watermark ${new Date(watermark).toISOString()} ` +
+      `of ${trade.symbol}: its ${missed.map((m) => `${m}ms`).join(', ')} window(s) had already closed`,
     [LATE_HEADERS.watermark]: String(watermark),
     [LATE_HEADERS.windows]: missed.join(','),
     [LATE_HEADERS.source]: source,

@@ -15,14 +15,14 @@ function messageBytes(m: Message): number {
 
 /** Output of one transaction, in the order it must be written, cut into produce requests. */
 export class OutputBuffer {
-  private chunks: Map<string, Message[]>[] = [new Map()];
+  private chunks: Map<string, Message[]>[] = [new Map<string, Message[]>()];
   private bytes = 0;
 
   push(topic: string, message: Message): void {
     const size = messageBytes(message);
     let chunk = this.chunks[this.chunks.length - 1];
     if (this.bytes > 0 && (this.bytes + size > MAX_CHUNK_BYTES || (chunk.get(topic)?.length ?? 0) >= MAX_CHUNK_RECORDS_PER_TOPIC)) {
-      this.chunks.push((chunk = new Map()));
+      this.chunks.push((chunk = new Map<string, Message[]>()));
       this.bytes = 0;
     }
     this.bytes += size;

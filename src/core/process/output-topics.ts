@@ -35,9 +35,13 @@ export async function prepareTopics(admin: Admin, topics: ProcessOptions['topics
   ]);
   const changelogPartitions = (await admin.fetchTopicMetadata({ topics: [changelogTopic] })).topics[0].partitions.length;
   if (changelogPartitions < rawPartitions) {
-    throw new FinpipeError('TOPIC_CONFLICT', `state topic ${changelogTopic} has ${changelogPartitions} partitions but ${rawTopic} has ${rawPartitions}`, {
-      hint: `raw partition p keeps its state in partition p of ${changelogTopic}; add partitions to it (kafka-topics --alter --partitions ${rawPartitions})`,
-    });
+    throw new FinpipeError(
+      'TOPIC_CONFLICT',
+      `state topic ${changelogTopic} has ${changelogPartitions} partitions but ${rawTopic} has ${rawPartitions}`,
+      {
+        hint: `raw partition p keeps its state in partition p of ${changelogTopic}; add partitions to it (kafka-topics --alter --partitions ${rawPartitions})`,
+      },
+    );
   }
   return rawPartitions;
 }

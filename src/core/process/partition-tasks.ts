@@ -1,5 +1,4 @@
 import { Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
-import type { Logger } from '../log';
 import type { ProcessOptions } from './options';
 import type { ChangelogReader } from './state-store';
 import { SymbolWindows, type SymbolSnapshot } from './windows';
@@ -98,7 +97,10 @@ export class PartitionTasks {
       for (const s of snapshots) symbols.set(s.symbol, new SymbolWindows(s.symbol, this.options.windows, s));
       const task: PartitionTask = { partition, producer, generation, nextOffset: committed, symbols };
       this.tasks.set(partition, task);
-      this.options.logger.info({ partition, nextOffset: committed?.toString() ?? null, symbols: symbols.size }, 'partition assigned: state restored');
+      this.options.logger.info(
+        { partition, nextOffset: committed?.toString() ?? null, symbols: symbols.size },
+        'partition assigned: state restored',
+      );
       return task;
     } catch (error) {
       await producer.disconnect().catch(() => {});

@@ -130,7 +130,17 @@ export class Processor implements Stage<ProcessStats> {
         eachBatch: (payload) => this.eachBatch(payload, run),
       });
       const { windows } = options;
-      logger.info({ rawTopic: options.topics.raw, groupId, windows: windows.sizes, latenessMs: windows.latenessMs, emit: windows.emit, symbols: options.symbols.length || 'all' }, 'processing');
+      logger.info(
+        {
+          rawTopic: options.topics.raw,
+          groupId,
+          windows: windows.sizes,
+          latenessMs: windows.latenessMs,
+          emit: windows.emit,
+          symbols: options.symbols.length || 'all',
+        },
+        'processing',
+      );
       await Promise.race([aborted(signal), failed]);
     } finally {
       // consumer.disconnect() waits for the batch in progress: its transaction commits first.
@@ -163,7 +173,8 @@ export class Processor implements Stage<ProcessStats> {
       run.tasks.join(partitions);
     });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart) run.fail(new FinpipeError('KAFKA_ERROR', `the raw-topic consumer stopped: ${payload.error.message}`, { cause: payload.error }));
+      if (!payload.restart)
+        run.fail(new FinpipeError('KAFKA_ERROR', `the raw-topic consumer stopped: ${payload.error.message}`, { cause: payload.error }));
       else logger.warn({ err: payload.error }, 'consumer crashed; kafkajs restarts it');
     });
     return consumer;
@@ -209,7 +220,13 @@ export class Processor implements Stage<ProcessStats> {
     const attempt = (run.failures.get(partition) ?? 0) + 1;
     run.failures.set(partition, attempt);
     if (attempt > MAX_CONSECUTIVE_FAILURES) {
-      return run.fail(new FinpipeError('KAFKA_ERROR', `raw partition ${partition}: ${attempt} transactions failed in a row: ${(error as Error).message}`, { cause: error }));
+      return run.fail(
+        new FinpipeError(
+          'KAFKA_ERROR',
+          `raw partition ${partition}: ${attempt} transactions failed in a row: ${(error as Error).message}`,
+          { cause: error },
+        ),
+      );
     }
     const delay = backoffDelay(attempt - 1, FAILURE_BACKOFF);
     logger.warn({ partition, attempt, delayMs: delay, err: error }, 'transaction failed: aborted; retrying from the last commit');

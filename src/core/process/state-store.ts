@@ -131,7 +131,8 @@ export class ChangelogReader {
     const started = Date.now();
     let lastEndCheck = 0;
     for (;;) {
-      if (this.failed) throw new FinpipeError('KAFKA_ERROR', `the state changelog reader stopped: ${this.failed.message}`, { cause: this.failed });
+      if (this.failed)
+        throw new FinpipeError('KAFKA_ERROR', `the state changelog reader stopped: ${this.failed.message}`, { cause: this.failed });
       const log = this.partitions.get(partition);
       if (log?.nextOffset === committed) {
         return [...log.symbols.values()].map((b) => JSON.parse(b.toString('utf8')) as SymbolSnapshot);
@@ -157,10 +158,14 @@ export class ChangelogReader {
         }
       }
       if (now - started > timeoutMs) {
-        throw new FinpipeError('STATE_MISSING', `timed out after ${timeoutMs} ms restoring the state of ${this.rawTopic}/${partition} from ${this.topic}`, {
-          retriable: true,
-          hint: 'check the broker; the changelog may be very large if compaction is not keeping up',
-        });
+        throw new FinpipeError(
+          'STATE_MISSING',
+          `timed out after ${timeoutMs} ms restoring the state of ${this.rawTopic}/${partition} from ${this.topic}`,
+          {
+            retriable: true,
+            hint: 'check the broker; the changelog may be very large if compaction is not keeping up',
+          },
+        );
       }
       await sleep(5, signal);
     }

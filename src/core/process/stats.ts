@@ -12,7 +12,17 @@ export interface ProcessStats {
 }
 
 export function newStats(): ProcessStats {
-  return { startedAt: Date.now(), records: 0, trades: 0, candles: 0, late: 0, deadLetters: 0, transactions: 0, lag: new Map(), assigned: [] };
+  return {
+    startedAt: Date.now(),
+    records: 0,
+    trades: 0,
+    candles: 0,
+    late: 0,
+    deadLetters: 0,
+    transactions: 0,
+    lag: new Map(),
+    assigned: [],
+  };
 }
 
 export function copyStats(stats: ProcessStats): ProcessStats {

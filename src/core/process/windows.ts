@@ -146,12 +146,18 @@ export class SymbolWindows {
       const w = this.open.get(key);
       if (!w) {
         this.open.set(key, {
-          size, start,
-          open: trade.price, openTime: trade.time,
-          high: trade.price, low: trade.price,
-          close: trade.price, closeTime: trade.time,
-          volume: trade.volume, priceVolume: trade.price * trade.volume,
-          count: 1, priceSum: trade.price,
+          size,
+          start,
+          open: trade.price,
+          openTime: trade.time,
+          high: trade.price,
+          low: trade.price,
+          close: trade.price,
+          closeTime: trade.time,
+          volume: trade.volume,
+          priceVolume: trade.price * trade.volume,
+          count: 1,
+          priceSum: trade.price,
         });
       } else {
         if (trade.time < w.openTime) {

@@ -53,7 +53,11 @@ export class BatchingProducer {
   private spaceWaiters: { resolve(): void; reject(error: unknown): void }[] = [];
   private readonly opts: BatchingOptions;
 
-  constructor(private readonly producer: BatchSender, private readonly logger: Logger, options: Partial<BatchingOptions> = {}) {
+  constructor(
+    private readonly producer: BatchSender,
+    private readonly logger: Logger,
+    options: Partial<BatchingOptions> = {},
+  ) {
     this.opts = { ...PRODUCE_DEFAULTS.batching, ...options };
   }
 
@@ -115,7 +119,10 @@ export class BatchingProducer {
     const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
     const started = Date.now();
     const slow = setInterval(() => {
-      this.logger.warn({ messages: batch.length, waitingMs: Date.now() - started, buffered: this.bufferedBytes }, `Kafka has not acknowledged a batch of ${batch.length} messages for ${Math.round((Date.now() - started) / 1000)} s; still retrying (is the broker up?)`);
+      this.logger.warn(
+        { messages: batch.length, waitingMs: Date.now() - started, buffered: this.bufferedBytes },
+        `Kafka has not acknowledged a batch of ${batch.length} messages for ${Math.round((Date.now() - started) / 1000)} s; still retrying (is the broker up?)`,
+      );
     }, SLOW_SEND_WARN_MS);
     slow.unref(); // a warning must not keep the process alive
     this.sending = this.producer.sendBatch({ topicMessages, acks: -1 }).then(
@@ -143,7 +150,9 @@ export class BatchingProducer {
         this.sending = null;
         this.failure = new FinpipeError('KAFKA_ERROR', `cannot write to Kafka: ${describeError(error)}`, {
           cause: error,
-          hint: /too large/i.test(describeError(error)) ? 'lower --batch-bytes below the broker\'s message.max.bytes' : 'check the broker and its log; the trades not yet acknowledged were not written',
+          hint: /too large/i.test(describeError(error))
+            ? "lower --batch-bytes below the broker's message.max.bytes"
+            : 'check the broker and its log; the trades not yet acknowledged were not written',
           context: { unacknowledgedMessages: batch.length + this.queue.length },
         });
         const waiters = this.spaceWaiters;

@@ -12,7 +12,11 @@ export const SIMULATOR_TOKEN = 'finpipe-simulator';
  * A non-default websocket URL with the default REST URL implies the REST API of the same
  * server (the simulator serves both on one port).
  */
-export function resolveFinnhubEndpoint(finnhub: { token?: string; wsUrl: string; restUrl: string }): { url: string; restUrl: string; token: string } {
+export function resolveFinnhubEndpoint(finnhub: { token?: string; wsUrl: string; restUrl: string }): {
+  url: string;
+  restUrl: string;
+  token: string;
+} {
   let url = finnhub.wsUrl;
   let token = finnhub.token;
   try {
@@ -38,7 +42,9 @@ export function resolveFinnhubEndpoint(finnhub: { token?: string; wsUrl: string;
       token = SIMULATOR_TOKEN;
     } else {
       throw new FinpipeError('CONFIG_INVALID', `finnhub.token: FINNHUB_TOKEN is required to connect to ${urlWithoutToken(url)}`, {
-        hint: 'get a free API key at https://finnhub.io/register and set FINNHUB_TOKEN (env or .env), or try it locally: `finpipe simulate`, then `FINNHUB_WS_URL=ws://127.0.0.1:8765 finpipe produce BINANCE:BTCUSDT`',
+        hint:
+          'get a free API key at https://finnhub.io/register and set FINNHUB_TOKEN (env or .env), or try it locally: ' +
+          '`finpipe simulate`, then `FINNHUB_WS_URL=ws://127.0.0.1:8765 finpipe produce BINANCE:BTCUSDT`',
       });
     }
   }

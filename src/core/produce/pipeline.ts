@@ -39,7 +39,12 @@ export class WarnLimiter {
   private windowStart = 0;
   private count = 0;
   private suppressed = 0;
-  constructor(private readonly logger: Logger, private readonly burst = 5, private readonly intervalMs = 10_000, private readonly now = () => Date.now()) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly burst = 5,
+    private readonly intervalMs = 10_000,
+    private readonly now = () => Date.now(),
+  ) {}
 
   warn(fields: Record<string, unknown>, message: string, level: 'warn' | 'error' = 'warn'): void {
     const now = this.now();
@@ -54,7 +59,11 @@ export class WarnLimiter {
 
   /** Reports suppressed warnings, if any. */
   flush(): void {
-    if (this.suppressed > 0) this.logger.warn({ suppressed: this.suppressed }, `${this.suppressed} similar warnings suppressed in the last ${Math.round(this.intervalMs / 1000)} s`);
+    if (this.suppressed > 0)
+      this.logger.warn(
+        { suppressed: this.suppressed },
+        `${this.suppressed} similar warnings suppressed in the last ${Math.round(this.intervalMs / 1000)} s`,
+      );
     this.suppressed = 0;
   }
 }
@@ -111,7 +120,10 @@ export class TradePipeline implements FrameSink {
 
   deadLetter(value: Buffer, reason: string, origin: string): void | Promise<void> {
     this.counters.deadLetters++;
-    this.warnings.warn({ source: origin, reason, bytes: value.length }, `dead-lettered invalid input from ${origin}: ${reason.length > 300 ? `${reason.slice(0, 300)}...` : reason}`);
+    this.warnings.warn(
+      { source: origin, reason, bytes: value.length },
+      `dead-lettered invalid input from ${origin}: ${reason.length > 300 ? `${reason.slice(0, 300)}...` : reason}`,
+    );
     this.out.add(this.topics.deadLetter, deadLetterMessage({ stage: 'produce', reason, source: origin, value }), 0);
     return this.out.waitForSpace();
   }

@@ -11,7 +11,11 @@ export class FrameRecorder {
     const stream = createWriteStream(path, { flags: 'a' });
     await new Promise<void>((resolve, reject) => {
       stream.once('open', () => resolve());
-      stream.once('error', (error) => reject(new FinpipeError('IO_ERROR', `cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? error.message}`, { cause: error })));
+      stream.once('error', (error) =>
+        reject(
+          new FinpipeError('IO_ERROR', `cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? error.message}`, { cause: error }),
+        ),
+      );
     });
     logger.info({ file: path }, `recording frames to ${path}`);
     return new FrameRecorder(stream);

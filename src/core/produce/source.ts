@@ -16,10 +16,18 @@ export async function createSource(spec: ResolvedSourceSpec, logger: Logger, sig
   switch (spec.kind) {
     case 'websocket': {
       const symbols = normaliseSymbols(spec.symbols);
-      if (symbols.length === 0) throw new FinpipeError('USAGE', 'no symbols to subscribe to', { hint: 'e.g. finpipe produce BINANCE:BTCUSDT AAPL' });
+      if (symbols.length === 0)
+        throw new FinpipeError('USAGE', 'no symbols to subscribe to', { hint: 'e.g. finpipe produce BINANCE:BTCUSDT AAPL' });
       checkSymbolCount(symbols, spec.symbolLimit);
       if (spec.validateWith) await validateSymbols(symbols, { restUrl: spec.validateWith, token: spec.token, logger, signal });
-      return new FinnhubWebSocketSource({ url: spec.url, token: spec.token, symbols, logger, watchdogMs: spec.watchdogMs, backoff: spec.reconnectBackoff });
+      return new FinnhubWebSocketSource({
+        url: spec.url,
+        token: spec.token,
+        symbols,
+        logger,
+        watchdogMs: spec.watchdogMs,
+        backoff: spec.reconnectBackoff,
+      });
     }
     case 'file':
       return new FileSource(spec.path);

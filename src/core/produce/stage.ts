@@ -38,7 +38,15 @@ export interface ProduceSummary extends ProduceStats {
 }
 
 const NOTHING_ACKED: TopicStats = { messages: 0, bytes: 0, weight: 0 };
-const NOTHING_RECEIVED: PipelineCounters = { frames: 0, trades: 0, messages: 0, deadLetters: 0, invalidTrades: 0, pings: 0, errorFrames: 0 };
+const NOTHING_RECEIVED: PipelineCounters = {
+  frames: 0,
+  trades: 0,
+  messages: 0,
+  deadLetters: 0,
+  invalidTrades: 0,
+  pings: 0,
+  errorFrames: 0,
+};
 
 export class ProduceStage implements Stage<ProduceStats, ProduceSummary> {
   readonly name = 'produce';
@@ -91,7 +99,7 @@ export class ProduceStage implements Stage<ProduceStats, ProduceSummary> {
     await recorder?.close();
     await producer.disconnect().catch((error) => log.debug({ err: error }, 'producer disconnect failed'));
     this.stoppedAt = Date.now();
-    if (failure) throw failure;
+    if (failure) throw failure as Error; // what the source or the flush threw, as it was
     return { ...this.snapshot(), source: source.description, stopReason: this.stopReason };
   }
 
@@ -148,7 +156,9 @@ async function createProduceTopics({ kafka, logger, topics, partitions }: Resolv
       ],
       { strict: false },
     );
-    for (const r of results) if (r.status === 'created') logger.info({ topic: r.name, partitions: r.partitions }, `created topic ${r.name} (${r.partitions} partitions)`);
+    for (const r of results)
+      if (r.status === 'created')
+        logger.info({ topic: r.name, partitions: r.partitions }, `created topic ${r.name} (${r.partitions} partitions)`);
   });
 }
 

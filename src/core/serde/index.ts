@@ -84,7 +84,10 @@ function codec<T>(name: 'trades' | 'trade' | 'candle'): Codec<T> {
         throw new FinpipeError('DECODE_FAILED', `not a valid ${type.name} Avro record: ${(error as Error).message}`, { cause: error });
       }
       if (result.offset !== buffer.length) {
-        throw new FinpipeError('DECODE_FAILED', `not a valid ${type.name} Avro record: ${result.offset < 0 ? 'truncated' : `${buffer.length - result.offset} trailing bytes`}`);
+        throw new FinpipeError(
+          'DECODE_FAILED',
+          `not a valid ${type.name} Avro record: ${result.offset < 0 ? 'truncated' : `${buffer.length - result.offset} trailing bytes`}`,
+        );
       }
       return result.value as T;
     },

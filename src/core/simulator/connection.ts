@@ -180,11 +180,14 @@ export class ClientConnection {
     const start = performance.now();
     if (rate > 0) {
       // The cap lets late timers catch up (up to 50 ms of trades) without a flood after a stall.
-      this.tokens = Math.min(this.pendingBurst + Math.max(this.maxBurst, rate * 0.05), this.tokens + ((start - this.lastRefill) * rate) / 1000);
+      this.tokens = Math.min(
+        this.pendingBurst + Math.max(this.maxBurst, rate * 0.05),
+        this.tokens + ((start - this.lastRefill) * rate) / 1000,
+      );
       this.lastRefill = start;
     }
     this.engine.setNow(Date.now());
-    for (let frames = 0; ; ) {
+    for (let frames = 0; ;) {
       if (rate > 0 && this.tokens < this.pendingBurst) {
         this.schedule(Math.max(1, Math.ceil(((this.pendingBurst - this.tokens) * 1000) / rate)));
         return;

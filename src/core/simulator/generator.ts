@@ -35,16 +35,7 @@ const REPEAT_SYMBOL = 0.3;
 /** Mean-reversion pull of the log-price toward its start, per trade (keeps long runs plausible). */
 const THETA = 2e-6;
 
-const CONDITION_SETS: readonly (readonly string[])[] = [
-  ['1'],
-  ['1', '12'],
-  ['12'],
-  ['8'],
-  ['1', '8'],
-  ['24'],
-  ['1', '24', '12'],
-  ['37'],
-];
+const CONDITION_SETS: readonly (readonly string[])[] = [['1'], ['1', '12'], ['12'], ['8'], ['1', '8'], ['24'], ['1', '24', '12'], ['37']];
 const CONDITION_JSON = CONDITION_SETS.map((c) => `,"c":${JSON.stringify(c)}`);
 
 interface SymbolState {
@@ -178,7 +169,8 @@ export class TradeEngine {
 
     // Conditions: absent on about half the trades.
     const cu = sr();
-    this.curC = cu < NO_CONDITIONS_FRACTION ? -1 : Math.floor(((cu - NO_CONDITIONS_FRACTION) / (1 - NO_CONDITIONS_FRACTION)) * CONDITION_SETS.length);
+    this.curC =
+      cu < NO_CONDITIONS_FRACTION ? -1 : Math.floor(((cu - NO_CONDITIONS_FRACTION) / (1 - NO_CONDITIONS_FRACTION)) * CONDITION_SETS.length);
 
     this.curS = st;
     this.curP = p;

@@ -27,7 +27,8 @@ function validate(opts: SimulatorOptions): void {
   if (opts.port === undefined) problems.push('port: is required');
   num('port', opts.port, (n) => int(n) && n >= 0 && n <= 65535, 'must be an integer in 0..65535');
   if (!Array.isArray(opts.symbols) || opts.symbols.length === 0) problems.push('symbols: must be a non-empty array');
-  else if (opts.symbols.some((s) => typeof s !== 'string' || s.length === 0)) problems.push('symbols: every symbol must be a non-empty string');
+  else if (opts.symbols.some((s) => typeof s !== 'string' || s.length === 0))
+    problems.push('symbols: every symbol must be a non-empty string');
   if (opts.rate === undefined) problems.push('rate: is required');
   num('rate', opts.rate, (n) => Number.isFinite(n) && n >= 0, 'must be a finite number >= 0 (0 = unlimited)');
   if (opts.seed === undefined) problems.push('seed: is required');
@@ -97,7 +98,10 @@ export async function startSimulator(opts: SimulatorOptions): Promise<RunningSim
   const hostPart = host.includes(':') ? `[${host}]` : host;
   const url = `ws://${hostPart}:${port}`;
   const restUrl = `http://${hostPart}:${port}${REST_PREFIX}`;
-  log.info({ url, restUrl, symbols: symbols.length, rate: opts.rate, faults: { ...faults, hiddenFromSearch: undefined } }, 'simulator listening');
+  log.info(
+    { url, restUrl, symbols: symbols.length, rate: opts.rate, faults: { ...faults, hiddenFromSearch: undefined } },
+    'simulator listening',
+  );
 
   const close = async (): Promise<void> => {
     for (const t of timers) clearInterval(t);
@@ -164,7 +168,12 @@ function upgradeHandler({ wss, conns, connCfg, stats, log, tokenOk, closing }: U
 }
 
 /** Pings every connection (unless faults.noPing) and, with faults.dropEverySec, drops them all periodically. */
-function faultTimers(conns: Map<WebSocket, ClientConnection>, opts: SimulatorOptions, stats: SimulatorStats, log: Logger): NodeJS.Timeout[] {
+function faultTimers(
+  conns: Map<WebSocket, ClientConnection>,
+  opts: SimulatorOptions,
+  stats: SimulatorStats,
+  log: Logger,
+): NodeJS.Timeout[] {
   const faults = opts.faults ?? {};
   const timers: NodeJS.Timeout[] = [];
   if (!faults.noPing) {

@@ -37,7 +37,10 @@ export class SimulatorStage implements Stage<SimulatorStats> {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EADDRINUSE' || code === 'EACCES') {
-        throw new FinpipeError('USAGE', `cannot listen on ${this.opts.host ?? SIMULATOR_DEFAULTS.host}:${this.opts.port}: ${code}`, { hint: 'pick another port with --port (0 = any free port)', cause: error });
+        throw new FinpipeError('USAGE', `cannot listen on ${this.opts.host ?? SIMULATOR_DEFAULTS.host}:${this.opts.port}: ${code}`, {
+          hint: 'pick another port with --port (0 = any free port)',
+          cause: error,
+        });
       }
       if (error instanceof RangeError) throw new FinpipeError('USAGE', error.message, { cause: error });
       throw error;

@@ -29,12 +29,17 @@ export function retryKafka(what: string, fn: () => Promise<unknown>, { config, l
     retriable: () => true,
     giveUp: (error, attempt) =>
       stopping() && attempt >= 3
-        ? new FinpipeError('KAFKA_UNAVAILABLE', `could not ${what} while stopping: ${describeError(toKafkaError(error, config.kafka.brokers))}`, {
-            cause: error,
-            hint: 'the affected records were not committed and will be read again on restart',
-          })
+        ? new FinpipeError(
+            'KAFKA_UNAVAILABLE',
+            `could not ${what} while stopping: ${describeError(toKafkaError(error, config.kafka.brokers))}`,
+            {
+              cause: error,
+              hint: 'the affected records were not committed and will be read again on restart',
+            },
+          )
         : false,
-    onRetry: (error, attempt, delayMs) => logger.warn({ attempt: attempt + 1, retryInMs: delayMs, err: describeError(error) }, `could not ${what}; retrying`),
+    onRetry: (error, attempt, delayMs) =>
+      logger.warn({ attempt: attempt + 1, retryInMs: delayMs, err: describeError(error) }, `could not ${what}; retrying`),
   });
 }
 
@@ -59,7 +64,15 @@ export class Committer {
     await this.commitOffsets([...batch.positions.values()]);
     this.count(batch, result, letters);
     this.retryContext.logger.debug(
-      { records: batch.rows.size, trades: result.trades, candles: result.candles, deadLetters: letters.length, wroteMs, totalMs: Date.now() - started, ageMs: started - batch.firstAt },
+      {
+        records: batch.rows.size,
+        trades: result.trades,
+        candles: result.candles,
+        deadLetters: letters.length,
+        wroteMs,
+        totalMs: Date.now() - started,
+        ageMs: started - batch.firstAt,
+      },
       'batch committed',
     );
   }
@@ -94,23 +107,34 @@ export class Committer {
       logger.warn({ source: sourceString(l.ref), reason: l.reason, deadLetterTopic: topic }, 'record sent to the dead-letter topic');
     }
     const messages = letters.map(({ ref, reason }) =>
-      deadLetterMessage({ stage: 'sink', reason, source: sourceString(ref), value: ref.value ?? Buffer.alloc(0), key: ref.key, headers: ref.headers }),
+      deadLetterMessage({
+        stage: 'sink',
+        reason,
+        source: sourceString(ref),
+        value: ref.value ?? Buffer.alloc(0),
+        key: ref.key,
+        headers: ref.headers,
+      }),
     );
     await retryKafka('send dead letters', () => producer.send({ topic, messages, acks: -1 }), this.retryContext);
   }
 
   private async connectProducer(): Promise<Producer> {
     const topic = this.retryContext.config.topics.deadLetter;
-    await retryKafka('create the dead-letter topic', async () => {
-      const admin = this.kafka.admin();
-      await admin.connect();
-      try {
-        // -1: the broker's default partitions and replication factor.
-        await ensureTopics(admin, [{ name: topic, partitions: -1, replicationFactor: -1 }]);
-      } finally {
-        await admin.disconnect().catch(() => {});
-      }
-    }, this.retryContext);
+    await retryKafka(
+      'create the dead-letter topic',
+      async () => {
+        const admin = this.kafka.admin();
+        await admin.connect();
+        try {
+          // -1: the broker's default partitions and replication factor.
+          await ensureTopics(admin, [{ name: topic, partitions: -1, replicationFactor: -1 }]);
+        } finally {
+          await admin.disconnect().catch(() => {});
+        }
+      },
+      this.retryContext,
+    );
     // Not idempotent: a dead letter duplicated by a retry is harmless, and kafkajs warns about
     // idempotence with the limited retries finpipe's client uses.
     const producer = this.kafka.producer({ allowAutoTopicCreation: false });
@@ -128,7 +152,10 @@ export class Committer {
       // Typically a rebalance moved the partition elsewhere. The rows are in the store;
       // whoever owns the partition now re-reads them from the previous commit, and the
       // idempotent writes make that a no-op. So this costs time, never correctness.
-      this.retryContext.logger.warn({ err: describeError(error), positions }, 'could not commit offsets (rebalance?); those records will be read again and rewritten idempotently');
+      this.retryContext.logger.warn(
+        { err: describeError(error), positions },
+        'could not commit offsets (rebalance?); those records will be read again and rewritten idempotently',
+      );
     }
   }
 }

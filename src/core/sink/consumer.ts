@@ -78,7 +78,12 @@ export class SinkConsumer {
       if (payload.restart) {
         logger.warn({ err: describeError(payload.error) }, 'Kafka consumer failed; kafkajs restarts it');
       } else if (!this.context.stopping()) {
-        this.context.fail(new FinpipeError('KAFKA_ERROR', `Kafka consumer stopped: ${describeError(payload.error)}`, { cause: payload.error, hint: 'check the broker; the sink resumes from the last committed offsets when restarted' }));
+        this.context.fail(
+          new FinpipeError('KAFKA_ERROR', `Kafka consumer stopped: ${describeError(payload.error)}`, {
+            cause: payload.error,
+            hint: 'check the broker; the sink resumes from the last committed offsets when restarted',
+          }),
+        );
       }
     });
     try {
@@ -138,15 +143,19 @@ export class SinkConsumer {
       await this.batchInFlight.catch(() => {});
       // Everything taken is written and committed while the consumer can still commit.
       await drain();
-      await retryKafka('restart the consumer with the topics matching --pattern', async () => {
-        if (stopping()) return; // the sink disconnects it
-        await consumer.stop();
-        await consumer.subscribe({ topics: added, fromBeginning: true });
-        this.current = [...new Set([...this.current, ...added])].sort();
-        for (const t of added) this.context.counters.topic(t);
-        this.caughtUp = false;
-        await this.run(consumer);
-      }, this.context);
+      await retryKafka(
+        'restart the consumer with the topics matching --pattern',
+        async () => {
+          if (stopping()) return; // the sink disconnects it
+          await consumer.stop();
+          await consumer.subscribe({ topics: added, fromBeginning: true });
+          this.current = [...new Set([...this.current, ...added])].sort();
+          for (const t of added) this.context.counters.topic(t);
+          this.caughtUp = false;
+          await this.run(consumer);
+        },
+        this.context,
+      );
       if (stopping()) return;
       // The restarted consumer is not paused; it must be while the store is unreachable.
       if (this.isPaused) {
@@ -177,7 +186,9 @@ export class SinkConsumer {
     return source;
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    // kafkajs' payload functions are closures, not methods: safe to call unbound.
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload; // eslint-disable-line @typescript-eslint/unbound-method
     const { buffer, counters, stopping } = this.context;
     const { topic, partition, messages } = batch;
     const source = this.source(topic, partition);

@@ -119,13 +119,21 @@ export class Flusher {
       initialMs: 200,
       maxMs: 5_000,
       onFirstFailure: (error) => this.outageBegan(error, batch.size),
-      onRetry: (error, attempt, delayMs) => logger.warn({ attempt: attempt + 1, retryInMs: delayMs, err: describeError(error) }, `${storeLabel} write failed; retrying`),
+      onRetry: (error, attempt, delayMs) =>
+        logger.warn({ attempt: attempt + 1, retryInMs: delayMs, err: describeError(error) }, `${storeLabel} write failed; retrying`),
       onRecovered: ({ attempts }) => this.outageEnded(attempts),
-      giveUp: giveUpAfterStop(stopping, shutdownGraceMs, (last) =>
-        new FinpipeError(last instanceof FinpipeError ? last.code : 'INTERNAL', `stopped while ${storeLabel} was unreachable; ${batch.size} buffered records were not written: ${describeError(last)}`, {
-          cause: last,
-          hint: 'nothing is lost: their offsets were not committed, so the next `finpipe sink` run reads them again',
-        }),
+      giveUp: giveUpAfterStop(
+        stopping,
+        shutdownGraceMs,
+        (last) =>
+          new FinpipeError(
+            last instanceof FinpipeError ? last.code : 'INTERNAL',
+            `stopped while ${storeLabel} was unreachable; ${batch.size} buffered records were not written: ${describeError(last)}`,
+            {
+              cause: last,
+              hint: 'nothing is lost: their offsets were not committed, so the next `finpipe sink` run reads them again',
+            },
+          ),
       ),
     });
   }
@@ -135,12 +143,18 @@ export class Flusher {
     if (this.outageStartedAt) return;
     this.outageStartedAt = Date.now();
     this.context.pause();
-    this.context.logger.warn({ err: describeError(error), rows: records }, `${this.context.storeLabel} unavailable: paused consumption; retrying the batch with backoff (nothing is committed until it is written)`);
+    this.context.logger.warn(
+      { err: describeError(error), rows: records },
+      `${this.context.storeLabel} unavailable: paused consumption; retrying the batch with backoff (nothing is committed until it is written)`,
+    );
   }
 
   private outageEnded(attempts: number): void {
     if (!this.outageStartedAt) return;
-    this.context.logger.info({ downForMs: Date.now() - this.outageStartedAt, attempts }, `${this.context.storeLabel} is back: batch committed, resuming consumption`);
+    this.context.logger.info(
+      { downForMs: Date.now() - this.outageStartedAt, attempts },
+      `${this.context.storeLabel} is back: batch committed, resuming consumption`,
+    );
     this.outageStartedAt = 0;
     this.context.resume();
   }

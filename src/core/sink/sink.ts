@@ -69,7 +69,10 @@ export class Sink implements Stage<SinkStats> {
   async run(signal: AbortSignal): Promise<SinkStats> {
     const { config, logger, topics, pattern, writers, chunkRows } = this.options;
     const named = validateSinkTopics(config, topics);
-    if (named.length === 0 && !pattern) throw new FinpipeError('USAGE', 'no topics to read', { hint: 'name per-symbol topics (finpipe sink BINANCE_BTCUSDT) or give --pattern' });
+    if (named.length === 0 && !pattern)
+      throw new FinpipeError('USAGE', 'no topics to read', {
+        hint: 'name per-symbol topics (finpipe sink BINANCE_BTCUSDT) or give --pattern',
+      });
     const { store, label } = await openStore<Ref>(this.options.store, { config, logger }, { maxInFlight: writers, chunkRows });
     this.store = store;
     this.counters.stats.store = label;
@@ -104,16 +107,42 @@ export class Sink implements Stage<SinkStats> {
     const stopping = () => this.stopping;
     const retryContext = { config, logger, stopping };
     const buffer = (this.buffer = new RecordBuffer(() => store.newBatch(), options.batchRows, options.flushMs));
-    const consumer = (this.consumer = new SinkConsumer({ ...retryContext, kafka, options, buffer, counters, fail, wakeFlusher: () => flusher.wake(), wakeWatcher: () => watcher?.wake() }));
+    const consumer = (this.consumer = new SinkConsumer({
+      ...retryContext,
+      kafka,
+      options,
+      buffer,
+      counters,
+      fail,
+      wakeFlusher: () => flusher.wake(),
+      wakeWatcher: () => watcher?.wake(),
+    }));
     const committer = new Committer(kafka, counters, () => consumer.kafkaConsumer, retryContext);
     const flusher = (this.flusher = new Flusher({
-      store, storeLabel, buffer, committer, logger, shutdownGraceMs: options.shutdownGraceMs, stopping, fail,
-      hurry: () => consumer.hurry, pause: () => consumer.pause(), resume: () => consumer.resume(),
+      store,
+      storeLabel,
+      buffer,
+      committer,
+      logger,
+      shutdownGraceMs: options.shutdownGraceMs,
+      stopping,
+      fail,
+      hurry: () => consumer.hurry,
+      pause: () => consumer.pause(),
+      resume: () => consumer.resume(),
     }));
     const watcher = pattern
-      ? new PatternWatcher(kafka, { config, named, pattern }, {
-          logger, pollMs: options.patternPollMs, stopped: this.stopped.signal, current: () => consumer.topics, add: (added) => consumer.addTopics(added, () => flusher.drain()),
-        })
+      ? new PatternWatcher(
+          kafka,
+          { config, named, pattern },
+          {
+            logger,
+            pollMs: options.patternPollMs,
+            stopped: this.stopped.signal,
+            current: () => consumer.topics,
+            add: (added) => consumer.addTopics(added, () => flusher.drain()),
+          },
+        )
       : null;
     let watching: Promise<void> | null = null;
     try {

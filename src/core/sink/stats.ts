@@ -38,7 +38,19 @@ export class SinkCounters {
 
   constructor(store: string) {
     this.stats = {
-      topics: new Map(), trades: 0, tradesInserted: 0, candles: 0, records: 0, deadLetters: 0, transactions: 0, store, paused: false, state: 'starting', startedAt: Date.now(), firstRecordAt: 0, lastCommitAt: 0,
+      topics: new Map(),
+      trades: 0,
+      tradesInserted: 0,
+      candles: 0,
+      records: 0,
+      deadLetters: 0,
+      transactions: 0,
+      store,
+      paused: false,
+      state: 'starting',
+      startedAt: Date.now(),
+      firstRecordAt: 0,
+      lastCommitAt: 0,
     };
   }
 

@@ -27,7 +27,7 @@ export function validateSinkTopics(config: Config, topics: string[]): string[] {
     const why = reserved.get(topic);
     if (why) {
       throw new FinpipeError('USAGE', `${topic} is ${why}; finpipe sink reads the per-symbol topics written by finpipe process`, {
-        hint: 'pass per-symbol topics such as BINANCE_BTCUSDT, or --pattern \'BINANCE_.*\'',
+        hint: "pass per-symbol topics such as BINANCE_BTCUSDT, or --pattern 'BINANCE_.*'",
         context: { topic },
       });
     }
@@ -63,7 +63,11 @@ async function matchTopics(admin: Admin, { config, named, pattern }: TopicSelect
  * with only a pattern, until one matches; process creates per-symbol topics on demand.
  * Returns what exists when `signal` aborts.
  */
-export async function waitForTopics(kafka: Kafka, selection: TopicSelection, { logger, pollMs, signal }: { logger: Logger; pollMs: number; signal: AbortSignal }): Promise<string[]> {
+export async function waitForTopics(
+  kafka: Kafka,
+  selection: TopicSelection,
+  { logger, pollMs, signal }: { logger: Logger; pollMs: number; signal: AbortSignal },
+): Promise<string[]> {
   const { config, pattern } = selection;
   const admin = kafka.admin();
   try {
@@ -79,7 +83,10 @@ export async function waitForTopics(kafka: Kafka, selection: TopicSelection, { l
       if (ready || signal.aborted) return found;
       const waitingFor = missing.length > 0 ? missing.join(', ') : `a topic matching ${pattern}`;
       if (announced !== waitingFor) {
-        logger.warn({ missing, pattern: pattern?.source }, `waiting for ${waitingFor} to be created (finpipe process creates per-symbol topics when it sees the first trade)`);
+        logger.warn(
+          { missing, pattern: pattern?.source },
+          `waiting for ${waitingFor} to be created (finpipe process creates per-symbol topics when it sees the first trade)`,
+        );
         announced = waitingFor;
       }
       await sleep(pollMs, signal);
@@ -105,7 +112,13 @@ export class PatternWatcher {
   constructor(
     private readonly kafka: Kafka,
     private readonly selection: TopicSelection,
-    private readonly options: { logger: Logger; pollMs: number; stopped: AbortSignal; current: () => string[]; add: (topics: string[]) => Promise<void> },
+    private readonly options: {
+      logger: Logger;
+      pollMs: number;
+      stopped: AbortSignal;
+      current: () => string[];
+      add: (topics: string[]) => Promise<void>;
+    },
   ) {}
 
   /** Looks for new matches now rather than at the next poll. */

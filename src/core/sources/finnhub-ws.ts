@@ -88,7 +88,10 @@ export class FinnhubWebSocketSource implements TradeSource {
       if (signal.aborted) return;
       if (outcome.healthy) attempt = 0;
       const delay = Math.max(outcome.minDelayMs ?? 0, backoffDelay(attempt++, this.backoff));
-      this.log.warn({ url: this.description, reason: outcome.reason, retryInMs: delay, attempt }, `websocket ${outcome.reason}; reconnecting in ${delay} ms`);
+      this.log.warn(
+        { url: this.description, reason: outcome.reason, retryInMs: delay, attempt },
+        `websocket ${outcome.reason}; reconnecting in ${delay} ms`,
+      );
       await sleep(delay, signal);
     }
   }
@@ -97,7 +100,11 @@ export class FinnhubWebSocketSource implements TradeSource {
     return new Promise<Outcome>((resolve) => {
       const target = new URL(this.opts.url);
       target.searchParams.set('token', this.opts.token);
-      const ws = new WebSocket(target.toString(), { perMessageDeflate: false, handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000, maxPayload: 64 * 1024 * 1024 });
+      const ws = new WebSocket(target.toString(), {
+        perMessageDeflate: false,
+        handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000,
+        maxPayload: 64 * 1024 * 1024,
+      });
       let frames = 0;
       let opened = false;
       let waits = 0; // sink promises outstanding: the socket stays paused while > 0
@@ -124,7 +131,10 @@ export class FinnhubWebSocketSource implements TradeSource {
         clearTimeout(watchdog);
         if (done || waits > 0) return; // paused by us: silence is our own doing
         watchdog = setTimeout(() => {
-          this.log.warn({ url: this.description, silentMs: this.watchdogMs }, `no frame (trade or ping) for ${this.watchdogMs} ms; reconnecting`);
+          this.log.warn(
+            { url: this.description, silentMs: this.watchdogMs },
+            `no frame (trade or ping) for ${this.watchdogMs} ms; reconnecting`,
+          );
           finish({ reason: `silent for ${this.watchdogMs} ms (watchdog)`, healthy: frames > 0 });
         }, this.watchdogMs);
       };
@@ -168,7 +178,10 @@ export class FinnhubWebSocketSource implements TradeSource {
         opened = true;
         if (this.connections++ > 0) this.reconnects++;
         for (const symbol of this.opts.symbols) ws.send(JSON.stringify({ type: 'subscribe', symbol }));
-        this.log.info({ url: this.description, symbols: this.opts.symbols.length, reconnects: this.reconnects }, `connected; subscribed to ${this.opts.symbols.length} symbols`);
+        this.log.info(
+          { url: this.description, symbols: this.opts.symbols.length, reconnects: this.reconnects },
+          `connected; subscribed to ${this.opts.symbols.length} symbols`,
+        );
         armWatchdog();
       });
 

@@ -49,7 +49,11 @@ export function parseFrame(data: Buffer | string, binary = false): ParsedFrame {
     default:
       return {
         kind: 'invalid',
-        problems: [typeof frame.type === 'string' ? `type: unknown message type ${JSON.stringify(frame.type)} (expected trade, ping or error)` : `type: must be a string, not ${describe(frame.type)}`],
+        problems: [
+          typeof frame.type === 'string'
+            ? `type: unknown message type ${JSON.stringify(frame.type)} (expected trade, ping or error)`
+            : `type: must be a string, not ${describe(frame.type)}`,
+        ],
       };
   }
   if (!Array.isArray(frame.data)) return { kind: 'invalid', problems: [`data: must be an array of trades, not ${describe(frame.data)}`] };

@@ -88,7 +88,13 @@ export class HttpSource implements TradeSource {
     if (fatal) throw fatal;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse, sink: FrameSink, maxBody: number, stopping: () => boolean): Promise<void> {
+  private async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    sink: FrameSink,
+    maxBody: number,
+    stopping: () => boolean,
+  ): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path === '/health' && req.method === 'GET') return send(res, 200, { status: 'ok' });
     if (path !== '/trades') return send(res, 404, { error: `no route ${path}; POST /trades` });

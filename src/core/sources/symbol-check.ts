@@ -35,7 +35,8 @@ export function normaliseSymbols(symbols: string[]): string[] {
   const out: string[] = [];
   for (const raw of symbols) {
     const symbol = raw.trim();
-    if (symbol === '') throw new FinpipeError('SYMBOL_INVALID', 'empty symbol', { hint: 'give Finnhub symbols such as BINANCE:BTCUSDT or AAPL' });
+    if (symbol === '')
+      throw new FinpipeError('SYMBOL_INVALID', 'empty symbol', { hint: 'give Finnhub symbols such as BINANCE:BTCUSDT or AAPL' });
     if (!out.includes(symbol)) out.push(symbol);
   }
   return out;
@@ -44,7 +45,11 @@ export function normaliseSymbols(symbols: string[]): string[] {
 /** At most `limit` calls in any `windowMs` window. */
 export class RateLimiter {
   private readonly calls: number[] = [];
-  constructor(private readonly limit = 60, private readonly windowMs = 60_000, private readonly now = () => Date.now()) {}
+  constructor(
+    private readonly limit = 60,
+    private readonly windowMs = 60_000,
+    private readonly now = () => Date.now(),
+  ) {}
 
   /** Milliseconds to wait before the next call is allowed (0 = now); records the call when 0. */
   take(): number {
@@ -84,7 +89,10 @@ export async function validateSymbols(symbols: string[], opts: ValidateOptions):
       retriable: isTooManyRequests,
       delayMs: (error) => (error as FinpipeError).context.waitMs as number,
       onRetry: (_error, _attempt, waitMs) =>
-        log.error({ status: 429, waitMs }, `Finnhub REST answered HTTP 429 Too Many Requests (limit: 60 calls/min per key); retrying in ${Math.ceil(waitMs / 1000)} s`),
+        log.error(
+          { status: 429, waitMs },
+          `Finnhub REST answered HTTP 429 Too Many Requests (limit: 60 calls/min per key); retrying in ${Math.ceil(waitMs / 1000)} s`,
+        ),
       signal: opts.signal,
     });
 
@@ -114,14 +122,24 @@ export async function validateSymbols(symbols: string[], opts: ValidateOptions):
       }
     }
     if (candidates.some((c) => c.symbol === symbol)) continue;
-    unknown.push({ symbol, closest: closestMatches(symbol, candidates.map((c) => c.symbol)) });
+    unknown.push({
+      symbol,
+      closest: closestMatches(
+        symbol,
+        candidates.map((c) => c.symbol),
+      ),
+    });
   }
   if (unknown.length > 0) {
     const lines = unknown.map((u) => `${u.symbol} (${u.closest.length > 0 ? `closest: ${u.closest.join(', ')}` : 'no similar symbol'})`);
-    throw new FinpipeError('SYMBOL_UNKNOWN', `Finnhub does not list ${unknown.length === 1 ? 'this symbol' : 'these symbols'}: ${lines.join('; ')}`, {
-      hint: 'fix the spelling (exchange prefix included, e.g. BINANCE:BTCUSDT), or drop --validate to subscribe anyway',
-      context: { unknown: unknown.map((u) => u.symbol) },
-    });
+    throw new FinpipeError(
+      'SYMBOL_UNKNOWN',
+      `Finnhub does not list ${unknown.length === 1 ? 'this symbol' : 'these symbols'}: ${lines.join('; ')}`,
+      {
+        hint: 'fix the spelling (exchange prefix included, e.g. BINANCE:BTCUSDT), or drop --validate to subscribe anyway',
+        context: { unknown: unknown.map((u) => u.symbol) },
+      },
+    );
   }
   log.info({ symbols: symbols.length }, 'every symbol is known to Finnhub');
 }
@@ -148,10 +166,14 @@ async function restGet(path: string, opts: ValidateOptions, limiter: RateLimiter
   }
   if (!res.ok) {
     const rateLimited = res.status === 429 ? { retriable: true, context: { status: 429, waitMs: resetWaitMs(res) } } : {};
-    throw new FinpipeError('SOURCE_ERROR', `Finnhub REST ${path.split('?')[0]} answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`, {
-      hint: 'retry later, or drop --validate',
-      ...rateLimited,
-    });
+    throw new FinpipeError(
+      'SOURCE_ERROR',
+      `Finnhub REST ${path.split('?')[0]} answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`,
+      {
+        hint: 'retry later, or drop --validate',
+        ...rateLimited,
+      },
+    );
   }
   return res.json();
 }
@@ -175,7 +197,9 @@ export function closestMatches(symbol: string, candidates: string[], n = 3): str
       const upper = c.toUpperCase();
       // A candidate containing the whole symbol (or the reverse) is a near miss whatever its length.
       // ("A" is a US ticker, so the shorter one must be at least half as long as the other.)
-      const contains = Math.min(upper.length, target.length) * 2 >= Math.max(upper.length, target.length) && (upper.includes(target) || target.includes(upper));
+      const contains =
+        Math.min(upper.length, target.length) * 2 >= Math.max(upper.length, target.length) &&
+        (upper.includes(target) || target.includes(upper));
       return { c, d: contains ? Math.min(1, editDistance(target, upper)) : editDistance(target, upper, maxDistance + 1) };
     })
     .filter((x) => x.d <= maxDistance)

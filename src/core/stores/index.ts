@@ -18,7 +18,11 @@ export async function storeImplementation(name: string): Promise<StoreImplementa
   return load();
 }
 
-export async function openStore<R>(name: string, context: StoreContext, options: StoreWriteOptions): Promise<{ store: Store<R>; label: string }> {
+export async function openStore<R>(
+  name: string,
+  context: StoreContext,
+  options: StoreWriteOptions,
+): Promise<{ store: Store<R>; label: string }> {
   const implementation = await storeImplementation(name);
   return { store: implementation.openStore<R>(context, options), label: implementation.label };
 }

@@ -122,5 +122,7 @@ export function decodeCandle(value: Buffer): Candle {
 }
 
 export function decodeRecord(message: SourceMessage): SinkRow {
-  return recordKind(message) === 'trade' ? { kind: 'trade', trade: decodeTrade(message.value!) } : { kind: 'candle', candle: decodeCandle(message.value!) };
+  return recordKind(message) === 'trade'
+    ? { kind: 'trade', trade: decodeTrade(message.value!) }
+    : { kind: 'candle', candle: decodeCandle(message.value!) };
 }

@@ -31,7 +31,17 @@ export interface StatusLine {
 export function startStatusLine(format: string, initial: Record<string, string | number>): StatusLine {
   if (!isInteractive()) return { update() {}, stop() {} };
   multibar ??= new cliProgress.MultiBar(
-    { format, hideCursor: true, clearOnComplete: false, stopOnComplete: false, fps: 5, stream: process.stderr, barsize: 0, emptyOnZero: true, forceRedraw: true },
+    {
+      format,
+      hideCursor: true,
+      clearOnComplete: false,
+      stopOnComplete: false,
+      fps: 5,
+      stream: process.stderr,
+      barsize: 0,
+      emptyOnZero: true,
+      forceRedraw: true,
+    },
     cliProgress.Presets.shades_classic,
   );
   const bar = multibar.create(0, 0, initial, { format });

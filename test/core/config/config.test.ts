@@ -42,7 +42,16 @@ test('precedence is flags > environment > .env file > defaults', () => {
 test('every problem is reported at once, path first, with its source', () => {
   let error: unknown;
   try {
-    loadConfig({ env: { FINPIPE_KAFKA_BROKERS: 'nohost', FINPIPE_LOG_LEVEL: 'loud', FINPIPE_MYSQL_URL: 'http://x/db', FINPIPE_RAW_TOPIC: 'bad topic', FINPIPE_KAFKA_SASL_MECHANISM: 'kerberos' }, envFile: '/dev/null' });
+    loadConfig({
+      env: {
+        FINPIPE_KAFKA_BROKERS: 'nohost',
+        FINPIPE_LOG_LEVEL: 'loud',
+        FINPIPE_MYSQL_URL: 'http://x/db',
+        FINPIPE_RAW_TOPIC: 'bad topic',
+        FINPIPE_KAFKA_SASL_MECHANISM: 'kerberos',
+      },
+      envFile: '/dev/null',
+    });
   } catch (e) {
     error = e;
   }
@@ -65,7 +74,13 @@ test('every problem is reported at once, path first, with its source', () => {
 test('SASL and TLS settings are passed through; the password is registered as a secret', () => {
   const c = loadConfig({
     envFile: '/dev/null',
-    env: { FINPIPE_KAFKA_SASL_MECHANISM: 'SCRAM-SHA-256', FINPIPE_KAFKA_SASL_USERNAME: 'alice', FINPIPE_KAFKA_SASL_PASSWORD: 's3cret-pass', FINPIPE_KAFKA_SSL: 'true', FINPIPE_KAFKA_SSL_REJECT_UNAUTHORIZED: 'false' },
+    env: {
+      FINPIPE_KAFKA_SASL_MECHANISM: 'SCRAM-SHA-256',
+      FINPIPE_KAFKA_SASL_USERNAME: 'alice',
+      FINPIPE_KAFKA_SASL_PASSWORD: 's3cret-pass',
+      FINPIPE_KAFKA_SSL: 'true',
+      FINPIPE_KAFKA_SSL_REJECT_UNAUTHORIZED: 'false',
+    },
   });
   assert.deepEqual(c.kafka.sasl, { mechanism: 'scram-sha-256', username: 'alice', password: 's3cret-pass' });
   assert.equal(c.kafka.ssl, true);
@@ -80,7 +95,10 @@ test('the MySQL URL is parsed and its password redacted wherever it appears', ()
   assert.equal(c.mysql.user, 'app');
   assert.equal(c.mysql.password, 'p@ss-word');
   assert.equal(c.mysql.database, 'market');
-  assert.equal(redactText('connect mysql://app:p%40ss-word@db.example:3307/market failed'), 'connect mysql://app:***@db.example:3307/market failed');
+  assert.equal(
+    redactText('connect mysql://app:p%40ss-word@db.example:3307/market failed'),
+    'connect mysql://app:***@db.example:3307/market failed',
+  );
   assert.equal(redactText('password was p@ss-word'), 'password was ***');
 });
 
@@ -89,7 +107,10 @@ test('an explicitly named .env file must exist', () => {
 });
 
 test('parseDotenv understands comments, quotes, export and reports bad lines', () => {
-  const { values, problems } = parseDotenv('# comment\nA=1\nexport B="two words"\nC=\'x # y\'\nD=plain # trailing\nnot a pair\nE="line\\nbreak"\n', 'f.env');
+  const { values, problems } = parseDotenv(
+    '# comment\nA=1\nexport B="two words"\nC=\'x # y\'\nD=plain # trailing\nnot a pair\nE="line\\nbreak"\n',
+    'f.env',
+  );
   assert.deepEqual(values, { A: '1', B: 'two words', C: 'x # y', D: 'plain', E: 'line\nbreak' });
   assert.deepEqual(problems, ['f.env:6: expected KEY=VALUE']);
 });

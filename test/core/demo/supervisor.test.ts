@@ -23,7 +23,10 @@ interface LogRecord {
 
 function captureLogger() {
   const records: LogRecord[] = [];
-  const logger = pino({ level: 'debug', base: undefined, formatters: { level: (label) => ({ level: label }) } }, { write: (l: string) => records.push({ ...JSON.parse(l), at: Date.now() }) });
+  const logger = pino(
+    { level: 'debug', base: undefined, formatters: { level: (label) => ({ level: label }) } },
+    { write: (l: string) => records.push({ ...(JSON.parse(l) as LogRecord), at: Date.now() }) },
+  );
   return { logger, records };
 }
 
@@ -77,7 +80,8 @@ const alive = (pid: number) => {
     return false;
   }
 };
-const restartWarnings = (records: LogRecord[], stage: string) => records.filter((r) => r.level === 'warn' && r.stage === stage && /exited unexpectedly/.test(r.msg));
+const restartWarnings = (records: LogRecord[], stage: string) =>
+  records.filter((r) => r.level === 'warn' && r.stage === stage && /exited unexpectedly/.test(r.msg));
 
 describe('Supervisor', { concurrency: true }, () => {
   test('runs a stage, keeps its latest stats line, logs its output to its file, restarts it when killed, stops it gracefully', async (t) => {
@@ -94,7 +98,7 @@ describe('Supervisor', { concurrency: true }, () => {
     // The simulator logs `{"stats":{...},"msg":"0 connections, 0 trades/s"}` after a second.
     const stats = await waitFor('a stats line', () => supervisor.states()[0].lastStats);
     assert.match(stats, /^0 connections, 0 trades\/s$/);
-    assert.equal(records.length, 0, 'info lines are not echoed through the supervisor\'s logger');
+    assert.equal(records.length, 0, "info lines are not echoed through the supervisor's logger");
     assert.equal(supervisor.states()[0].lastError, undefined);
     supervisor.states()[0].running = false; // a copy: the view cannot change the supervisor
     assert.equal(supervisor.states()[0].running, true);
@@ -102,10 +106,13 @@ describe('Supervisor', { concurrency: true }, () => {
       const text = readLog(file);
       return /Finnhub simulator listening/.test(text) && /"msg":"0 connections, 0 trades\/s"/.test(text) && text;
     });
-    assert.ok(log.split('\n').some((l) => l.startsWith('{') && JSON.parse(l).component === 'simulate'), 'JSON log lines (FINPIPE_LOG_FORMAT=json)');
+    assert.ok(
+      log.split('\n').some((l) => l.startsWith('{') && (JSON.parse(l) as { component?: string }).component === 'simulate'),
+      'JSON log lines (FINPIPE_LOG_FORMAT=json)',
+    );
 
     // Killed from outside: restarted after a backoff, as a new process.
-    process.kill(first.pid!, 'SIGKILL');
+    process.kill(first.pid, 'SIGKILL');
     const second = await waitFor('the restart', () => {
       const s = supervisor.states()[0];
       return s.running && s.pid !== first.pid && s;
@@ -117,7 +124,10 @@ describe('Supervisor', { concurrency: true }, () => {
     assert.equal(warning.code, null);
     assert.equal(warning.log, file);
     assert.match(warning.msg, /^simulate exited unexpectedly \(SIGKILL\); restarting$/);
-    assert.ok((warning.restartInMs as number) >= 350 && (warning.restartInMs as number) <= 650, `first restart after 500 ms ± 30%: ${warning.restartInMs}`);
+    assert.ok(
+      (warning.restartInMs as number) >= 350 && (warning.restartInMs as number) <= 650,
+      `first restart after 500 ms ± 30%: ${String(warning.restartInMs)}`,
+    );
 
     // Let the new simulator get to where it handles SIGTERM (it says so on stdout), then stop it.
     await waitFor('the second simulator', () => count(readLog(file), /Finnhub simulator listening/) === 2);
@@ -148,7 +158,10 @@ describe('Supervisor', { concurrency: true }, () => {
     const [d0, d1] = warnings.map((w) => w.restartInMs as number);
     assert.ok(d0 >= 350 && d0 <= 650, `500 ms ± 30%: ${d0}`);
     assert.ok(d1 >= 700 && d1 <= 1300, `then 1000 ms ± 30%: ${d1}`);
-    assert.ok(warnings[1].at - warnings[0].at >= d0 - 5, `the next run starts only after the delay (${warnings[1].at - warnings[0].at} ms >= ${d0} ms)`);
+    assert.ok(
+      warnings[1].at - warnings[0].at >= d0 - 5,
+      `the next run starts only after the delay (${warnings[1].at - warnings[0].at} ms >= ${d0} ms)`,
+    );
 
     // Stopped while waiting to restart: resolves without a child, and the pending restart is dropped.
     const stoppedAt = Date.now();
@@ -165,7 +178,7 @@ describe('Supervisor', { concurrency: true }, () => {
     assert.equal(count(readLog(file), /"not-a-port" is not a port/), 2, 'the first run and its restart');
   });
 
-  test('warnings and errors of a stage are echoed with the stage\'s name; lastError keeps the latest', async (t) => {
+  test("warnings and errors of a stage are echoed with the stage's name; lastError keeps the latest", async (t) => {
     const { supervisor, records, logFile } = setup(t);
     const port = await freePort(); // nothing listens there: kafkajs logs connection errors
     supervisor.start({
@@ -175,14 +188,16 @@ describe('Supervisor', { concurrency: true }, () => {
     });
     const echoed = await waitFor('an echoed error', () => records.find((r) => r.stage === 'produce' && r.level === 'error'));
     assert.match(echoed.msg, /ECONNREFUSED/);
-    assert.equal(echoed.source, 'produce', 'the child\'s component');
+    assert.equal(echoed.source, 'produce', "the child's component");
     assert.equal(echoed.module, 'kafkajs', 'other fields pass through');
     assert.equal('component' in echoed, false);
     const lastError = supervisor.states()[0].lastError;
     assert.ok(lastError && /ECONNREFUSED/.test(lastError), String(lastError));
     await supervisor.stopAll(['produce', 'no-such-stage']);
     assert.equal(supervisor.states()[0].running, false);
-    const fromChild = records.filter((r) => r.stage === 'produce' && (r.level === 'warn' || r.level === 'error') && !/exited unexpectedly/.test(r.msg));
+    const fromChild = records.filter(
+      (r) => r.stage === 'produce' && (r.level === 'warn' || r.level === 'error') && !/exited unexpectedly/.test(r.msg),
+    );
     assert.equal(supervisor.states()[0].lastError, fromChild[fromChild.length - 1].msg, 'the latest warning or error');
   });
 
@@ -202,6 +217,10 @@ describe('Supervisor', { concurrency: true }, () => {
     assert.equal(supervisor.states()[0].running, false);
     assert.equal(alive(pid!), false);
     const killed = records.filter((r) => r.stage === 'frozen' && r.level === 'warn');
-    assert.deepEqual(killed.map((r) => r.msg), ['frozen did not stop within 0.3 s; killing it'], 'and no restart');
+    assert.deepEqual(
+      killed.map((r) => r.msg),
+      ['frozen did not stop within 0.3 s; killing it'],
+      'and no restart',
+    );
   });
 });

@@ -15,7 +15,9 @@ interface FakeTopic {
  * for a topic that does not.
  */
 function fakeAdmin(initial: Record<string, number | FakeTopic> = {}) {
-  const topics = new Map<string, FakeTopic>(Object.entries(initial).map(([n, t]) => [n, typeof t === 'number' ? { partitions: t, replicas: 1 } : t]));
+  const topics = new Map<string, FakeTopic>(
+    Object.entries(initial).map(([n, t]) => [n, typeof t === 'number' ? { partitions: t, replicas: 1 } : t]),
+  );
   const calls = {
     listTopics: 0,
     fetchTopicMetadata: [] as string[][],
@@ -40,7 +42,17 @@ function fakeAdmin(initial: Record<string, number | FakeTopic> = {}) {
           // Partitions come back in no particular order, as they may from a broker.
           const ids = Array.from({ length: t.partitions }, (_, i) => i).reverse();
           const replicas = Array.from({ length: t.replicas }, (_, i) => i + 1);
-          return { name, partitions: ids.map((id) => ({ partitionId: id, leader: (id % t.replicas) + 1, replicas, isr: replicas.slice(0, 1), partitionErrorCode: 0, offlineReplicas: [] })) };
+          return {
+            name,
+            partitions: ids.map((id) => ({
+              partitionId: id,
+              leader: (id % t.replicas) + 1,
+              replicas,
+              isr: replicas.slice(0, 1),
+              partitionErrorCode: 0,
+              offlineReplicas: [],
+            })),
+          };
         }),
       };
     },
@@ -51,7 +63,8 @@ function fakeAdmin(initial: Record<string, number | FakeTopic> = {}) {
       for (const t of request.topics) {
         if (topics.has(t.topic)) throw Object.assign(new Error('Topic with this name already exists'), { type: 'TOPIC_ALREADY_EXISTS' });
       }
-      for (const t of request.topics) topics.set(t.topic, { partitions: t.numPartitions ?? 1, replicas: Math.max(1, t.replicationFactor ?? 1) });
+      for (const t of request.topics)
+        topics.set(t.topic, { partitions: t.numPartitions ?? 1, replicas: Math.max(1, t.replicationFactor ?? 1) });
       return true;
     },
     async deleteTopics(request: { topics: string[]; timeout?: number }) {
@@ -69,9 +82,30 @@ function fakeAdmin(initial: Record<string, number | FakeTopic> = {}) {
             resourceType: ConfigResourceTypes.TOPIC,
             resourceName: 'x',
             configEntries: [
-              { configName: 'retention.ms', configValue: '86400000', isDefault: false, isSensitive: false, readOnly: false, configSynonyms: [] },
-              { configName: 'cleanup.policy', configValue: 'delete', isDefault: true, isSensitive: false, readOnly: false, configSynonyms: [] },
-              { configName: 'sasl.secret', configValue: 'hunter2', isDefault: false, isSensitive: true, readOnly: false, configSynonyms: [] },
+              {
+                configName: 'retention.ms',
+                configValue: '86400000',
+                isDefault: false,
+                isSensitive: false,
+                readOnly: false,
+                configSynonyms: [],
+              },
+              {
+                configName: 'cleanup.policy',
+                configValue: 'delete',
+                isDefault: true,
+                isSensitive: false,
+                readOnly: false,
+                configSynonyms: [],
+              },
+              {
+                configName: 'sasl.secret',
+                configValue: 'hunter2',
+                isDefault: false,
+                isSensitive: true,
+                readOnly: false,
+                configSynonyms: [],
+              },
             ],
           },
         ],
@@ -91,7 +125,10 @@ function fakeAdmin(initial: Record<string, number | FakeTopic> = {}) {
   };
 }
 
-const isCode = (code: string, extra: (e: FinpipeError) => boolean = () => true) => (e: unknown) => e instanceof FinpipeError && e.code === code && extra(e);
+const isCode =
+  (code: string, extra: (e: FinpipeError) => boolean = () => true) =>
+  (e: unknown) =>
+    e instanceof FinpipeError && e.code === code && extra(e);
 
 describe('createTopics', () => {
   test('creates missing topics with their partitions, replication and configs, waiting for leaders', async () => {
@@ -108,14 +145,24 @@ describe('createTopics', () => {
     const request = f.calls.createTopics[0];
     assert.equal(request.waitForLeaders, true);
     assert.deepEqual(request.topics, [
-      { topic: 'trades', numPartitions: 6, replicationFactor: 3, configEntries: [{ name: 'retention.ms', value: '-1' }, { name: 'cleanup.policy', value: 'delete' }] },
+      {
+        topic: 'trades',
+        numPartitions: 6,
+        replicationFactor: 3,
+        configEntries: [
+          { name: 'retention.ms', value: '-1' },
+          { name: 'cleanup.policy', value: 'delete' },
+        ],
+      },
       { topic: 'finpipe.dlq', numPartitions: 1, replicationFactor: -1, configEntries: [] },
     ]);
   });
 
   test('an existing topic with the requested partition count is reported as "exists" and not created again', async () => {
     const f = fakeAdmin({ trades: 6 });
-    assert.deepEqual(await createTopics(f.admin, [{ name: 'trades', partitions: 6, replicationFactor: 1 }]), [{ name: 'trades', status: 'exists', partitions: 6 }]);
+    assert.deepEqual(await createTopics(f.admin, [{ name: 'trades', partitions: 6, replicationFactor: 1 }]), [
+      { name: 'trades', status: 'exists', partitions: 6 },
+    ]);
     assert.equal(f.calls.createTopics.length, 0);
   });
 
@@ -126,35 +173,59 @@ describe('createTopics', () => {
       { name: 'b', partitions: 2, replicationFactor: 1 },
       { name: 'a', partitions: 1, replicationFactor: 1 },
     ]);
-    assert.deepEqual(results.map((r) => [r.name, r.status, r.partitions]), [['c', 'created', 3], ['b', 'exists', 2], ['a', 'created', 1]]);
-    assert.deepEqual(f.calls.createTopics[0].topics.map((t) => t.topic), ['c', 'a']);
+    assert.deepEqual(
+      results.map((r) => [r.name, r.status, r.partitions]),
+      [
+        ['c', 'created', 3],
+        ['b', 'exists', 2],
+        ['a', 'created', 1],
+      ],
+    );
+    assert.deepEqual(
+      f.calls.createTopics[0].topics.map((t) => t.topic),
+      ['c', 'a'],
+    );
   });
 
   test('an existing topic with a different partition count is a TOPIC_CONFLICT with a hint', async () => {
     const f = fakeAdmin({ trades: 3 });
     await assert.rejects(
       createTopics(f.admin, [{ name: 'trades', partitions: 6, replicationFactor: 1 }]),
-      isCode('TOPIC_CONFLICT', (e) => /trades already exists with 3 partitions, not 6/.test(e.message) && /--partitions 3/.test(e.hint ?? '') && e.context.topic === 'trades'),
+      isCode(
+        'TOPIC_CONFLICT',
+        (e) =>
+          /trades already exists with 3 partitions, not 6/.test(e.message) &&
+          /--partitions 3/.test(e.hint ?? '') &&
+          e.context.topic === 'trades',
+      ),
     );
     assert.equal(f.topics.get('trades')!.partitions, 3, 'the existing topic is left alone');
   });
 
   test('strict: false (ensureTopics) accepts an existing topic whatever its partition count', async () => {
     const f = fakeAdmin({ trades: 3 });
-    assert.deepEqual(await createTopics(f.admin, [{ name: 'trades', partitions: 6, replicationFactor: 1 }], { strict: false }), [{ name: 'trades', status: 'exists', partitions: 3 }]);
+    assert.deepEqual(await createTopics(f.admin, [{ name: 'trades', partitions: 6, replicationFactor: 1 }], { strict: false }), [
+      { name: 'trades', status: 'exists', partitions: 3 },
+    ]);
     await ensureTopics(f.admin, [
       { name: 'trades', partitions: 6, replicationFactor: 1 },
       { name: 'late', partitions: 1, replicationFactor: 1 },
     ]);
     assert.equal(f.topics.get('trades')!.partitions, 3);
     assert.equal(f.topics.get('late')!.partitions, 1, 'ensureTopics still creates missing topics');
-    assert.deepEqual(f.calls.createTopics.map((c) => c.topics.map((t) => t.topic)), [['late']]);
+    assert.deepEqual(
+      f.calls.createTopics.map((c) => c.topics.map((t) => t.topic)),
+      [['late']],
+    );
   });
 
   test('an invalid topic name is rejected before the broker is asked anything', async () => {
     const f = fakeAdmin();
     await assert.rejects(
-      createTopics(f.admin, [{ name: 'ok', partitions: 1, replicationFactor: 1 }, { name: 'BINANCE:BTCUSDT', partitions: 1, replicationFactor: 1 }]),
+      createTopics(f.admin, [
+        { name: 'ok', partitions: 1, replicationFactor: 1 },
+        { name: 'BINANCE:BTCUSDT', partitions: 1, replicationFactor: 1 },
+      ]),
       isCode('TOPIC_NAME_INVALID'),
     );
     assert.equal(f.calls.listTopics, 0);
@@ -178,16 +249,21 @@ describe('createTopics', () => {
   test('an "already exists" error recognised by its message alone is tolerated too', async () => {
     const f = fakeAdmin();
     f.onCreate(() => f.topics.set('trades', { partitions: 2, replicas: 1 }));
-    f.failCreate(new Error('Topic \'trades\' already exists.'));
+    f.failCreate(new Error("Topic 'trades' already exists."));
     assert.equal((await createTopics(f.admin, [{ name: 'trades', partitions: 2, replicationFactor: 1 }]))[0].partitions, 2);
   });
 
   test('any other creation failure is a KAFKA_ERROR naming the topics, with the cause and a hint', async () => {
     const f = fakeAdmin();
-    const cause = Object.assign(new Error('Replication factor: 3 larger than available brokers: 1'), { type: 'INVALID_REPLICATION_FACTOR' });
+    const cause = Object.assign(new Error('Replication factor: 3 larger than available brokers: 1'), {
+      type: 'INVALID_REPLICATION_FACTOR',
+    });
     f.failCreate(cause);
     await assert.rejects(
-      createTopics(f.admin, [{ name: 'a', partitions: 1, replicationFactor: 3 }, { name: 'b', partitions: 1, replicationFactor: 3 }]),
+      createTopics(f.admin, [
+        { name: 'a', partitions: 1, replicationFactor: 3 },
+        { name: 'b', partitions: 1, replicationFactor: 3 },
+      ]),
       isCode('KAFKA_ERROR', (e) => /cannot create topics a, b: Replication factor/.test(e.message) && e.cause === cause && !!e.hint),
     );
   });
@@ -195,7 +271,10 @@ describe('createTopics', () => {
   test('a topic still missing after creation is a KAFKA_ERROR, not a result', async () => {
     const f = fakeAdmin();
     f.failCreate(Object.assign(new Error('exists'), { type: 'TOPIC_ALREADY_EXISTS' })); // claims it exists, but it does not
-    await assert.rejects(createTopics(f.admin, [{ name: 'ghost', partitions: 1, replicationFactor: 1 }]), isCode('KAFKA_ERROR', (e) => /topic ghost was not created/.test(e.message)));
+    await assert.rejects(
+      createTopics(f.admin, [{ name: 'ghost', partitions: 1, replicationFactor: 1 }]),
+      isCode('KAFKA_ERROR', (e) => /topic ghost was not created/.test(e.message)),
+    );
   });
 });
 
@@ -206,7 +285,10 @@ describe('listTopics', () => {
       { name: 'alpha', partitions: 1, replicationFactor: 1 },
       { name: 'zeta', partitions: 2, replicationFactor: 3 },
     ]);
-    assert.deepEqual((await listTopics(f.admin, { includeInternal: true })).map((t) => t.name), ['__consumer_offsets', '__transaction_state', 'alpha', 'zeta']);
+    assert.deepEqual(
+      (await listTopics(f.admin, { includeInternal: true })).map((t) => t.name),
+      ['__consumer_offsets', '__transaction_state', 'alpha', 'zeta'],
+    );
   });
 
   test('no topics: an empty list without a metadata request (an empty list would fetch every topic)', async () => {
@@ -221,19 +303,27 @@ describe('describeTopic', () => {
     const f = fakeAdmin({ trades: { partitions: 3, replicas: 2 } });
     const d = await describeTopic(f.admin, 'trades');
     assert.equal(d.name, 'trades');
-    assert.deepEqual(d.partitions.map((p) => p.partition), [0, 1, 2]);
+    assert.deepEqual(
+      d.partitions.map((p) => p.partition),
+      [0, 1, 2],
+    );
     assert.deepEqual(d.partitions[1], { partition: 1, leader: 2, replicas: [1, 2], isr: [1] });
     assert.deepEqual(d.configs, [
       { name: 'cleanup.policy', value: 'delete', isDefault: true },
       { name: 'retention.ms', value: '86400000', isDefault: false },
       { name: 'sasl.secret', value: '***', isDefault: false },
     ]);
-    assert.deepEqual(f.calls.describeConfigs, [{ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: 'trades' }] }]);
+    assert.deepEqual(f.calls.describeConfigs, [
+      { includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: 'trades' }] },
+    ]);
   });
 
   test('a missing topic is TOPIC_NOT_FOUND; an invalid name is TOPIC_NAME_INVALID', async () => {
     const f = fakeAdmin({ trades: 1 });
-    await assert.rejects(describeTopic(f.admin, 'nope'), isCode('TOPIC_NOT_FOUND', (e) => /topic nope does not exist/.test(e.message) && e.context.topic === 'nope' && !!e.hint));
+    await assert.rejects(
+      describeTopic(f.admin, 'nope'),
+      isCode('TOPIC_NOT_FOUND', (e) => /topic nope does not exist/.test(e.message) && e.context.topic === 'nope' && !!e.hint),
+    );
     await assert.rejects(describeTopic(f.admin, 'a b'), isCode('TOPIC_NAME_INVALID'));
     assert.equal(f.calls.describeConfigs.length, 0);
   });
@@ -243,13 +333,19 @@ describe('deleteTopics', () => {
   test('deletes existing topics', async () => {
     const f = fakeAdmin({ a: 1, b: 1, c: 1 });
     await deleteTopics(f.admin, ['a', 'c']);
-    assert.deepEqual(f.calls.deleteTopics.map((d) => d.topics), [['a', 'c']]);
+    assert.deepEqual(
+      f.calls.deleteTopics.map((d) => d.topics),
+      [['a', 'c']],
+    );
     assert.deepEqual([...f.topics.keys()], ['b']);
   });
 
   test('nothing is deleted when any topic is missing: TOPIC_NOT_FOUND names the missing ones', async () => {
     const f = fakeAdmin({ a: 1 });
-    await assert.rejects(deleteTopics(f.admin, ['a', 'x', 'y']), isCode('TOPIC_NOT_FOUND', (e) => /topic x, y does not exist/.test(e.message)));
+    await assert.rejects(
+      deleteTopics(f.admin, ['a', 'x', 'y']),
+      isCode('TOPIC_NOT_FOUND', (e) => /topic x, y does not exist/.test(e.message)),
+    );
     await assert.rejects(deleteTopics(f.admin, ['a', '..']), isCode('TOPIC_NAME_INVALID'));
     assert.equal(f.calls.deleteTopics.length, 0);
     assert.ok(f.topics.has('a'));

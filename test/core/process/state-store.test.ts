@@ -14,7 +14,22 @@ function snapshot(symbol: string, close: number): SymbolSnapshot {
   return {
     symbol,
     maxEventTime: 1_000 + close,
-    windows: [{ size: 60_000, start: 0, open: close, openTime: 1, high: close, low: close, close, closeTime: 2, volume: 1, priceVolume: close, count: 1, priceSum: close }],
+    windows: [
+      {
+        size: 60_000,
+        start: 0,
+        open: close,
+        openTime: 1,
+        high: close,
+        low: close,
+        close,
+        closeTime: 2,
+        volume: 1,
+        priceVolume: close,
+        count: 1,
+        priceSum: close,
+      },
+    ],
   };
 }
 
@@ -109,7 +124,10 @@ async function started(ends: Record<number, number> = {}) {
 /** Whether `p` settles within `ms` (for asserting that a restore is still waiting). */
 async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   let settled = false;
-  p.then(() => (settled = true), () => (settled = true));
+  p.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
   const deadline = Date.now() + ms;
   while (!settled && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   return settled;
@@ -123,7 +141,10 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 3_000
   }
 }
 
-const isCode = (code: string, extra: (e: FinpipeError) => boolean = () => true) => (e: unknown) => e instanceof FinpipeError && e.code === code && extra(e);
+const isCode =
+  (code: string, extra: (e: FinpipeError) => boolean = () => true) =>
+  (e: unknown) =>
+    e instanceof FinpipeError && e.code === code && extra(e);
 
 describe('changelog layout', () => {
   test('keys and topic name follow the documented layout', () => {
@@ -137,8 +158,14 @@ describe('changelog layout', () => {
     const b = snapshot('BINANCE:BTCUSDT', 2);
     const messages = changelogMessages('trades', 4, [a, b], '1234');
     assert.equal(messages.length, 3);
-    assert.deepEqual(messages.map((m) => m.partition), [4, 4, 4]);
-    assert.deepEqual(messages.map((m) => m.key), ['trades/4/AAPL', 'trades/4/BINANCE:BTCUSDT', 'trades/4']);
+    assert.deepEqual(
+      messages.map((m) => m.partition),
+      [4, 4, 4],
+    );
+    assert.deepEqual(
+      messages.map((m) => m.key),
+      ['trades/4/AAPL', 'trades/4/BINANCE:BTCUSDT', 'trades/4'],
+    );
     assert.deepEqual(JSON.parse(String(messages[0].value)), a);
     assert.deepEqual(JSON.parse(String(messages[1].value)), b);
     assert.deepEqual(JSON.parse(String(messages[2].value)), { nextOffset: '1234' });
@@ -146,7 +173,10 @@ describe('changelog layout', () => {
 
   test('changelogMessages with no changed symbols still writes the position', () => {
     const messages = changelogMessages('trades', 0, [], '7');
-    assert.deepEqual(messages.map((m) => [m.key, JSON.parse(String(m.value))]), [['trades/0', { nextOffset: '7' }]]);
+    assert.deepEqual(
+      messages.map((m) => [m.key, JSON.parse(String(m.value)) as unknown]),
+      [['trades/0', { nextOffset: '7' }]],
+    );
   });
 });
 
@@ -155,8 +185,17 @@ describe('ChangelogReader', () => {
     const { reader, consumers } = setup();
     await reader.start('g');
     const other = new ChangelogReader(
-      { consumer: (c: { groupId: string }) => { const f = new FakeConsumer(c); consumers.push(f); return f; } } as unknown as Kafka,
-      {} as Admin, TOPIC, RAW, logger,
+      {
+        consumer: (c: { groupId: string }) => {
+          const f = new FakeConsumer(c);
+          consumers.push(f);
+          return f;
+        },
+      } as unknown as Kafka,
+      {} as Admin,
+      TOPIC,
+      RAW,
+      logger,
     );
     await other.start('g');
     const [c1, c2] = consumers;
@@ -205,7 +244,7 @@ describe('ChangelogReader', () => {
       { key: 'trades/1/NOVALUE', value: null }, // no value: skipped
       ...asRecords(changelogMessages(RAW, 1, [snapshot('AAPL', 3)], '4')),
     ]);
-    assert.equal(await settlesWithin(restored, 30), false, 'another topic\'s position 5 and this topic\'s position 4 do not match');
+    assert.equal(await settlesWithin(restored, 30), false, "another topic's position 5 and this topic's position 4 do not match");
     await consumer.deliver(1, 7, asRecords(changelogMessages(RAW, 1, [], '5')));
     assert.deepEqual(await restored, [snapshot('AAPL', 3)]);
   });
@@ -219,7 +258,7 @@ describe('ChangelogReader', () => {
     const [stale, empty] = await Promise.allSettled([reader.restore(0, '20', signal), reader.restore(1, '20', signal)]);
     assert.ok(Date.now() - begun >= 1_000, 'the end-of-log verdict waits at least a second for the reader');
     assert.equal(stale.status, 'rejected');
-    const e = (stale as PromiseRejectedResult).reason as FinpipeError;
+    const e = stale.reason as FinpipeError;
     assert.ok(isCode('STATE_MISSING')(e), String(e));
     assert.equal(e.retriable, false, 'a deleted changelog does not come back by retrying');
     assert.match(e.message, /committed offset 20/);
@@ -227,7 +266,7 @@ describe('ChangelogReader', () => {
     assert.match(e.hint ?? '', /--group/);
     assert.deepEqual(e.context, { topic: TOPIC, partition: 0 });
     assert.equal(empty.status, 'rejected');
-    assert.ok(isCode('STATE_MISSING', (x) => /last saved position: none/.test(x.message))((empty as PromiseRejectedResult).reason));
+    assert.ok(isCode('STATE_MISSING', (x) => /last saved position: none/.test(x.message))(empty.reason));
   });
 
   test('restore keeps waiting while the reader is behind the end of the partition', async () => {
@@ -240,12 +279,18 @@ describe('ChangelogReader', () => {
     assert.equal(await settlesWithin(restored, 20), false);
     await consumer.deliver(0, 2, asRecords(changelogMessages(RAW, 0, [snapshot('AAPL', 2)], '20')));
     assert.deepEqual(await restored, [snapshot('AAPL', 2)]);
-    assert.ok(offsetCalls.every((t) => t === TOPIC), 'end offsets of the changelog topic');
+    assert.ok(
+      offsetCalls.every((t) => t === TOPIC),
+      'end offsets of the changelog topic',
+    );
   });
 
   test('restore times out with a retriable STATE_MISSING', async () => {
     const { reader } = await started({ 0: 50 });
-    await assert.rejects(reader.restore(0, '1', new AbortController().signal, 50), isCode('STATE_MISSING', (e) => e.retriable && /timed out after 50 ms/.test(e.message)));
+    await assert.rejects(
+      reader.restore(0, '1', new AbortController().signal, 50),
+      isCode('STATE_MISSING', (e) => e.retriable && /timed out after 50 ms/.test(e.message)),
+    );
   });
 
   test('restore stops when the signal aborts (retriable, not a missing state)', async () => {
@@ -254,7 +299,10 @@ describe('ChangelogReader', () => {
     const restored = reader.restore(0, '1', controller.signal);
     assert.equal(await settlesWithin(restored, 20), false);
     controller.abort();
-    await assert.rejects(restored, isCode('INTERNAL', (e) => e.retriable && /shutting down/.test(e.message)));
+    await assert.rejects(
+      restored,
+      isCode('INTERNAL', (e) => e.retriable && /shutting down/.test(e.message)),
+    );
   });
 
   test('a consumer crash kafkajs will not restart fails restore with KAFKA_ERROR; one it restarts does not', async () => {
@@ -264,7 +312,10 @@ describe('ChangelogReader', () => {
     assert.equal(await settlesWithin(restored, 30), false, 'kafkajs restarts the consumer itself');
     const fatal = new Error('group authorization failed');
     consumer.emit(consumer.events.CRASH, { error: fatal, restart: false });
-    await assert.rejects(restored, isCode('KAFKA_ERROR', (e) => /group authorization failed/.test(e.message) && e.cause === fatal));
+    await assert.rejects(
+      restored,
+      isCode('KAFKA_ERROR', (e) => /group authorization failed/.test(e.message) && e.cause === fatal),
+    );
     await assert.rejects(reader.restore(1, '0', new AbortController().signal), isCode('KAFKA_ERROR'), 'and every later restore');
   });
 

@@ -5,14 +5,21 @@ import { decodeRawRecord, tradeId, TRADE_ID_NAMESPACE, type RawRecordRef } from 
 import { codecs, type RawTrade } from '../../../src/core/serde';
 
 const record = (data: RawTrade[], over: Partial<RawRecordRef> = {}, type = 'trade'): RawRecordRef => ({
-  topic: 'trades', partition: 2, offset: '41', key: Buffer.from(data[0]?.s ?? 'AAPL'), timestamp: '1700000000123',
-  value: codecs().raw.encode({ data, type }), ...over,
+  topic: 'trades',
+  partition: 2,
+  offset: '41',
+  key: Buffer.from(data[0]?.s ?? 'AAPL'),
+  timestamp: '1700000000123',
+  value: codecs().raw.encode({ data, type }),
+  ...over,
 });
 const t = (over: Partial<RawTrade> = {}): RawTrade => ({ s: 'AAPL', p: 190.5, t: 1_700_000_000_000, v: 3, c: null, ...over });
 
 test('trade id: RFC 4122 v5 of topic/partition/offset/index, computed independently', () => {
   const ns = Buffer.from(TRADE_ID_NAMESPACE.replace(/-/g, ''), 'hex');
-  const h = createHash('sha1').update(Buffer.concat([ns, Buffer.from('trades/2/41/0')])).digest();
+  const h = createHash('sha1')
+    .update(Buffer.concat([ns, Buffer.from('trades/2/41/0')]))
+    .digest();
   h[6] = (h[6] & 0x0f) | 0x50;
   h[8] = (h[8] & 0x3f) | 0x80;
   const hex = h.subarray(0, 16).toString('hex');
@@ -28,10 +35,18 @@ test('a frame becomes trades: ids by position, ingest time from the record, cond
   assert.ok(d.ok);
   assert.equal(d.trades.length, 3, 'identical trades stay separate trades');
   assert.deepEqual(d.trades[0], {
-    id: tradeId('trades', 2, '41', 0), symbol: 'AAPL', price: 190.5, volume: 3,
-    trade_timestamp: 1_700_000_000_000, ingest_timestamp: 1_700_000_000_123, trade_conditions: ['1', '12'],
+    id: tradeId('trades', 2, '41', 0),
+    symbol: 'AAPL',
+    price: 190.5,
+    volume: 3,
+    trade_timestamp: 1_700_000_000_000,
+    ingest_timestamp: 1_700_000_000_123,
+    trade_conditions: ['1', '12'],
   });
-  assert.deepEqual(d.trades.map((x) => x.trade_conditions), [['1', '12'], [], []]);
+  assert.deepEqual(
+    d.trades.map((x) => x.trade_conditions),
+    [['1', '12'], [], []],
+  );
   assert.equal(new Set(d.trades.map((x) => x.id)).size, 3);
 });
 

@@ -23,10 +23,20 @@ test('a candle: OHLC by event time with stream-order ties, volume, vwap, count, 
   w.add(tr(T0 + 9_000, 8, 0)); // tie on close time: the later trade closes
   const [c] = w.drain();
   assert.deepEqual(c, {
-    symbol: 'S', window_ms: 10_000, window_start: T0, window_end: T0 + 10_000,
-    open: 11, high: 12, low: 8, close: 8, volume: 7,
-    vwap: (10 * 2 + 11 + 12 + 9 * 3 + 0) / 7, trade_count: 5, avg_price: (10 + 11 + 12 + 9 + 8) / 5,
-    is_final: false, version: 5,
+    symbol: 'S',
+    window_ms: 10_000,
+    window_start: T0,
+    window_end: T0 + 10_000,
+    open: 11,
+    high: 12,
+    low: 8,
+    close: 8,
+    volume: 7,
+    vwap: (10 * 2 + 11 + 12 + 9 * 3 + 0) / 7,
+    trade_count: 5,
+    avg_price: (10 + 11 + 12 + 9 + 8) / 5,
+    is_final: false,
+    version: 5,
   } satisfies Candle);
 });
 
@@ -45,7 +55,13 @@ test('late means window_end <= watermark (newest event time - lateness), checked
   // window [T0+10s, T0+20s) ends after the watermark: still open, out of order is fine
   assert.equal(w.add(tr(T0 + 10_000, 1)), null);
   const candles = w.drain();
-  assert.deepEqual(candles.map((c) => [c.window_start, c.trade_count, c.is_final]), [[T0 + 10_000, 1, false], [T0 + 20_000, 1, false]]);
+  assert.deepEqual(
+    candles.map((c) => [c.window_start, c.trade_count, c.is_final]),
+    [
+      [T0 + 10_000, 1, false],
+      [T0 + 20_000, 1, false],
+    ],
+  );
 });
 
 test('the first trade of a symbol is never late, whatever its time', () => {
@@ -65,14 +81,29 @@ test('a trade late for a small window still counts in a larger one that is open'
 test('update mode: changed windows each drain, a final (version = count + 1) when the watermark passes the end', () => {
   const w = new SymbolWindows('S', cfg({ latenessMs: 5_000 }));
   w.add(tr(T0 + 1_000, 10));
-  assert.deepEqual(w.drain().map((c) => [c.version, c.is_final]), [[1, false]]);
+  assert.deepEqual(
+    w.drain().map((c) => [c.version, c.is_final]),
+    [[1, false]],
+  );
   assert.deepEqual(w.drain(), [], 'nothing changed, nothing emitted');
   w.add(tr(T0 + 2_000, 11));
   w.add(tr(T0 + 14_999, 12)); // watermark T0 + 9_999: not yet closed
-  assert.deepEqual(w.drain().map((c) => [c.window_start, c.version, c.is_final]), [[T0, 2, false], [T0 + 10_000, 1, false]]);
+  assert.deepEqual(
+    w.drain().map((c) => [c.window_start, c.version, c.is_final]),
+    [
+      [T0, 2, false],
+      [T0 + 10_000, 1, false],
+    ],
+  );
   w.add(tr(T0 + 15_000, 13)); // watermark T0 + 10 s = end of the first window
   const out = w.drain();
-  assert.deepEqual(out.map((c) => [c.window_start, c.version, c.is_final, c.trade_count]), [[T0, 3, true, 2], [T0 + 10_000, 2, false, 2]]);
+  assert.deepEqual(
+    out.map((c) => [c.window_start, c.version, c.is_final, c.trade_count]),
+    [
+      [T0, 3, true, 2],
+      [T0 + 10_000, 2, false, 2],
+    ],
+  );
   assert.equal(w.openWindows(), 1);
 });
 
@@ -166,5 +197,8 @@ test('a restored snapshot drops window sizes that are no longer configured', () 
   const w = new SymbolWindows('S', cfg({ sizes: [1_000, 10_000] }));
   w.add(tr(T0, 1));
   const restored = new SymbolWindows('S', cfg({ sizes: [10_000] }), w.snapshot());
-  assert.deepEqual(restored.snapshot().windows.map((x) => x.size), [10_000]);
+  assert.deepEqual(
+    restored.snapshot().windows.map((x) => x.size),
+    [10_000],
+  );
 });

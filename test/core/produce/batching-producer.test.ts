@@ -10,7 +10,10 @@ import { FinpipeError } from '../../../src/core/errors';
 
 function captureLogger() {
   const lines: { level: string; msg: string; [k: string]: unknown }[] = [];
-  const logger = pino({ level: 'debug', base: undefined, formatters: { level: (label) => ({ level: label }) } }, { write: (l: string) => lines.push(JSON.parse(l)) });
+  const logger = pino(
+    { level: 'debug', base: undefined, formatters: { level: (label) => ({ level: label }) } },
+    { write: (l: string) => lines.push(JSON.parse(l) as (typeof lines)[number]) },
+  );
   return { logger, lines };
 }
 
@@ -20,7 +23,7 @@ function captureLogger() {
  */
 function fakeSender() {
   const batches: { topic: string; keys: string[] }[][] = [];
-  const answers: { resolve(): void; reject(e: unknown): void }[] = [];
+  const answers: { resolve(): void; reject(e: Error): void }[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
   return {
@@ -32,7 +35,7 @@ function fakeSender() {
       answers[i].resolve();
       await settle();
     },
-    fail: async (i: number, error: unknown) => {
+    fail: async (i: number, error: Error) => {
       answers[i].reject(error);
       await settle();
     },
@@ -43,8 +46,14 @@ function fakeSender() {
         maxInFlight = Math.max(maxInFlight, ++inFlight);
         return new Promise<never[]>((resolve, reject) =>
           answers.push({
-            resolve: () => { inFlight--; resolve([]); },
-            reject: (e) => { inFlight--; reject(e); },
+            resolve: () => {
+              inFlight--;
+              resolve([]);
+            },
+            reject: (e) => {
+              inFlight--;
+              reject(e);
+            },
           }),
         );
       },
@@ -60,7 +69,7 @@ const MANUAL = { maxBatchMessages: 1_000_000, maxBatchBytes: 1e12, lingerMs: 3_6
 const keysOf = (batch: { keys: string[] }[]) => batch.flatMap((t) => t.keys);
 
 describe('BatchingProducer', () => {
-  test('defaults: batches under the broker\'s 1 MiB message.max.bytes, a short linger, a bounded buffer', () => {
+  test("defaults: batches under the broker's 1 MiB message.max.bytes, a short linger, a bounded buffer", () => {
     assert.ok(DEFAULT_BATCHING.maxBatchBytes < 1024 * 1024);
     assert.ok(DEFAULT_BATCHING.lingerMs > 0 && DEFAULT_BATCHING.lingerMs <= 100);
     assert.ok(DEFAULT_BATCHING.maxBufferedBytes > DEFAULT_BATCHING.maxBatchBytes);
@@ -103,7 +112,10 @@ describe('BatchingProducer', () => {
     out.add('t2', msg('d'));
     const flushed = out.flush();
     assert.equal(f.batches.length, 1, 'flush sends what is queued at once');
-    assert.deepEqual(f.batches[0], [{ topic: 't1', keys: ['a', 'c'] }, { topic: 't2', keys: ['b', 'd'] }]);
+    assert.deepEqual(f.batches[0], [
+      { topic: 't1', keys: ['a', 'c'] },
+      { topic: 't2', keys: ['b', 'd'] },
+    ]);
     await f.ack(0);
     await flushed;
   });
@@ -228,7 +240,11 @@ describe('BatchingProducer', () => {
     const size = out.bufferedBytes;
     await f.ack(0);
     // A bound of exactly four messages.
-    const bounded = new BatchingProducer(f.sender, pino({ level: 'silent' }), { ...MANUAL, maxBatchMessages: 1, maxBufferedBytes: 4 * size });
+    const bounded = new BatchingProducer(f.sender, pino({ level: 'silent' }), {
+      ...MANUAL,
+      maxBatchMessages: 1,
+      maxBufferedBytes: 4 * size,
+    });
     for (let i = 0; i < 3; i++) {
       bounded.add('t', msg(String(i), 100));
       assert.equal(bounded.waitForSpace(), undefined, `${i + 1} of 4: room left`);
@@ -282,7 +298,10 @@ describe('BatchingProducer', () => {
     out.add('t', msg('1'));
     const wait = out.waitForSpace();
     assert.ok(wait);
-    const rejected = assert.rejects(wait, (e: unknown) => e instanceof FinpipeError && e.code === 'KAFKA_ERROR' && /broker gone/.test(e.message));
+    const rejected = assert.rejects(
+      wait,
+      (e: unknown) => e instanceof FinpipeError && e.code === 'KAFKA_ERROR' && /broker gone/.test(e.message),
+    );
     await f.fail(0, new Error('broker gone'));
     await rejected;
   });
@@ -293,7 +312,12 @@ describe('BatchingProducer', () => {
     out.add('t', msg('1'));
     const flushed = out.flush();
     const rejected = assert.rejects(flushed, (e: unknown) => e instanceof FinpipeError && /--batch-bytes/.test(e.hint ?? ''));
-    await f.fail(0, new Error('The request included a message larger than the max message size the server will accept (MESSAGE_TOO_LARGE): Message too large'));
+    await f.fail(
+      0,
+      new Error(
+        'The request included a message larger than the max message size the server will accept (MESSAGE_TOO_LARGE): Message too large',
+      ),
+    );
     await rejected;
   });
 });

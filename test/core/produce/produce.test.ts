@@ -10,7 +10,10 @@ import { FinpipeError } from '../../../src/core/errors';
 
 function captureLogger() {
   const lines: { level: string; msg: string; [k: string]: unknown }[] = [];
-  const logger = pino({ level: 'debug', formatters: { level: (label) => ({ level: label }) } }, { write: (l: string) => lines.push(JSON.parse(l) as (typeof lines)[number]) });
+  const logger = pino(
+    { level: 'debug', formatters: { level: (label) => ({ level: label }) } },
+    { write: (l: string) => lines.push(JSON.parse(l) as (typeof lines)[number]) },
+  );
   return { logger, lines };
 }
 
@@ -49,7 +52,11 @@ test('BatchingProducer sends when the message count is reached, one batch in fli
   f.pending[0].resolve();
   await tick();
   assert.equal(f.batches.length, 2, 'acknowledged: the pending messages go at once');
-  assert.deepEqual(f.batches[1][0].messages.map((m) => m.key), ['k4', 'k5', 'k6'], 'capped at maxBatchMessages, in order');
+  assert.deepEqual(
+    f.batches[1][0].messages.map((m) => m.key),
+    ['k4', 'k5', 'k6'],
+    'capped at maxBatchMessages, in order',
+  );
   const flushed = out.flush();
   for (let i = 1; i < 4; i++) {
     f.pending[i].resolve();
@@ -69,7 +76,11 @@ test('BatchingProducer sends after the linger time when traffic is light', async
   assert.equal(f.batches.length, 0);
   await new Promise((r) => setTimeout(r, 80));
   assert.equal(f.batches.length, 1);
-  assert.deepEqual(f.batches[0].map((t) => t.topic), ['a', 'b'], 'one request carries every topic');
+  assert.deepEqual(
+    f.batches[0].map((t) => t.topic),
+    ['a', 'b'],
+    'one request carries every topic',
+  );
   f.pending[0].resolve();
   await out.flush();
   assert.equal(out.acked.get('a')!.weight, 5);
@@ -89,7 +100,10 @@ test('BatchingProducer keeps a batch under maxBatchBytes', async () => {
     await tick();
   }
   await done;
-  assert.deepEqual(f.batches.map((b) => b[0].messages.length), [2, 2, 1]);
+  assert.deepEqual(
+    f.batches.map((b) => b[0].messages.length),
+    [2, 2, 1],
+  );
 });
 
 test('BatchingProducer applies backpressure past the memory bound and releases it at half', async () => {
@@ -156,10 +170,24 @@ test('TradePipeline: one Avro message per (frame, symbol), key = symbol; bad tra
   await flushed;
   const sent = f.batches.flat();
   const raw = sent.find((x) => x.topic === 'raw')!.messages;
-  assert.deepEqual(raw.map((m) => m.key), ['A', 'B']);
+  assert.deepEqual(
+    raw.map((m) => m.key),
+    ['A', 'B'],
+  );
   const plain = (x: unknown) => JSON.parse(JSON.stringify(x)) as unknown;
-  assert.deepEqual(plain(codecs().raw.decode(raw[0].value as Buffer)), { type: 'trade', data: [{ s: 'A', p: 1, t, v: 1, c: null }, { s: 'A', p: 3, t: t + 1, v: 0, c: null }] });
-  assert.deepEqual(codecs().raw.decode(raw[1].value as Buffer).data.map((x) => x.c), [['1']]);
+  assert.deepEqual(plain(codecs().raw.decode(raw[0].value as Buffer)), {
+    type: 'trade',
+    data: [
+      { s: 'A', p: 1, t, v: 1, c: null },
+      { s: 'A', p: 3, t: t + 1, v: 0, c: null },
+    ],
+  });
+  assert.deepEqual(
+    codecs()
+      .raw.decode(raw[1].value as Buffer)
+      .data.map((x) => x.c),
+    [['1']],
+  );
   const dlq = sent.find((x) => x.topic === 'dlq')!.messages;
   assert.equal(dlq.length, 2);
   assert.deepEqual(dlq[0].value, frame, 'the raw frame bytes, unchanged');
@@ -172,8 +200,14 @@ test('TradePipeline: one Avro message per (frame, symbol), key = symbol; bad tra
     { ...pipeline.counters },
     { frames: 4, trades: 3, messages: 2, deadLetters: 2, invalidTrades: 1, pings: 1, errorFrames: 1 },
   );
-  assert.ok(lines.some((l) => l.level === 'error' && /Finnhub error: "Subscribing to too many symbols"/.test(l.msg)), 'error frames are logged clearly');
-  assert.ok(lines.some((l) => l.level === 'warn' && /data\[3\]\.p/.test(l.msg)), 'dead letters are logged at warn');
+  assert.ok(
+    lines.some((l) => l.level === 'error' && /Finnhub error: "Subscribing to too many symbols"/.test(l.msg)),
+    'error frames are logged clearly',
+  );
+  assert.ok(
+    lines.some((l) => l.level === 'warn' && /data\[3\]\.p/.test(l.msg)),
+    'dead letters are logged at warn',
+  );
 });
 
 test('WarnLimiter logs a burst per interval, then how many it suppressed', () => {
@@ -183,24 +217,51 @@ test('WarnLimiter logs a burst per interval, then how many it suppressed', () =>
   for (let i = 0; i < 5; i++) limiter.warn({}, `w${i}`);
   now = 1500;
   limiter.warn({}, 'later');
-  assert.deepEqual(lines.map((l) => l.msg), ['w0', 'w1', '3 similar warnings suppressed in the last 1 s', 'later']);
+  assert.deepEqual(
+    lines.map((l) => l.msg),
+    ['w0', 'w1', '3 similar warnings suppressed in the last 1 s', 'later'],
+  );
 });
 
 test('resolveFinnhubEndpoint: token rules and the REST URL of a simulator', () => {
   const real = { wsUrl: 'wss://ws.finnhub.io', restUrl: 'https://finnhub.io/api/v1' };
-  assert.throws(() => resolveFinnhubEndpoint(real), (e: FinpipeError) => e.code === 'CONFIG_INVALID' && /FINNHUB_TOKEN is required/.test(e.message) && /finpipe simulate/.test(e.hint!));
-  assert.deepEqual(resolveFinnhubEndpoint({ ...real, token: 'abcd1234' }), { url: 'wss://ws.finnhub.io', restUrl: 'https://finnhub.io/api/v1', token: 'abcd1234' });
-  assert.deepEqual(resolveFinnhubEndpoint({ ...real, wsUrl: 'ws://127.0.0.1:8765' }), { url: 'ws://127.0.0.1:8765', restUrl: 'http://127.0.0.1:8765/api/v1', token: SIMULATOR_TOKEN });
-  assert.deepEqual(resolveFinnhubEndpoint({ ...real, wsUrl: 'ws://localhost:9000?token=fromurl1' }), { url: 'ws://localhost:9000', restUrl: 'http://localhost:9000/api/v1', token: 'fromurl1' });
-  assert.throws(() => resolveFinnhubEndpoint({ ...real, wsUrl: 'ws://10.1.2.3:8765' }), /FINNHUB_TOKEN is required to connect to ws:\/\/10\.1\.2\.3:8765/);
+  assert.throws(
+    () => resolveFinnhubEndpoint(real),
+    (e: FinpipeError) => e.code === 'CONFIG_INVALID' && /FINNHUB_TOKEN is required/.test(e.message) && /finpipe simulate/.test(e.hint!),
+  );
+  assert.deepEqual(resolveFinnhubEndpoint({ ...real, token: 'abcd1234' }), {
+    url: 'wss://ws.finnhub.io',
+    restUrl: 'https://finnhub.io/api/v1',
+    token: 'abcd1234',
+  });
+  assert.deepEqual(resolveFinnhubEndpoint({ ...real, wsUrl: 'ws://127.0.0.1:8765' }), {
+    url: 'ws://127.0.0.1:8765',
+    restUrl: 'http://127.0.0.1:8765/api/v1',
+    token: SIMULATOR_TOKEN,
+  });
+  assert.deepEqual(resolveFinnhubEndpoint({ ...real, wsUrl: 'ws://localhost:9000?token=fromurl1' }), {
+    url: 'ws://localhost:9000',
+    restUrl: 'http://localhost:9000/api/v1',
+    token: 'fromurl1',
+  });
+  assert.throws(
+    () => resolveFinnhubEndpoint({ ...real, wsUrl: 'ws://10.1.2.3:8765' }),
+    /FINNHUB_TOKEN is required to connect to ws:\/\/10\.1\.2\.3:8765/,
+  );
 });
 
 test('symbol count limit and normalisation', () => {
   const symbols = Array.from({ length: 51 }, (_, i) => `S${i}`);
-  assert.throws(() => checkSymbolCount(symbols, 50), (e: FinpipeError) => e.code === 'SYMBOL_LIMIT' && e.message === '51 symbols is more than the 50 one Finnhub connection allows');
+  assert.throws(
+    () => checkSymbolCount(symbols, 50),
+    (e: FinpipeError) => e.code === 'SYMBOL_LIMIT' && e.message === '51 symbols is more than the 50 one Finnhub connection allows',
+  );
   checkSymbolCount(symbols, 51);
   assert.deepEqual(normaliseSymbols([' AAPL', 'AAPL', 'IC MARKETS:1']), ['AAPL', 'IC MARKETS:1']);
-  assert.throws(() => normaliseSymbols(['']), (e: FinpipeError) => e.code === 'SYMBOL_INVALID');
+  assert.throws(
+    () => normaliseSymbols(['']),
+    (e: FinpipeError) => e.code === 'SYMBOL_INVALID',
+  );
 });
 
 test('closestMatches suggests near misses and ignores far or tiny candidates', () => {

@@ -23,8 +23,12 @@ test('generator: a different seed gives different trades', () => {
 });
 
 test('generator: startTimeMs only shifts the timestamps', () => {
-  const a = createTradeGenerator(SYMBOLS, 7, START).nextBatch(5000).map((t) => strip(t, START));
-  const b = createTradeGenerator(SYMBOLS, 7, START + 123_456).nextBatch(5000).map((t) => strip(t, START + 123_456));
+  const a = createTradeGenerator(SYMBOLS, 7, START)
+    .nextBatch(5000)
+    .map((t) => strip(t, START));
+  const b = createTradeGenerator(SYMBOLS, 7, START + 123_456)
+    .nextBatch(5000)
+    .map((t) => strip(t, START + 123_456));
   assert.deepEqual(a, b);
 });
 

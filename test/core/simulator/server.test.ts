@@ -153,7 +153,10 @@ test('server: never logs the token', async (t) => {
   await c.waitFor(() => c.trades().length > 0, 'a trade');
   await s.close();
   assert.ok(lines.length > 0);
-  assert.ok(lines.every((l) => !l.includes('s3cr3t')), 'a log line contains the token');
+  assert.ok(
+    lines.every((l) => !l.includes('s3cr3t')),
+    'a log line contains the token',
+  );
   assert.ok(lines.some((l) => l.includes('"module":"simulator"')));
 });
 
@@ -171,7 +174,10 @@ test('server: trades arrive only for subscribed, simulated symbols', async (t) =
     assert.ok(Math.abs(tr.t - Date.now()) < 10_000, 'timestamps are around now');
   }
   // Several symbols share frames.
-  assert.ok(c.ofType('trade').some((f) => new Set(f.json.data.map((x) => x.s)).size > 1), 'no mixed frame');
+  assert.ok(
+    c.ofType('trade').some((f) => new Set(f.json.data.map((x) => x.s)).size > 1),
+    'no mixed frame',
+  );
 });
 
 test('server: unsubscribe stops a symbol, the others continue', async (t) => {
@@ -342,7 +348,11 @@ test('server: equal seeds give two connections the same trades', async (t) => {
   // Each symbol has its own random stream, so its (p, v, c) sequence matches even if the
   // subscriptions reached the two connections at different moments of their streams.
   for (const sym of ['BINANCE:BTCUSDT', 'AAPL', 'OANDA:EUR_USD']) {
-    const seq = (c: Client) => c.trades().filter((x) => x.s === sym).map((x) => ({ p: x.p, v: x.v, c: x.c }));
+    const seq = (c: Client) =>
+      c
+        .trades()
+        .filter((x) => x.s === sym)
+        .map((x) => ({ p: x.p, v: x.v, c: x.c }));
     const [sa, sb] = [seq(a), seq(b)];
     const n = Math.min(sa.length, sb.length);
     assert.ok(n > 500, `${sym}: only ${n} trades`);
@@ -400,7 +410,15 @@ test('server: a slow client costs bounded memory (backpressure)', async (t) => {
 
 test('server: close() ends connections and leaves nothing running', async (t) => {
   const before = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length;
-  const s = await startSimulator({ port: 0, symbols: ['AAPL'], rate: 0, seed: 1, logger, pingIntervalMs: 10, faults: { dropEverySec: 100 } });
+  const s = await startSimulator({
+    port: 0,
+    symbols: ['AAPL'],
+    rate: 0,
+    seed: 1,
+    logger,
+    pingIntervalMs: 10,
+    faults: { dropEverySec: 100 },
+  });
   const c = await connect(t, s);
   c.subscribe('AAPL');
   await c.waitFor(() => c.trades().length > 1000, 'trades');
@@ -419,6 +437,10 @@ test('server: invalid options are reported together', async () => {
   await assert.rejects(
     startSimulator({ port: -1, symbols: [], rate: -5, seed: 1, logger, faults: { malformedFraction: 2 } }),
     (err: Error) =>
-      err instanceof RangeError && /port/.test(err.message) && /symbols/.test(err.message) && /rate/.test(err.message) && /malformedFraction/.test(err.message),
+      err instanceof RangeError &&
+      /port/.test(err.message) &&
+      /symbols/.test(err.message) &&
+      /rate/.test(err.message) &&
+      /malformedFraction/.test(err.message),
   );
 });

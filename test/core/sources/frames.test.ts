@@ -20,7 +20,10 @@ test('a trade frame yields its trades; an absent c becomes null', () => {
 
 test('ping and error frames are recognised, not rejected', () => {
   assert.deepEqual(parseFrame('{"type":"ping"}'), { kind: 'ping' });
-  assert.deepEqual(parseFrame('{"type":"error","msg":"Subscribing to too many symbols"}'), { kind: 'error', message: 'Subscribing to too many symbols' });
+  assert.deepEqual(parseFrame('{"type":"error","msg":"Subscribing to too many symbols"}'), {
+    kind: 'error',
+    message: 'Subscribing to too many symbols',
+  });
 });
 
 test('good trades of a frame survive its bad ones; every bad field is named with its index', () => {
@@ -28,7 +31,10 @@ test('good trades of a frame survive its bad ones; every bad field is named with
   const parsed = parseFrame(JSON.stringify(frame));
   assert.equal(parsed.kind, 'trade');
   if (parsed.kind !== 'trade') return;
-  assert.deepEqual(parsed.trades.map((t) => t.s), ['BINANCE:BTCUSDT', 'ETH']);
+  assert.deepEqual(
+    parsed.trades.map((t) => t.s),
+    ['BINANCE:BTCUSDT', 'ETH'],
+  );
   assert.deepEqual(parsed.problems, [
     'data[1].p: must be a finite number > 0, not -1',
     'data[1].v: must be a finite number >= 0, not "x" (a string)',
@@ -52,13 +58,23 @@ test('specific reasons for each kind of bad input', () => {
   assert.deepEqual(reasons({ type: 'trade', data: [{ ...good, s: 42 }] }), ['data[0].s: must be a non-empty string, not 42']);
   assert.deepEqual(reasons({ type: 'trade', data: [{ ...good, s: ' ' }] }), ['data[0].s: must be a non-empty string, not " " (a string)']);
   assert.deepEqual(reasons({ type: 'trade', data: [{ ...good, p: 0 }] }), ['data[0].p: must be a finite number > 0, not 0']);
-  assert.deepEqual(reasons('{"type":"trade","data":[{"s":"A","p":1e999,"t":1718000000000,"v":1}]}'), ['data[0].p: must be a finite number > 0, not Infinity']);
+  assert.deepEqual(reasons('{"type":"trade","data":[{"s":"A","p":1e999,"t":1718000000000,"v":1}]}'), [
+    'data[0].p: must be a finite number > 0, not Infinity',
+  ]);
   assert.deepEqual(reasons({ type: 'trade', data: [{ ...good, v: null }] }), ['data[0].v: must be a finite number >= 0, not null']);
   assert.deepEqual(reasons({ type: 'trade', data: [{ ...good, v: -0.5 }] }), ['data[0].v: must be a finite number >= 0, not -0.5']);
-  assert.deepEqual(reasons({ type: 'trade', data: [{ ...good, t: '2024-06-10T00:00:00Z' }] }), ['data[0].t: must be an integer time in ms since the epoch, not "2024-06-10T00:00:00Z" (a string)']);
-  assert.deepEqual(reasons({ type: 'trade', data: [{ ...good, t: 1718000000 }] }), ['data[0].t: 1718000000 is before 1973 in ms; Finnhub sends milliseconds, was it seconds?']);
-  assert.deepEqual(reasons({ type: 'trade', data: [{ ...good, c: '1' }] }), ['data[0].c: must be absent, null or an array of strings, not "1" (a string)']);
-  assert.deepEqual(reasons({ type: 'trade', data: [{ ...good, c: [1] }] }), ['data[0].c: must be absent, null or an array of strings, not an array']);
+  assert.deepEqual(reasons({ type: 'trade', data: [{ ...good, t: '2024-06-10T00:00:00Z' }] }), [
+    'data[0].t: must be an integer time in ms since the epoch, not "2024-06-10T00:00:00Z" (a string)',
+  ]);
+  assert.deepEqual(reasons({ type: 'trade', data: [{ ...good, t: 1718000000 }] }), [
+    'data[0].t: 1718000000 is before 1973 in ms; Finnhub sends milliseconds, was it seconds?',
+  ]);
+  assert.deepEqual(reasons({ type: 'trade', data: [{ ...good, c: '1' }] }), [
+    'data[0].c: must be absent, null or an array of strings, not "1" (a string)',
+  ]);
+  assert.deepEqual(reasons({ type: 'trade', data: [{ ...good, c: [1] }] }), [
+    'data[0].c: must be absent, null or an array of strings, not an array',
+  ]);
   assert.deepEqual(reasons({ type: 'trade', data: [{ p: 1, t: T, v: 1 }] }), ['data[0].s: must be a non-empty string, not missing']);
 });
 
@@ -68,7 +84,11 @@ test('every malformed frame the simulator can send is rejected (and nothing else
     const frame = buildMalformed(base, (k + 0.5) / MALFORMED_KINDS.length);
     const parsed = parseFrame(Buffer.isBuffer(frame.data) ? frame.data : Buffer.from(frame.data), frame.binary);
     assert.equal(parsed.kind, 'invalid', `${frame.kind} should be rejected, got ${JSON.stringify(parsed)}`);
-    if (parsed.kind === 'invalid') assert.ok(parsed.problems.length > 0 && parsed.problems.every((p) => /^(frame|type|data)/.test(p)), `${frame.kind}: ${parsed.problems.join(',')}`);
+    if (parsed.kind === 'invalid')
+      assert.ok(
+        parsed.problems.length > 0 && parsed.problems.every((p) => /^(frame|type|data)/.test(p)),
+        `${frame.kind}: ${parsed.problems.join(',')}`,
+      );
   }
 });
 
@@ -78,7 +98,7 @@ test('validateTrades prefixes reasons with the given path (HTTP bodies use [i])'
   assert.deepEqual(problems, ['[1].p: must be a finite number > 0, not "NaN" (a string)']);
 });
 
-test('groupBySymbol keeps first-seen symbol order and each symbol\'s trade order', () => {
+test("groupBySymbol keeps first-seen symbol order and each symbol's trade order", () => {
   const trades = [
     { s: 'B', p: 1, t: 3, v: 1, c: null },
     { s: 'A', p: 2, t: 1, v: 1, c: null },
@@ -86,5 +106,8 @@ test('groupBySymbol keeps first-seen symbol order and each symbol\'s trade order
   ];
   const groups = groupBySymbol(trades);
   assert.deepEqual([...groups.keys()], ['B', 'A']);
-  assert.deepEqual(groups.get('B')!.map((t) => t.p), [1, 3]);
+  assert.deepEqual(
+    groups.get('B')!.map((t) => t.p),
+    [1, 3],
+  );
 });

@@ -58,7 +58,10 @@ export class MysqlSession {
     let conn: Connection;
     try {
       conn = await mysql.createConnection({
-        host, port, user, password,
+        host,
+        port,
+        user,
+        password,
         connectTimeout: this.options.connectTimeoutMs ?? 5_000,
         timezone: 'Z',
         charset: 'utf8mb4',
@@ -73,7 +76,9 @@ export class MysqlSession {
         // full extra pass over each multi-megabyte INSERT. Statements without values are
         // sent as they are; the others are formatted exactly as mysql2 would.
         queryFormat: (sql: string, values: unknown) =>
-          values === undefined || values === null || (Array.isArray(values) && values.length === 0) ? sql : format(sql, values as Parameters<typeof format>[1], false, 'Z'),
+          values === undefined || values === null || (Array.isArray(values) && values.length === 0)
+            ? sql
+            : format(sql, values as Parameters<typeof format>[1], false, 'Z'),
       });
     } catch (error) {
       throw toMysqlError(this.config, error);
@@ -101,7 +106,10 @@ export class MysqlSession {
       ...backoff,
       signal,
       onRetry: (error, attempt, delayMs) =>
-        this.logger.warn({ attempt: attempt + 1, retryInMs: delayMs, err: describeError(error) }, `waiting for MySQL at ${this.config.host}:${this.config.port}`),
+        this.logger.warn(
+          { attempt: attempt + 1, retryInMs: delayMs, err: describeError(error) },
+          `waiting for MySQL at ${this.config.host}:${this.config.port}`,
+        ),
     });
   }
 

@@ -19,9 +19,21 @@ export type MysqlErrorKind = 'unavailable' | 'data' | 'fatal';
 
 // Client-side connection failures (mysql2 and node error codes).
 const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED',
-  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'PROTOCOL_ENQUEUE_AFTER_QUIT',
-  'PROTOCOL_ENQUEUE_HANDSHAKE_TWICE', 'ER_CONNECTION_CLOSED',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+  'PROTOCOL_ENQUEUE_AFTER_QUIT',
+  'PROTOCOL_ENQUEUE_HANDSHAKE_TWICE',
+  'ER_CONNECTION_CLOSED',
 ]);
 // Server errors that go away by themselves: too many connections (1040), shutdown in
 // progress (1053), lock wait timeout (1205), deadlock (1213), read-only during a failover
@@ -61,7 +73,6 @@ export function mysqlUnavailable(config: MysqlConfig, error: unknown): FinpipeEr
   });
 }
 
-
 /** Unavailable errors become a retriable MYSQL_UNAVAILABLE; others become MYSQL_ERROR with the server's message and a hint. */
 export function toMysqlError(config: MysqlConfig, error: unknown): FinpipeError {
   if (error instanceof FinpipeError) return error;
@@ -71,5 +82,8 @@ export function toMysqlError(config: MysqlConfig, error: unknown): FinpipeError 
     e.errno === 1045 || e.errno === 1044 || e.errno === 1142 || e.errno === 1227
       ? 'check the user, password and privileges in FINPIPE_MYSQL_URL (the sink needs CREATE, ALTER, INSERT, UPDATE and SELECT)'
       : 'see the MySQL message; rerun with --log-level debug for details';
-  return new FinpipeError('MYSQL_ERROR', `MySQL at ${config.host}:${config.port} refused: ${describeMysqlError(error)}`, { cause: error, hint });
+  return new FinpipeError('MYSQL_ERROR', `MySQL at ${config.host}:${config.port} refused: ${describeMysqlError(error)}`, {
+    cause: error,
+    hint,
+  });
 }

@@ -15,7 +15,8 @@ const IDENTIFIER = /^[A-Za-z0-9_$]+$/;
 /** Why `name` is not a safe SQL identifier; null when it is. */
 export function identifierProblem(name: string): string | null {
   if (!name) return 'SQL identifier must not be empty';
-  if (name.length > MAX_IDENTIFIER_LENGTH) return `SQL identifier "${name.slice(0, 40)}…" is ${name.length} characters long; at most ${MAX_IDENTIFIER_LENGTH} are allowed`;
+  if (name.length > MAX_IDENTIFIER_LENGTH)
+    return `SQL identifier "${name.slice(0, 40)}…" is ${name.length} characters long; at most ${MAX_IDENTIFIER_LENGTH} are allowed`;
   if (!IDENTIFIER.test(name)) {
     const bad = [...new Set(name.match(/[^A-Za-z0-9_$]/g) ?? [])].map((c) => JSON.stringify(c)).join(', ');
     return `SQL identifier "${name}" contains ${bad}; only letters, digits, "_" and "$" are allowed`;

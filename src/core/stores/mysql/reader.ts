@@ -44,7 +44,10 @@ export class MysqlReader implements StoreReader {
     } catch (error) {
       // The session's own hint promises retries; a reader does not retry.
       if (error instanceof FinpipeError && error.code === 'MYSQL_UNAVAILABLE') {
-        throw new FinpipeError(error.code, redactText(error.message), { cause: error, hint: 'start it with `npm run services:up` (MariaDB here) or set FINPIPE_MYSQL_URL' });
+        throw new FinpipeError(error.code, redactText(error.message), {
+          cause: error,
+          hint: 'start it with `npm run services:up` (MariaDB here) or set FINPIPE_MYSQL_URL',
+        });
       }
       throw error;
     }
@@ -63,7 +66,9 @@ export class MysqlReader implements StoreReader {
   async symbolSummaries(): Promise<SymbolSummary[]> {
     let trades: RowDataPacket[];
     try {
-      [trades] = await this.query(`SELECT symbol, COUNT(*) AS n, MAX(trade_timestamp) AS last FROM ${this.trades} GROUP BY symbol ORDER BY symbol`);
+      [trades] = await this.query(
+        `SELECT symbol, COUNT(*) AS n, MAX(trade_timestamp) AS last FROM ${this.trades} GROUP BY symbol ORDER BY symbol`,
+      );
     } catch (error) {
       if (notCreatedYet(error)) return [];
       throw error;
@@ -75,21 +80,31 @@ export class MysqlReader implements StoreReader {
     } catch (error) {
       if (!notCreatedYet(error)) throw error;
     }
-    const symbols: SymbolSummary[] = trades.map((r) => ({ symbol: String(r.symbol), trades: Number(r.n), lastTrade: r.last ? toIso(r.last) : null, lastCandle: candles.get(String(r.symbol)) ?? null }));
-    for (const [symbol, last] of candles) if (!symbols.some((s) => s.symbol === symbol)) symbols.push({ symbol, trades: 0, lastTrade: null, lastCandle: last || null });
+    const symbols: SymbolSummary[] = trades.map((r) => ({
+      symbol: String(r.symbol),
+      trades: Number(r.n),
+      lastTrade: r.last ? toIso(r.last) : null,
+      lastCandle: candles.get(String(r.symbol)) ?? null,
+    }));
+    for (const [symbol, last] of candles)
+      if (!symbols.some((s) => s.symbol === symbol)) symbols.push({ symbol, trades: 0, lastTrade: null, lastCandle: last || null });
     return symbols;
   }
 
   async rowCounts(symbols: string[], sinceMs: number): Promise<{ trades: number; candles: number }> {
     const since = datetimeText(sinceMs);
-    const [[t]] = await this.query(`SELECT COUNT(*) AS n FROM ${this.trades} WHERE symbol IN (?) AND trade_timestamp >= ?`, [symbols, since]);
+    const [[t]] = await this.query(`SELECT COUNT(*) AS n FROM ${this.trades} WHERE symbol IN (?) AND trade_timestamp >= ?`, [
+      symbols,
+      since,
+    ]);
     const [[c]] = await this.query(`SELECT COUNT(*) AS n FROM ${this.candles} WHERE symbol IN (?) AND window_end > ?`, [symbols, since]);
     return { trades: Number(t.n), candles: Number(c.n) };
   }
 
   async newestTradeAgeMs(symbols: string[], sinceMs: number): Promise<number | null> {
     const [[row]] = await this.query(
-      `SELECT TIMESTAMPDIFF(MICROSECOND, MAX(trade_timestamp), UTC_TIMESTAMP(3)) / 1000 AS age FROM ${this.trades} WHERE symbol IN (?) AND trade_timestamp >= ?`,
+      `SELECT TIMESTAMPDIFF(MICROSECOND, MAX(trade_timestamp), UTC_TIMESTAMP(3)) / 1000 AS age ` +
+        `FROM ${this.trades} WHERE symbol IN (?) AND trade_timestamp >= ?`,
       [symbols, datetimeText(sinceMs)],
     );
     return row?.age === null || row?.age === undefined ? null : Number(row.age);
@@ -117,6 +132,8 @@ export class MysqlReader implements StoreReader {
   }
 
   private query(sql: string, values?: unknown[]): Promise<[RowDataPacket[], unknown]> {
-    return this.session.run((conn: Connection) => conn.query<RowDataPacket[]>({ sql, values, dateStrings: true, timeout: this.session.queryTimeoutMs } as QueryOptions));
+    return this.session.run((conn: Connection) =>
+      conn.query<RowDataPacket[]>({ sql, values, dateStrings: true, timeout: this.session.queryTimeoutMs } as QueryOptions),
+    );
   }
 }

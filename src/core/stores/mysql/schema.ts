@@ -34,12 +34,18 @@ export interface Migration {
 }
 
 async function tableExists(conn: Connection, database: string, table: string): Promise<boolean> {
-  const [rows] = await conn.query<RowDataPacket[]>('SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?', [database, table]);
+  const [rows] = await conn.query<RowDataPacket[]>('SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?', [
+    database,
+    table,
+  ]);
   return rows.length > 0;
 }
 
 async function indexExists(conn: Connection, database: string, table: string, index: string): Promise<boolean> {
-  const [rows] = await conn.query<RowDataPacket[]>('SELECT 1 FROM information_schema.statistics WHERE table_schema = ? AND table_name = ? AND index_name = ? LIMIT 1', [database, table, index]);
+  const [rows] = await conn.query<RowDataPacket[]>(
+    'SELECT 1 FROM information_schema.statistics WHERE table_schema = ? AND table_name = ? AND index_name = ? LIMIT 1',
+    [database, table, index],
+  );
   return rows.length > 0;
 }
 
@@ -100,7 +106,22 @@ export interface MigrationResult {
 /** Columns the writer needs; checked after migrating so a foreign table of the same name is reported, not half-written. */
 const REQUIRED_COLUMNS: Record<string, string[]> = {
   [TABLES.trades]: ['id', 'symbol', 'price', 'volume', 'trade_timestamp', 'ingest_timestamp', 'trade_conditions'],
-  [TABLES.candles]: ['symbol', 'window_ms', 'window_start', 'window_end', 'open', 'high', 'low', 'close', 'volume', 'vwap', 'trade_count', 'avg_price', 'is_final', 'version'],
+  [TABLES.candles]: [
+    'symbol',
+    'window_ms',
+    'window_start',
+    'window_end',
+    'open',
+    'high',
+    'low',
+    'close',
+    'volume',
+    'vwap',
+    'trade_count',
+    'avg_price',
+    'is_final',
+    'version',
+  ],
 };
 
 /**
@@ -118,7 +139,10 @@ export async function migrate(conn: Connection, database: string, logger?: Logge
   const lockName = `finpipe_migrations.${database}`;
   const [[lock]] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 60) AS got', [lockName]);
   if (Number(lock?.got) !== 1) {
-    throw new FinpipeError('MYSQL_ERROR', `could not take the migration lock ${lockName} within 60 s`, { hint: 'another finpipe sink may be stuck migrating; check SHOW PROCESSLIST', retriable: true });
+    throw new FinpipeError('MYSQL_ERROR', `could not take the migration lock ${lockName} within 60 s`, {
+      hint: 'another finpipe sink may be stuck migrating; check SHOW PROCESSLIST',
+      retriable: true,
+    });
   }
   try {
     await conn.query(`CREATE TABLE IF NOT EXISTS ${quoteIdentifier(TABLES.migrations)} (
@@ -129,16 +153,23 @@ export async function migrate(conn: Connection, database: string, logger?: Logge
     const [rows] = await conn.query<RowDataPacket[]>(`SELECT COALESCE(MAX(version), 0) AS v FROM ${quoteIdentifier(TABLES.migrations)}`);
     const from = Number(rows[0].v);
     if (from > SCHEMA_VERSION) {
-      throw new FinpipeError('MYSQL_ERROR', `database ${database} has schema version ${from}, newer than this finpipe knows (${SCHEMA_VERSION})`, {
-        hint: 'upgrade finpipe; an older sink must not write into tables it does not understand',
-      });
+      throw new FinpipeError(
+        'MYSQL_ERROR',
+        `database ${database} has schema version ${from}, newer than this finpipe knows (${SCHEMA_VERSION})`,
+        {
+          hint: 'upgrade finpipe; an older sink must not write into tables it does not understand',
+        },
+      );
     }
     const applied: MigrationResult['applied'] = [];
     for (const m of MIGRATIONS) {
       if (m.version <= from || m.version > target) continue;
       logger?.info({ version: m.version, migration: m.name, database }, 'applying schema migration');
       await m.up(conn, database);
-      await conn.query(`INSERT INTO ${quoteIdentifier(TABLES.migrations)} (version, name, applied_at) VALUES (?, ?, UTC_TIMESTAMP(3))`, [m.version, m.name]);
+      await conn.query(`INSERT INTO ${quoteIdentifier(TABLES.migrations)} (version, name, applied_at) VALUES (?, ?, UTC_TIMESTAMP(3))`, [
+        m.version,
+        m.name,
+      ]);
       applied.push({ version: m.version, name: m.name });
     }
     if (target >= SCHEMA_VERSION) await checkColumns(conn, database);
@@ -155,13 +186,20 @@ async function checkColumns(conn: Connection, database: string): Promise<void> {
         hint: `someone dropped it; delete the rows of ${TABLES.migrations} to recreate the tables (data in them is gone anyway)`,
       });
     }
-    const [rows] = await conn.query<RowDataPacket[]>('SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ? AND table_name = ?', [database, table]);
+    const [rows] = await conn.query<RowDataPacket[]>(
+      'SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ? AND table_name = ?',
+      [database, table],
+    );
     const present = new Set(rows.map((r) => String(r.c).toLowerCase()));
     const missing = required.filter((c) => !present.has(c));
     if (missing.length > 0) {
-      throw new FinpipeError('MYSQL_ERROR', `table ${database}.${table} exists but lacks columns ${missing.join(', ')}: it was not created by finpipe`, {
-        hint: `rename or move that table, or point FINPIPE_MYSQL_URL at another database`,
-      });
+      throw new FinpipeError(
+        'MYSQL_ERROR',
+        `table ${database}.${table} exists but lacks columns ${missing.join(', ')}: it was not created by finpipe`,
+        {
+          hint: `rename or move that table, or point FINPIPE_MYSQL_URL at another database`,
+        },
+      );
     }
   }
 }

@@ -23,7 +23,20 @@ import { quoteIdentifier } from './identifiers';
  */
 export const TRADE_COLUMNS = ['id', 'symbol', 'price', 'volume', 'trade_timestamp', 'ingest_timestamp', 'trade_conditions'] as const;
 export const CANDLE_COLUMNS = [
-  'symbol', 'window_ms', 'window_start', 'window_end', 'open', 'high', 'low', 'close', 'volume', 'vwap', 'trade_count', 'avg_price', 'is_final', 'version',
+  'symbol',
+  'window_ms',
+  'window_start',
+  'window_end',
+  'open',
+  'high',
+  'low',
+  'close',
+  'volume',
+  'vwap',
+  'trade_count',
+  'avg_price',
+  'is_final',
+  'version',
 ] as const;
 
 const DAY_MS = 86_400_000;

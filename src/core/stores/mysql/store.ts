@@ -33,7 +33,8 @@ export class MysqlStore<R> implements Store<R> {
 
   async ensureSchema(signal: AbortSignal): Promise<void> {
     const migrated = await this.writers[0].prepare(signal);
-    if (migrated.applied.length > 0) this.logger.info({ database: this.config.database, from: migrated.from, to: migrated.to }, 'MySQL schema migrated');
+    if (migrated.applied.length > 0)
+      this.logger.info({ database: this.config.database, from: migrated.from, to: migrated.to }, 'MySQL schema migrated');
   }
 
   /** Holds trades as LOAD DATA lines while every writer still uses that path (each finds out for itself when the server refuses it). */
@@ -53,7 +54,9 @@ export class MysqlStore<R> implements Store<R> {
   async health(): Promise<StoreHealth> {
     const { host, port, database } = this.config;
     try {
-      const version = await this.sessions[0].run(async (conn) => String((await conn.query<RowDataPacket[]>('SELECT VERSION() AS v'))[0][0].v));
+      const version = await this.sessions[0].run(async (conn) =>
+        String((await conn.query<RowDataPacket[]>('SELECT VERSION() AS v'))[0][0].v),
+      );
       return { reachable: true, host, port, database, version };
     } catch (error) {
       return { reachable: false, host, port, database, error: describeError(error) };

@@ -22,7 +22,8 @@ import { readSchema } from '../../serde';
  * the check below turns this fast path off (everything takes the exact path) rather than
  * misread records.
  */
-const EXPECTED_FIELDS = 'id:string,symbol:string,price:double,volume:double,trade_timestamp:long,ingest_timestamp:long,trade_conditions:array<string>';
+const EXPECTED_FIELDS =
+  'id:string,symbol:string,price:double,volume:double,trade_timestamp:long,ingest_timestamp:long,trade_conditions:array<string>';
 
 function schemaShape(): string {
   const schema = readSchema('trade') as { fields: { name: string; type: unknown }[] };
@@ -279,7 +280,8 @@ export function appendTradeLine(out: LineBuffer, src: Buffer): boolean {
   t.out = out;
   t.bad = false;
   const ok = t.line();
-  if (out.length - start > budget) throw new Error(`trade-lines: a ${src.length}-byte record made a line longer than its ${budget}-byte budget`);
+  if (out.length - start > budget)
+    throw new Error(`trade-lines: a ${src.length}-byte record made a line longer than its ${budget}-byte budget`);
   if (!ok) out.length = start;
   // Let go of the record (a view of a whole Kafka fetch) and the batch's buffer.
   t.src = EMPTY;

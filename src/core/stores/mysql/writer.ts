@@ -111,7 +111,10 @@ export class MysqlBatchWriter {
       } catch (error) {
         if (error instanceof LoadDataRefused) {
           this.loadData = false;
-          this.logger.info({ err: error.message }, 'LOAD DATA LOCAL INFILE is not available (is local_infile off on the server?); writing trades with INSERT statements from now on (a little slower)');
+          this.logger.info(
+            { err: error.message },
+            'LOAD DATA LOCAL INFILE is not available (is local_infile off on the server?); writing trades with INSERT statements from now on (a little slower)',
+          );
         } else if (!(error instanceof UseInserts) && classifyMysqlError(error) !== 'data') {
           throw this.wrapFatal(error);
         }
@@ -145,7 +148,13 @@ export class MysqlBatchWriter {
       const tradesInserted = await this.transaction(async (conn) => {
         let inserted = 0;
         for (let i = 0; i < trades.length; i += this.chunkRows) {
-          inserted += await this.exec(conn, insertTradesSql(TABLES.trades, trades.slice(i, i + this.chunkRows).map((t) => t.trade)));
+          inserted += await this.exec(
+            conn,
+            insertTradesSql(
+              TABLES.trades,
+              trades.slice(i, i + this.chunkRows).map((t) => t.trade),
+            ),
+          );
         }
         await this.writeCandles(conn, candles);
         return inserted;
@@ -153,7 +162,10 @@ export class MysqlBatchWriter {
       return { trades: trades.length, tradesInserted, candles: candles.length, rejected: [] };
     } catch (error) {
       if (classifyMysqlError(error) !== 'data') throw this.wrapFatal(error);
-      this.logger.warn({ err: describeMysqlError(error), rows: trades.length + candles.length }, 'the database refused a row; writing this batch row by row to isolate it');
+      this.logger.warn(
+        { err: describeMysqlError(error), rows: trades.length + candles.length },
+        'the database refused a row; writing this batch row by row to isolate it',
+      );
     }
     return this.writeRowByRow(trades, candles);
   }
@@ -196,7 +208,13 @@ export class MysqlBatchWriter {
 
   private async writeCandles<R>(conn: Connection, candles: { candle: Candle; ref: R }[]): Promise<void> {
     for (let i = 0; i < candles.length; i += this.chunkRows) {
-      await this.exec(conn, upsertCandlesSql(TABLES.candles, candles.slice(i, i + this.chunkRows).map((c) => c.candle)));
+      await this.exec(
+        conn,
+        upsertCandlesSql(
+          TABLES.candles,
+          candles.slice(i, i + this.chunkRows).map((c) => c.candle),
+        ),
+      );
     }
   }
 
@@ -225,7 +243,9 @@ export class MysqlBatchWriter {
     if (error instanceof FinpipeError) return error;
     return new FinpipeError('MYSQL_ERROR', `MySQL refused a write: ${describeMysqlError(error)}`, {
       cause: error,
-      hint: 'this is not a data problem of one row; check the tables (`SHOW CREATE TABLE trades`) and privileges, then restart the sink — nothing was committed for the batch',
+      hint:
+        'this is not a data problem of one row; check the tables (`SHOW CREATE TABLE trades`) and privileges, ' +
+        'then restart the sink — nothing was committed for the batch',
     });
   }
 }

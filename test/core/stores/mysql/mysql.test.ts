@@ -3,19 +3,44 @@ import assert from 'node:assert/strict';
 import { FinpipeError } from '../../../../src/core/errors';
 import { codecs, RECORD_TYPE_HEADER, type Candle, type Trade } from '../../../../src/core/serde';
 import { identifierProblem, quoteIdentifier } from '../../../../src/core/stores/mysql/identifiers';
-import { candleTuple, datetimeLiteral, insertTradesSql, latestCandles, tradeTuple, uniqueTrades, upsertCandlesSql } from '../../../../src/core/stores/mysql/sql';
+import {
+  candleTuple,
+  datetimeLiteral,
+  insertTradesSql,
+  latestCandles,
+  tradeTuple,
+  uniqueTrades,
+  upsertCandlesSql,
+} from '../../../../src/core/stores/mysql/sql';
 import { classifyMysqlError } from '../../../../src/core/stores/mysql/errors';
 import { decodeRecord, sourceString } from '../../../../src/core/stores/records';
 import { validateSinkTopics } from '../../../../src/core/sink/topics';
 import { loadConfig } from '../../../../src/core/config';
 
 const trade: Trade = {
-  id: '0b7c5f0e-8d1a-5c4e-9f7a-1234567890ab', symbol: "O'REILLY:X", price: 0.00001234, volume: 1e21, trade_timestamp: Date.UTC(2024, 1, 29, 23, 59, 59, 999),
-  ingest_timestamp: Date.UTC(2024, 2, 1), trade_conditions: ['1', '"12"'],
+  id: '0b7c5f0e-8d1a-5c4e-9f7a-1234567890ab',
+  symbol: "O'REILLY:X",
+  price: 0.00001234,
+  volume: 1e21,
+  trade_timestamp: Date.UTC(2024, 1, 29, 23, 59, 59, 999),
+  ingest_timestamp: Date.UTC(2024, 2, 1),
+  trade_conditions: ['1', '"12"'],
 };
 const candle: Candle = {
-  symbol: 'AAPL', window_ms: 60_000, window_start: Date.UTC(2024, 0, 1, 0, 1), window_end: Date.UTC(2024, 0, 1, 0, 2), open: 1, high: 2, low: 0.5, close: 1.5,
-  volume: 10, vwap: null, trade_count: 3, avg_price: 1.25, is_final: true, version: 7,
+  symbol: 'AAPL',
+  window_ms: 60_000,
+  window_start: Date.UTC(2024, 0, 1, 0, 1),
+  window_end: Date.UTC(2024, 0, 1, 0, 2),
+  open: 1,
+  high: 2,
+  low: 0.5,
+  close: 1.5,
+  volume: 10,
+  vwap: null,
+  trade_count: 3,
+  avg_price: 1.25,
+  is_final: true,
+  version: 7,
 };
 
 test('identifiers: letters, digits, _ and $ up to 64 characters are quoted; anything else is refused', () => {
@@ -23,7 +48,10 @@ test('identifiers: letters, digits, _ and $ up to 64 characters are quoted; anyt
   assert.equal(quoteIdentifier('fp_test_$1'), '`fp_test_$1`');
   for (const bad of ['x`; DROP TABLE trades', 'a b', 'a-b', 'a.b', "a'b", '', '123', 'é', 'x'.repeat(65)]) {
     assert.notEqual(identifierProblem(bad), null, bad);
-    assert.throws(() => quoteIdentifier(bad, 'table name'), (e: unknown) => e instanceof FinpipeError && e.code === 'CONFIG_INVALID' && /refusing table name/.test(e.message));
+    assert.throws(
+      () => quoteIdentifier(bad, 'table name'),
+      (e: unknown) => e instanceof FinpipeError && e.code === 'CONFIG_INVALID' && /refusing table name/.test(e.message),
+    );
   }
   assert.match(identifierProblem('x`; DROP')!, /contains "`", ";", " "/);
   assert.equal(identifierProblem('x'.repeat(64)), null);
@@ -48,7 +76,10 @@ test('row tuples escape strings, keep doubles exact and render NULL and booleans
 
 test('trades are inserted idempotently without INSERT IGNORE (which would hide data errors)', () => {
   const sql = insertTradesSql('trades', [trade, { ...trade, id: 'x' }]);
-  assert.match(sql, /^INSERT INTO `trades` \(id,symbol,price,volume,trade_timestamp,ingest_timestamp,trade_conditions\) VALUES \(.*\),\(.*\) ON DUPLICATE KEY UPDATE id = id$/);
+  assert.match(
+    sql,
+    /^INSERT INTO `trades` \(id,symbol,price,volume,trade_timestamp,ingest_timestamp,trade_conditions\) VALUES \(.*\),\(.*\) ON DUPLICATE KEY UPDATE id = id$/,
+  );
   assert.doesNotMatch(sql, /IGNORE/);
   assert.throws(() => insertTradesSql('trades`;', [trade]), /refusing table name/);
 });
@@ -63,11 +94,24 @@ test('candle upserts only overwrite with a version >= the stored one, and assign
 });
 
 test('within a batch only the newest version of a candle is kept (the later one on a tie), and duplicate trades once', () => {
-  const v = (version: number, close: number, window_start = candle.window_start) => ({ candle: { ...candle, version, close, window_start }, ref: `${version}/${close}` });
+  const v = (version: number, close: number, window_start = candle.window_start) => ({
+    candle: { ...candle, version, close, window_start },
+    ref: `${version}/${close}`,
+  });
   const kept = latestCandles([v(1, 1), v(3, 3), v(2, 2), v(3, 4), v(1, 9, 0)]);
-  assert.deepEqual(kept.map((k) => k.ref), ['3/4', '1/9']);
-  const items = [{ trade, ref: 1 }, { trade: { ...trade, id: 'b' }, ref: 2 }, { trade, ref: 3 }];
-  assert.deepEqual(uniqueTrades(items).map((i) => i.ref), [1, 2]);
+  assert.deepEqual(
+    kept.map((k) => k.ref),
+    ['3/4', '1/9'],
+  );
+  const items = [
+    { trade, ref: 1 },
+    { trade: { ...trade, id: 'b' }, ref: 2 },
+    { trade, ref: 3 },
+  ];
+  assert.deepEqual(
+    uniqueTrades(items).map((i) => i.ref),
+    [1, 2],
+  );
 });
 
 test('decodeRecord: trades and candles by header; clear reasons for everything else', () => {
@@ -90,9 +134,18 @@ test('decodeRecord: trades and candles by header; clear reasons for everything e
   assert.match(reason({ key: null, value: null, headers: h('trade') }), /empty record value/);
   assert.match(reason({ key: null, value: Buffer.from([1, 2, 3]), headers: h('candle') }), /not a valid finpipe\.Candle/);
   assert.match(reason({ key: null, value: codecs().candle.encode(candle), headers: h('trade') }), /not a valid finpipe\.Trade/);
-  assert.match(reason({ key: null, value: codecs().trade.encode({ ...trade, price: NaN }), headers: h('trade') }), /price is NaN; MySQL cannot store NaN or Infinity/);
-  assert.match(reason({ key: null, value: codecs().candle.encode({ ...candle, vwap: -Infinity }), headers: h('candle') }), /vwap is -Infinity/);
-  assert.match(reason({ key: null, value: codecs().trade.encode({ ...trade, trade_timestamp: 9e15 }), headers: h('trade') }), /trade_timestamp 9000000000000000 is not a valid time/);
+  assert.match(
+    reason({ key: null, value: codecs().trade.encode({ ...trade, price: NaN }), headers: h('trade') }),
+    /price is NaN; MySQL cannot store NaN or Infinity/,
+  );
+  assert.match(
+    reason({ key: null, value: codecs().candle.encode({ ...candle, vwap: -Infinity }), headers: h('candle') }),
+    /vwap is -Infinity/,
+  );
+  assert.match(
+    reason({ key: null, value: codecs().trade.encode({ ...trade, trade_timestamp: 9e15 }), headers: h('trade') }),
+    /trade_timestamp 9000000000000000 is not a valid time/,
+  );
   assert.equal(sourceString({ topic: 'AAPL', partition: 2, offset: '17' }), 'AAPL/2/17');
 });
 
@@ -111,10 +164,16 @@ test('MySQL errors: connection problems are retried, refused values isolated, ev
   assert.equal(classifyMysqlError(new TypeError('bug')), 'fatal');
 });
 
-test('sink topics: illegal names and finpipe\'s own topics are refused as usage errors', () => {
+test("sink topics: illegal names and finpipe's own topics are refused as usage errors", () => {
   const config = loadConfig({ env: {}, envFile: '/dev/null' });
   assert.deepEqual(validateSinkTopics(config, ['AAPL', 'BINANCE_BTCUSDT', 'AAPL']), ['AAPL', 'BINANCE_BTCUSDT']);
-  assert.throws(() => validateSinkTopics(config, ['x`; DROP TABLE trades']), (e: unknown) => e instanceof FinpipeError && e.code === 'TOPIC_NAME_INVALID');
-  assert.throws(() => validateSinkTopics(config, ['trades']), (e: unknown) => e instanceof FinpipeError && e.code === 'USAGE' && /raw trades topic/.test(e.message));
+  assert.throws(
+    () => validateSinkTopics(config, ['x`; DROP TABLE trades']),
+    (e: unknown) => e instanceof FinpipeError && e.code === 'TOPIC_NAME_INVALID',
+  );
+  assert.throws(
+    () => validateSinkTopics(config, ['trades']),
+    (e: unknown) => e instanceof FinpipeError && e.code === 'USAGE' && /raw trades topic/.test(e.message),
+  );
   assert.throws(() => validateSinkTopics(config, ['finpipe.dlq']), /dead-letter topic/);
 });

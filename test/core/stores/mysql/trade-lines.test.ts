@@ -43,23 +43,49 @@ function random(seed: number): () => number {
 }
 
 const base: Trade = {
-  id: '0b7c5f0e-8d1a-5c4e-9f7a-1234567890ab', symbol: 'BINANCE:BTCUSDT', price: 43_210.5, volume: 0.0012, trade_timestamp: Date.UTC(2024, 1, 29, 23, 59, 59, 999),
-  ingest_timestamp: Date.UTC(2024, 2, 1), trade_conditions: ['1', '12'],
+  id: '0b7c5f0e-8d1a-5c4e-9f7a-1234567890ab',
+  symbol: 'BINANCE:BTCUSDT',
+  price: 43_210.5,
+  volume: 0.0012,
+  trade_timestamp: Date.UTC(2024, 1, 29, 23, 59, 59, 999),
+  ingest_timestamp: Date.UTC(2024, 2, 1),
+  trade_conditions: ['1', '12'],
 };
 
 test('the trade-line transcoder matches trade.avsc', () => {
-  assert.equal(fastPathEnabled(), true, 'trade.avsc changed shape: update trade-lines.ts (until then every trade takes the slower exact path)');
+  assert.equal(
+    fastPathEnabled(),
+    true,
+    'trade.avsc changed shape: update trade-lines.ts (until then every trade takes the slower exact path)',
+  );
 });
 
 test('common trades: the fast path renders exactly the line of the exact path', () => {
   const next = random(42);
   const pick = <T>(xs: T[]) => xs[Math.floor(next() * xs.length)];
-  const doubles = () => pick([0, -0, 1, 0.1, 1e21, 1e-7, 5e-324, Number.MAX_VALUE, -12.75, next() * 1e5, next() * 1e-3, Math.round(next() * 1e6) / 100]);
-  const times = () => pick([0, -1, 1, 86_399_999, -86_400_000, Date.UTC(9999, 11, 31, 23, 59, 59, 999), -62_167_219_200_000 /* 0000-01-01 */, Math.floor(next() * 2e12), Math.floor(next() * 253_402_300_799_999)]);
-  const texts = () => pick(['a', 'AAPL', 'OANDA:EUR_USD', ' ~!#$%&\'()*+,-./:;<=>?@[]^_`{|}', 'x'.repeat(300)]);
+  const doubles = () =>
+    pick([0, -0, 1, 0.1, 1e21, 1e-7, 5e-324, Number.MAX_VALUE, -12.75, next() * 1e5, next() * 1e-3, Math.round(next() * 1e6) / 100]);
+  const times = () =>
+    pick([
+      0,
+      -1,
+      1,
+      86_399_999,
+      -86_400_000,
+      Date.UTC(9999, 11, 31, 23, 59, 59, 999),
+      -62_167_219_200_000 /* 0000-01-01 */,
+      Math.floor(next() * 2e12),
+      Math.floor(next() * 253_402_300_799_999),
+    ]);
+  const texts = () => pick(['a', 'AAPL', 'OANDA:EUR_USD', " ~!#$%&'()*+,-./:;<=>?@[]^_`{|}", 'x'.repeat(300)]);
   for (let i = 0; i < 3_000; i++) {
     const trade: Trade = {
-      id: pick([base.id, texts()]), symbol: texts(), price: doubles(), volume: doubles(), trade_timestamp: times(), ingest_timestamp: times(),
+      id: pick([base.id, texts()]),
+      symbol: texts(),
+      price: doubles(),
+      volume: doubles(),
+      trade_timestamp: times(),
+      ingest_timestamp: times(),
       trade_conditions: Array.from({ length: Math.floor(next() * 4) }, () => pick(['', '1', '12', 'T', texts()])),
     };
     const bytes = codecs().trade.encode(trade);
@@ -70,10 +96,22 @@ test('common trades: the fast path renders exactly the line of the exact path', 
 
 test('anything unusual is left to the exact path, which escapes it or names the poison', () => {
   const cases: Trade[] = [
-    { ...base, symbol: 'tab\there' }, { ...base, symbol: 'back\\slash' }, { ...base, symbol: '\\N' }, { ...base, symbol: 'nul\u0000' }, { ...base, symbol: 'Zürich' },
-    { ...base, id: 'new\nline' }, { ...base, trade_conditions: ['"quoted"'] }, { ...base, trade_conditions: ['é'] }, { ...base, trade_conditions: ['a\\b'] },
-    { ...base, trade_timestamp: 1e15 }, { ...base, ingest_timestamp: -1e15 }, { ...base, trade_timestamp: 8.64e15 + 1 },
-    { ...base, id: '' }, { ...base, symbol: '' }, { ...base, price: NaN }, { ...base, volume: Infinity },
+    { ...base, symbol: 'tab\there' },
+    { ...base, symbol: 'back\\slash' },
+    { ...base, symbol: '\\N' },
+    { ...base, symbol: 'nul\u0000' },
+    { ...base, symbol: 'Zürich' },
+    { ...base, id: 'new\nline' },
+    { ...base, trade_conditions: ['"quoted"'] },
+    { ...base, trade_conditions: ['é'] },
+    { ...base, trade_conditions: ['a\\b'] },
+    { ...base, trade_timestamp: 1e15 },
+    { ...base, ingest_timestamp: -1e15 },
+    { ...base, trade_timestamp: 8.64e15 + 1 },
+    { ...base, id: '' },
+    { ...base, symbol: '' },
+    { ...base, price: NaN },
+    { ...base, volume: Infinity },
   ];
   for (const trade of cases) {
     const bytes = codecs().trade.encode(trade);
@@ -117,7 +155,15 @@ test('varint edge cases: too large, padded, huge counts and bogus block sizes ar
     return b;
   };
   const record = (fields: { time?: Buffer; conditions?: Buffer } = {}) =>
-    Buffer.concat([str('id-1'), str('AAPL'), dbl(1.5), dbl(2), fields.time ?? zigzag(1_700_000_000_000n), zigzag(1_700_000_000_001n), fields.conditions ?? Buffer.from([0])]);
+    Buffer.concat([
+      str('id-1'),
+      str('AAPL'),
+      dbl(1.5),
+      dbl(2),
+      fields.time ?? zigzag(1_700_000_000_000n),
+      zigzag(1_700_000_000_001n),
+      fields.conditions ?? Buffer.from([0]),
+    ]);
   assert.notEqual(fastLine(record()), null, 'the hand-built record itself is fine');
   assert.equal(fastLine(record()), exactLine(record()));
   for (const [what, bytes] of [
@@ -126,7 +172,10 @@ test('varint edge cases: too large, padded, huge counts and bogus block sizes ar
     ['a 9-byte padded varint', record({ time: Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00]) })],
     ['a huge block count', record({ conditions: Buffer.concat([zigzag(2n ** 40n), str('1'), Buffer.from([0])]) })],
     ['a negative count with a truncated size', record({ conditions: Buffer.from([0x03]) })],
-    ['a negative count whose items run past the end', record({ conditions: Buffer.concat([zigzag(-3n), zigzag(4n), str('1'), Buffer.from([0])]) })],
+    [
+      'a negative count whose items run past the end',
+      record({ conditions: Buffer.concat([zigzag(-3n), zigzag(4n), str('1'), Buffer.from([0])]) }),
+    ],
   ] as const) {
     assert.equal(fastLine(bytes), null, what);
   }
@@ -138,7 +187,9 @@ test('varint edge cases: too large, padded, huge counts and bogus block sizes ar
 
 test('arrays written in blocks with byte sizes (negative counts) read the same', () => {
   // trade_conditions as one block of -2 items with its byte size, as other Avro writers may encode it.
-  const withoutConditions = codecs().trade.encode({ ...base, trade_conditions: [] }).subarray(0, -1);
+  const withoutConditions = codecs()
+    .trade.encode({ ...base, trade_conditions: [] })
+    .subarray(0, -1);
   const items = Buffer.from([0x02, 0x31, 0x04, 0x31, 0x32]); // "1", "12"
   const bytes = Buffer.concat([withoutConditions, Buffer.from([0x03, items.length * 2]), items, Buffer.from([0x00])]);
   assert.deepEqual(decodeTrade(bytes).trade_conditions, ['1', '12']);
@@ -154,9 +205,22 @@ test('a write batch keeps trades as lines and as sources to decode again for the
   batch.addTrade({ ...base, id: 'c' }, 'c');
   assert.throws(() => batch.addTradeAvro(codecs().trade.encode({ ...base, price: NaN }), 'poison'), /price is NaN/);
   assert.equal(batch.tradeCount, 3);
-  assert.equal(batch.lines!.bytes.subarray(0, batch.lines!.length).toString('utf8'), tradeLine(base) + tradeLine(odd) + tradeLine({ ...base, id: 'c' }));
-  const plain = ({ decoded, failed }: ReturnType<typeof batch.trades>) => ({ decoded: decoded.map(({ trade, ref }) => ({ trade: { ...trade }, ref })), failed });
-  assert.deepEqual(plain(batch.trades()), { decoded: [{ trade: base, ref: 'a' }, { trade: odd, ref: 'b' }, { trade: { ...base, id: 'c' }, ref: 'c' }], failed: [] });
+  assert.equal(
+    batch.lines!.bytes.subarray(0, batch.lines!.length).toString('utf8'),
+    tradeLine(base) + tradeLine(odd) + tradeLine({ ...base, id: 'c' }),
+  );
+  const plain = ({ decoded, failed }: ReturnType<typeof batch.trades>) => ({
+    decoded: decoded.map(({ trade, ref }) => ({ trade: { ...trade }, ref })),
+    failed,
+  });
+  assert.deepEqual(plain(batch.trades()), {
+    decoded: [
+      { trade: base, ref: 'a' },
+      { trade: odd, ref: 'b' },
+      { trade: { ...base, id: 'c' }, ref: 'c' },
+    ],
+    failed: [],
+  });
   const pieces = batch.lines!.pieces(10);
   assert.ok(pieces.every((p) => p.length <= 10));
   assert.equal(Buffer.concat(pieces).toString('utf8'), batch.lines!.bytes.subarray(0, batch.lines!.length).toString('utf8'));
