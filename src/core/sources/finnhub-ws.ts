@@ -12,6 +12,7 @@
  * The token is sent only in the upgrade URL and never logged: `description` and dead
  * letter origins use the URL without it.
  */
+import type { IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
 import { FinpipeError } from '../errors';
 import type { Logger } from '../log';
@@ -105,120 +106,154 @@ export class FinnhubWebSocketSource implements TradeSource {
         handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000,
         maxPayload: 64 * 1024 * 1024,
       });
-      let frames = 0;
-      let opened = false;
-      let waits = 0; // sink promises outstanding: the socket stays paused while > 0
-      let watchdog: NodeJS.Timeout | undefined;
-      let lastError: Error | undefined;
-      let done = false;
-
-      const finish = (outcome: Outcome): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(watchdog);
-        signal.removeEventListener('abort', onAbort);
-        ws.removeAllListeners();
-        ws.on('error', () => {}); // late errors of a socket we no longer use
-        // A paused socket would never read the server's close frame (nor notice EOF), and
-        // ws would hold it open for its 30 s close timeout. Frames still arriving are
-        // ignored: the message listener is gone.
-        if (ws.isPaused) ws.resume();
-        if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'finpipe stopping');
-        else if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
-        resolve(outcome);
-      };
-      const armWatchdog = (): void => {
-        clearTimeout(watchdog);
-        if (done || waits > 0) return; // paused by us: silence is our own doing
-        watchdog = setTimeout(() => {
-          this.log.warn(
-            { url: this.description, silentMs: this.watchdogMs },
-            `no frame (trade or ping) for ${this.watchdogMs} ms; reconnecting`,
-          );
-          finish({ reason: `silent for ${this.watchdogMs} ms (watchdog)`, healthy: frames > 0 });
-        }, this.watchdogMs);
-      };
-      const onAbort = (): void => finish({ reason: 'stopped', healthy: true });
-      signal.addEventListener('abort', onAbort, { once: true });
-
-      ws.on('unexpected-response', (_req, res) => {
-        const status = res.statusCode ?? 0;
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body = (body + chunk).slice(0, 500)));
-        res.on('end', () => report());
-        res.on('error', () => report());
-        const timer = setTimeout(() => report(), 1000);
-        const report = (): void => {
-          clearTimeout(timer);
-          const detail = body.trim() ? `: ${body.trim()}` : '';
-          if (status === 401 || status === 403) {
-            finish({
-              reason: `HTTP ${status}`,
-              healthy: false,
-              fatal: new FinpipeError('SOURCE_ERROR', `Finnhub refused the websocket at ${this.description}: HTTP ${status}${detail}`, {
-                hint: 'check FINNHUB_TOKEN (get a free key at https://finnhub.io/register), or run against `finpipe simulate`',
-              }),
-            });
-          } else if (status === 429) {
-            this.log.error(
-              { url: this.description, status },
-              `Finnhub answered HTTP 429 Too Many Requests${detail}: this API key is over its limit ` +
-                '(the free tier allows one websocket per key; a second connection drops both). ' +
-                `Waiting at least ${TOO_MANY_REQUESTS_DELAY_MS / 1000} s`,
-            );
-            finish({ reason: 'refused with HTTP 429', healthy: false, minDelayMs: TOO_MANY_REQUESTS_DELAY_MS });
-          } else {
-            finish({ reason: `refused with HTTP ${status}${detail}`, healthy: false });
-          }
-        };
-      });
-
-      ws.on('open', () => {
-        opened = true;
-        if (this.connections++ > 0) this.reconnects++;
-        for (const symbol of this.opts.symbols) ws.send(JSON.stringify({ type: 'subscribe', symbol }));
-        this.log.info(
-          { url: this.description, symbols: this.opts.symbols.length, reconnects: this.reconnects },
-          `connected; subscribed to ${this.opts.symbols.length} symbols`,
-        );
-        armWatchdog();
-      });
-
-      ws.on('message', (data: Buffer, isBinary: boolean) => {
-        if (done) return;
-        frames++;
-        this.framesReceived++;
-        let wait: void | Promise<void>;
-        try {
-          wait = sink.frame(data, isBinary, this.description);
-        } catch (error) {
-          finish({ reason: 'sink failed', healthy: false, fatal: error });
-          return;
-        }
-        if (wait) {
-          if (waits++ === 0) ws.pause();
-          wait.then(
-            () => {
-              if (--waits === 0 && !done) {
-                ws.resume();
-              }
-              if (!done) armWatchdog();
-            },
-            (error) => finish({ reason: 'sink failed', healthy: false, fatal: error }),
-          );
-        }
-        armWatchdog();
-      });
-
-      ws.on('error', (error) => {
-        lastError = error;
-      });
-      ws.on('close', (code, reason) => {
-        const why = reason.length > 0 ? `: ${reason.toString('utf8')}` : '';
-        const cause = lastError ? ` (${lastError.message})` : '';
-        finish({ reason: !opened ? `could not connect${cause}` : `closed with code ${code}${why}${cause}`, healthy: frames > 0 });
-      });
+      new Connection(ws, this, sink, signal, resolve);
     });
+  }
+
+  /** Called by a Connection once its socket is open: counts the reconnect and subscribes. */
+  onOpen(ws: WebSocket): void {
+    if (this.connections++ > 0) this.reconnects++;
+    for (const symbol of this.opts.symbols) ws.send(JSON.stringify({ type: 'subscribe', symbol }));
+    this.log.info(
+      { url: this.description, symbols: this.opts.symbols.length, reconnects: this.reconnects },
+      `connected; subscribed to ${this.opts.symbols.length} symbols`,
+    );
+  }
+
+  get logger(): Logger {
+    return this.log;
+  }
+
+  get silenceLimitMs(): number {
+    return this.watchdogMs;
+  }
+}
+
+/**
+ * One websocket's life, from the upgrade to the outcome that ends it (closed, refused,
+ * silent, stopped, or the sink failed). It forwards frames to the sink, pauses the socket
+ * while the sink asks it to wait, and runs the silence watchdog.
+ */
+class Connection {
+  private frames = 0;
+  private opened = false;
+  /** Sink promises outstanding: the socket stays paused while > 0. */
+  private waits = 0;
+  private watchdog: NodeJS.Timeout | undefined;
+  private lastError: Error | undefined;
+  private done = false;
+  private readonly onAbort = (): void => this.finish({ reason: 'stopped', healthy: true });
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly source: FinnhubWebSocketSource,
+    private readonly sink: FrameSink,
+    private readonly signal: AbortSignal,
+    private readonly resolve: (outcome: Outcome) => void,
+  ) {
+    signal.addEventListener('abort', this.onAbort, { once: true });
+    ws.on('unexpected-response', (_req, res) => this.refused(res));
+    ws.on('open', () => {
+      this.opened = true;
+      source.onOpen(ws);
+      this.armWatchdog();
+    });
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
+    ws.on('error', (error) => (this.lastError = error));
+    ws.on('close', (code, reason) => {
+      const why = reason.length > 0 ? `: ${reason.toString('utf8')}` : '';
+      const cause = this.lastError ? ` (${this.lastError.message})` : '';
+      const ended = !this.opened ? `could not connect${cause}` : `closed with code ${code}${why}${cause}`;
+      this.finish({ reason: ended, healthy: this.frames > 0 });
+    });
+  }
+
+  private finish(outcome: Outcome): void {
+    if (this.done) return;
+    this.done = true;
+    const { ws } = this;
+    clearTimeout(this.watchdog);
+    this.signal.removeEventListener('abort', this.onAbort);
+    ws.removeAllListeners();
+    ws.on('error', () => {}); // late errors of a socket we no longer use
+    // A paused socket would never read the server's close frame (nor notice EOF), and
+    // ws would hold it open for its 30 s close timeout. Frames still arriving are
+    // ignored: the message listener is gone.
+    if (ws.isPaused) ws.resume();
+    if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'finpipe stopping');
+    else if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
+    this.resolve(outcome);
+  }
+
+  private armWatchdog(): void {
+    clearTimeout(this.watchdog);
+    if (this.done || this.waits > 0) return; // paused by us: silence is our own doing
+    const limit = this.source.silenceLimitMs;
+    this.watchdog = setTimeout(() => {
+      this.source.logger.warn({ url: this.source.description, silentMs: limit }, `no frame (trade or ping) for ${limit} ms; reconnecting`);
+      this.finish({ reason: `silent for ${limit} ms (watchdog)`, healthy: this.frames > 0 });
+    }, limit);
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.done) return;
+    this.frames++;
+    this.source.framesReceived++;
+    let wait: void | Promise<void>;
+    try {
+      wait = this.sink.frame(data, isBinary, this.source.description);
+    } catch (error) {
+      this.finish({ reason: 'sink failed', healthy: false, fatal: error });
+      return;
+    }
+    if (wait) {
+      if (this.waits++ === 0) this.ws.pause();
+      wait.then(
+        () => {
+          if (--this.waits === 0 && !this.done) this.ws.resume();
+          if (!this.done) this.armWatchdog();
+        },
+        (error) => this.finish({ reason: 'sink failed', healthy: false, fatal: error }),
+      );
+    }
+    this.armWatchdog();
+  }
+
+  /** The upgrade was answered with an HTTP error: read (a little of) its body, then decide. */
+  private refused(res: IncomingMessage): void {
+    const status = res.statusCode ?? 0;
+    let body = '';
+    res.setEncoding('utf8');
+    const report = (): void => {
+      clearTimeout(timer);
+      this.finish(this.refusal(status, body.trim() ? `: ${body.trim()}` : ''));
+    };
+    res.on('data', (chunk: string) => (body = (body + chunk).slice(0, 500)));
+    res.on('end', report);
+    res.on('error', report);
+    const timer = setTimeout(report, 1000);
+  }
+
+  private refusal(status: number, detail: string): Outcome {
+    const url = this.source.description;
+    if (status === 401 || status === 403) {
+      return {
+        reason: `HTTP ${status}`,
+        healthy: false,
+        fatal: new FinpipeError('SOURCE_ERROR', `Finnhub refused the websocket at ${url}: HTTP ${status}${detail}`, {
+          hint: 'check FINNHUB_TOKEN (get a free key at https://finnhub.io/register), or run against `finpipe simulate`',
+        }),
+      };
+    }
+    if (status === 429) {
+      this.source.logger.error(
+        { url, status },
+        `Finnhub answered HTTP 429 Too Many Requests${detail}: this API key is over its limit ` +
+          '(the free tier allows one websocket per key; a second connection drops both). ' +
+          `Waiting at least ${TOO_MANY_REQUESTS_DELAY_MS / 1000} s`,
+      );
+      return { reason: 'refused with HTTP 429', healthy: false, minDelayMs: TOO_MANY_REQUESTS_DELAY_MS };
+    }
+    return { reason: `refused with HTTP ${status}${detail}`, healthy: false };
   }
 }
