@@ -84,38 +84,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       { name: config.topics.deadLetter, partitions: 1, replicationFactor: -1 },
       { name: config.topics.late, partitions: 1, replicationFactor: -1 },
     ]);
-    const port = await freePort();
-    const log = (name: string) => path.join(options.runDir, `${name}.log`);
-    // Start-up order: consumers first, so nothing waits on a missing reader.
-    supervisor.start({ name: 'sink', args: ['sink', ...perSymbolTopics, '--group', groups.sink], logFile: log('sink') });
-    supervisor.start({
-      name: 'process',
-      args: ['process', ...options.symbols, '--group', groups.process, '--windows', options.windows, '--stats-interval', '1s'],
-      logFile: log('process'),
-    });
-    supervisor.start({
-      name: 'simulate',
-      args: [
-        'simulate',
-        '--port',
-        String(port),
-        '--rate',
-        String(options.rate),
-        '--seed',
-        String(options.seed),
-        '--symbols',
-        options.symbols.join(','),
-      ],
-      logFile: log('simulate'),
-    });
-    await waitForPort(port, signal);
-    supervisor.start({
-      name: 'produce',
-      args: ['produce', ...options.symbols, '--url', `ws://127.0.0.1:${port}`, '--stats-interval', '1s'],
-      // The simulator accepts any token; a made-up one keeps a real FINNHUB_TOKEN out of it.
-      env: { FINNHUB_TOKEN: 'finpipe-demo' },
-      logFile: log('produce'),
-    });
+    await startStages(supervisor, options, perSymbolTopics, groups);
 
     const sampler = new Sampler(admin, store, config, options.symbols, groups, logger.child({ module: 'demo-sampler' }));
     const started = Date.now();
@@ -150,6 +119,37 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     await admin.disconnect().catch(() => {});
     await store.close();
   }
+}
+
+/** Starts the stages in start-up order: the consumers first, so nothing waits on a missing reader. */
+async function startStages(
+  supervisor: Supervisor,
+  options: DemoOptions,
+  perSymbolTopics: string[],
+  groups: { process: string; sink: string },
+): Promise<void> {
+  const port = await freePort();
+  const log = (name: string) => path.join(options.runDir, `${name}.log`);
+  supervisor.start({ name: 'sink', args: ['sink', ...perSymbolTopics, '--group', groups.sink], logFile: log('sink') });
+  supervisor.start({
+    name: 'process',
+    args: ['process', ...options.symbols, '--group', groups.process, '--windows', options.windows, '--stats-interval', '1s'],
+    logFile: log('process'),
+  });
+  const simulatorArgs = ['--port', String(port), '--rate', String(options.rate), '--seed', String(options.seed)];
+  supervisor.start({
+    name: 'simulate',
+    args: ['simulate', ...simulatorArgs, '--symbols', options.symbols.join(',')],
+    logFile: log('simulate'),
+  });
+  await waitForPort(port, options.signal);
+  supervisor.start({
+    name: 'produce',
+    args: ['produce', ...options.symbols, '--url', `ws://127.0.0.1:${port}`, '--stats-interval', '1s'],
+    // The simulator accepts any token; a made-up one keeps a real FINNHUB_TOKEN out of it.
+    env: { FINNHUB_TOKEN: 'finpipe-demo' },
+    logFile: log('produce'),
+  });
 }
 
 async function connectKafka(config: Config, logger: Logger): Promise<Admin> {
