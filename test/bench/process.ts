@@ -2,6 +2,7 @@ import type { Admin, Producer } from 'kafkajs';
 import { deleteTopicsQuietly, testKafka, uniqueName } from '../helpers/kafka';
 import { codecs, RECORD_TYPE_HEADER, type RawTrade } from '../../src/core/serde';
 import { symbolToTopic } from '../../src/core/symbols';
+import { retry } from '../../src/core/retry';
 import { emitResult, fmt, median, percentile, startFinpipe, type Child } from './lib';
 
 /**
@@ -68,7 +69,13 @@ async function cleanup(run: Run): Promise<void> {
 }
 
 async function committed(admin: Admin, run: Run): Promise<number> {
-  const [t] = await admin.fetchOffsets({ groupId: run.group, topics: [run.raw] });
+  // A new group's coordinator may still be moving ("not the correct coordinator"): kafkajs
+  // marks that retriable, so retry() waits it out instead of failing the run.
+  const [t] = await retry(() => admin.fetchOffsets({ groupId: run.group, topics: [run.raw] }), {
+    initialMs: 100,
+    maxMs: 1_000,
+    attempts: 20,
+  });
   return (t?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
 }
 
