@@ -66,7 +66,8 @@ export class FinpipeError extends Error {
 export function isRetriable(error: unknown): boolean {
   if (error instanceof FinpipeError) return error.retriable;
   if (error instanceof TypeError || error instanceof RangeError || error instanceof SyntaxError) return false;
-  // kafkajs marks its own errors; network errors from node carry an errno code.
+  // Adapters turn their errors into FinpipeErrors (kafka/errors.ts, stores/mysql/errors.ts);
+  // what still arrives raw is kafkajs' own flag or a node network error's errno code.
   const e = error as { retriable?: boolean; code?: string } | null;
   if (e && typeof e.retriable === 'boolean') return e.retriable;
   return !!e && typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code);
@@ -81,9 +82,6 @@ const NETWORK_ERROR_CODES = new Set([
   'ENETUNREACH',
   'ENOTFOUND',
   'EAI_AGAIN',
-  'PROTOCOL_CONNECTION_LOST',
-  'ER_CON_COUNT_ERROR',
-  'ER_SERVER_SHUTDOWN',
 ]);
 
 /** A short human description of any thrown value, for logs and the error boundary. */
