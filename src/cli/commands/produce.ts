@@ -11,6 +11,12 @@ function port(value: string): number {
   return n;
 }
 
+/** A duration checked now (usage error, exit 2) but passed on as written: the setting parses it with its env form. */
+function duration(value: string): string {
+  parseDuration(value);
+  return value;
+}
+
 /** `finpipe produce`: Finnhub websocket (or a recorded file, or HTTP) -> Avro -> the raw topic. */
 export function produceCommand(): Command {
   return new Command('produce')
@@ -55,6 +61,12 @@ export function produceCommand(): Command {
       PRODUCE_DEFAULTS.batching.maxBufferedBytes / MiB,
     )
     .option('--max-trades <n>', 'stop (flush, summary, exit 0) after at least this many trades', positiveInt)
+    .addOption(
+      new Option(
+        '--max-future <duration>',
+        "dead-letter trades whose time is more than this ahead of this machine's clock (env FINPIPE_MAX_FUTURE, default 1m)",
+      ).argParser(duration),
+    )
     .option(
       '--stats-interval <duration>',
       'how often to log JSON stats when not on a terminal',
