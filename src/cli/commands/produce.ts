@@ -85,7 +85,7 @@ Examples:
   $ FINNHUB_WS_URL=ws://127.0.0.1:8765 finpipe produce BINANCE:BTCUSDT BINANCE:ETHUSDT
   $ finpipe produce --url ws://127.0.0.1:8765 BINANCE:BTCUSDT --record today.ndjson
   $ finpipe produce --from-file today.ndjson
-  $ finpipe produce --http 8080    # curl -d '[{"s":"AAPL","p":190.1,"t":1718000000000,"v":5}]' localhost:8080/trades`,
+  $ finpipe produce --http 8080    # curl -H 'Content-Type: application/json' -d '[{"s":"AAPL","p":190.1,"t":1718000000000,"v":5}]' localhost:8080/trades`,
     )
     .action(async (symbols: string[], flags: ProduceFlags, command: Command) => {
       const { runProduceCommand } = await import('../actions/produce');
