@@ -12,6 +12,7 @@ import { validateSymbols } from '../../src/core/sources/symbol-check';
 import type { FrameSink } from '../../src/core/sources/types';
 import { FinpipeError } from '../../src/core/errors';
 import { waitFor } from '../helpers/kafka';
+import { LIMITS } from '../../src/core/limits';
 
 function captureLogger() {
   const lines: { level: string; msg: string }[] = [];
@@ -35,7 +36,12 @@ async function simulator(t: TestContext, opts: Partial<SimulatorOptions> = {}) {
   return sim;
 }
 
-const nullSink: FrameSink = { frame: () => undefined, trades: () => undefined, deadLetter: () => undefined };
+const nullSink: FrameSink = {
+  frame: () => undefined,
+  trades: () => Promise.resolve(),
+  deadLetter: () => Promise.resolve(),
+  limits: { maxFutureMs: LIMITS.maxFutureMs, reservedTopics: [] },
+};
 
 test('watchdog: no frame at all for watchdogMs reconnects and resubscribes', async (t) => {
   const sim = await simulator(t, { faults: { noPing: true } });

@@ -158,13 +158,14 @@ test('the HTTP source: 202 for valid trades, 400 with every reason (and a dead l
   assert.equal(ok.status, 202);
   assert.deepEqual(await ok.json(), { accepted: 3 });
   const badBody = JSON.stringify([good[0], { s: 'AAPL', p: -1, t: t0, v: 'lots' }]);
-  const bad = await fetch(url, { method: 'POST', body: badBody });
+  const json = { 'content-type': 'application/json' };
+  const bad = await fetch(url, { method: 'POST', body: badBody, headers: json });
   assert.equal(bad.status, 400);
   assert.deepEqual(((await bad.json()) as { reasons: string[] }).reasons, [
     '[1].p: must be a finite number > 0, not -1',
     '[1].v: must be a finite number >= 0, not "lots" (a string)',
   ]);
-  const notJson = await fetch(url, { method: 'POST', body: '{oops' });
+  const notJson = await fetch(url, { method: 'POST', body: '{oops', headers: json });
   assert.equal(notJson.status, 400);
   assert.equal((await fetch(url)).status, 405);
   stop.abort();

@@ -22,6 +22,8 @@ export interface ProduceFlags {
   linger: number;
   maxBuffer: number;
   maxTrades?: number;
+  /** As written (`2m`): the setting limits.maxFuture parses it, like FINPIPE_MAX_FUTURE. */
+  maxFuture?: string;
   statsInterval: number;
 }
 
@@ -34,16 +36,18 @@ export async function runProduceCommand(global: GlobalOptions, symbols: string[]
     'finnhub.restUrl': flags.restUrl,
     'topics.raw': flags.topic,
     'topics.deadLetter': flags.dlqTopic,
+    'limits.maxFuture': flags.maxFuture,
   });
   const stage = new ProduceStage({
     kafka: config.kafka,
-    topics: { raw: config.topics.raw, deadLetter: config.topics.deadLetter },
+    topics: { raw: config.topics.raw, deadLetter: config.topics.deadLetter, late: config.topics.late },
     logger,
     source: sourceFromFlags(symbols, flags, config),
     partitions: flags.partitions,
     batching: { maxBatchMessages: flags.batchMessages, lingerMs: flags.linger, maxBufferedBytes: flags.maxBuffer * 1024 * 1024 },
     record: flags.record,
     maxTrades: flags.maxTrades,
+    maxFutureMs: config.limits.maxFutureMs,
   });
   await runStage(stage, produceView(config.topics), { logger, logIntervalMs: flags.statsInterval });
 }
@@ -96,7 +100,8 @@ function produceView(topics: { raw: string; deadLetter: string }): StageView<Pro
         fields: { stats: { ...now, tradesPerSec } },
         message:
           `${n(tradesPerSec)} trades/s, ${n(now.tradesAcked)} trades in ${n(now.messagesAcked)} messages, ` +
-          `${now.reconnects} reconnects, ${now.deadLetters} dead letters`,
+          `${now.reconnects} reconnects, ${now.deadLetters} dead letters` +
+          (now.clientErrors > 0 ? `, ${now.clientErrors} failed HTTP requests` : ''),
       };
     },
     summary(final) {

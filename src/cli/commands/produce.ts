@@ -11,6 +11,12 @@ function port(value: string): number {
   return n;
 }
 
+/** A duration checked now (usage error, exit 2) but passed on as written: the setting parses it with its env form. */
+function duration(value: string): string {
+  parseDuration(value);
+  return value;
+}
+
 /** `finpipe produce`: Finnhub websocket (or a recorded file, or HTTP) -> Avro -> the raw topic. */
 export function produceCommand(): Command {
   return new Command('produce')
@@ -55,6 +61,12 @@ export function produceCommand(): Command {
       PRODUCE_DEFAULTS.batching.maxBufferedBytes / MiB,
     )
     .option('--max-trades <n>', 'stop (flush, summary, exit 0) after at least this many trades', positiveInt)
+    .addOption(
+      new Option(
+        '--max-future <duration>',
+        "dead-letter trades whose time is more than this ahead of this machine's clock (env FINPIPE_MAX_FUTURE, default 1m)",
+      ).argParser(duration),
+    )
     .option(
       '--stats-interval <duration>',
       'how often to log JSON stats when not on a terminal',
@@ -73,7 +85,7 @@ Examples:
   $ FINNHUB_WS_URL=ws://127.0.0.1:8765 finpipe produce BINANCE:BTCUSDT BINANCE:ETHUSDT
   $ finpipe produce --url ws://127.0.0.1:8765 BINANCE:BTCUSDT --record today.ndjson
   $ finpipe produce --from-file today.ndjson
-  $ finpipe produce --http 8080    # curl -d '[{"s":"AAPL","p":190.1,"t":1718000000000,"v":5}]' localhost:8080/trades`,
+  $ finpipe produce --http 8080    # curl -H 'Content-Type: application/json' -d '[{"s":"AAPL","p":190.1,"t":1718000000000,"v":5}]' localhost:8080/trades`,
     )
     .action(async (symbols: string[], flags: ProduceFlags, command: Command) => {
       const { runProduceCommand } = await import('../actions/produce');

@@ -3,6 +3,7 @@ import { registerSecret } from '../redact';
 import { SETTINGS, LOG_LEVELS, type LogFormat, type SettingSpec } from './settings';
 import { readDotenv } from './dotenv';
 import { topicNameProblem } from '../symbols';
+import { LIMITS } from '../limits';
 import type { LevelWithSilent } from 'pino';
 
 export { SETTINGS } from './settings';
@@ -30,6 +31,7 @@ export interface Config {
   mysql: MysqlConfig;
   finnhub: { token?: string; wsUrl: string; restUrl: string };
   topics: { raw: string; deadLetter: string; late: string };
+  limits: { maxFutureMs: number };
   log: { level: LevelWithSilent; format: LogFormat };
 }
 
@@ -51,13 +53,14 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const mysql = parseMysqlUrl(settings.get('mysql.url') ?? '', (m) => settings.fail('mysql.url', m));
   const finnhub = finnhubSettings(settings);
   const topics = topicSettings(settings);
+  const limits = limitSettings(settings);
   const log = logSettings(settings);
   if (settings.problems.length > 0) {
     throw new FinpipeError('CONFIG_INVALID', `invalid configuration:\n  ${settings.problems.join('\n  ')}`, {
       hint: 'fix the values above (flags, environment or .env); see .env.example for every setting',
     });
   }
-  return { kafka, mysql, finnhub, topics, log };
+  return { kafka, mysql, finnhub, topics, limits, log };
 }
 
 /** Every setting's raw value with where it came from, and the problems found so far. */
@@ -148,6 +151,14 @@ function topicSettings({ get, fail }: SettingValues): Config['topics'] {
     if (problem) fail(`topics.${key}`, problem);
   }
   return topics;
+}
+
+function limitSettings({ get, fail }: SettingValues): Config['limits'] {
+  const value = get('limits.maxFuture') ?? '';
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim());
+  if (!m) fail('limits.maxFuture', `"${value}" is not a duration; use e.g. 30s, 1m or 500ms`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m?.[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h'];
+  return { maxFutureMs: m ? Math.round(Number(m[1]) * unit) : LIMITS.maxFutureMs };
 }
 
 function logSettings({ get, fail }: SettingValues): Config['log'] {

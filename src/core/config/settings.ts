@@ -86,6 +86,12 @@ export const SETTINGS: SettingSpec[] = [
     default: 'trades.late',
     doc: 'Topic for trades that arrive later than the allowed lateness.',
   },
+  {
+    path: 'limits.maxFuture',
+    env: 'FINPIPE_MAX_FUTURE',
+    default: '1m',
+    doc: "How far ahead of the wall clock a trade's time may be (e.g. 30s, 1m); produce and process refuse later trades.",
+  },
   { path: 'log.level', env: 'FINPIPE_LOG_LEVEL', default: 'info', doc: 'fatal, error, warn, info, debug, trace or silent.' },
   { path: 'log.format', env: 'FINPIPE_LOG_FORMAT', default: 'auto', doc: 'auto (pretty on a terminal, JSON otherwise), json or pretty.' },
 ];

@@ -12,11 +12,16 @@
  * waitForSpace() returns a promise that resolves once the buffer has drained to half, and
  * sources stop reading until then (backpressure instead of growth).
  *
+ * Acknowledgement: whenAcked() resolves once everything queued so far is acknowledged (HTTP
+ * answers only then). Batches go out in queue order, so "acknowledged" is a prefix of the
+ * queue: a count is enough. Someone waiting means the linger only adds latency, so it is cut.
+ *
  * Failure: kafkajs retries retriable errors itself (forever: the idempotent producer must
  * not give up half-way); anything it gives up on is fatal and fails every later call.
  */
 import type { Message, Producer, TopicMessages } from 'kafkajs';
 import { FinpipeError, describeError } from '../errors';
+import { LIMITS } from '../limits';
 import type { Logger } from '../log';
 import { PRODUCE_DEFAULTS, type BatchingOptions } from './options';
 
@@ -51,6 +56,10 @@ export class BatchingProducer {
   private timer: NodeJS.Timeout | undefined;
   private failure: FinpipeError | null = null;
   private spaceWaiters: { resolve(): void; reject(error: unknown): void }[] = [];
+  /** Messages ever queued, and how many of them (the oldest) Kafka acknowledged. */
+  private added = 0;
+  private ackedCount = 0;
+  private ackWaiters: { upTo: number; resolve(): void; reject(error: unknown): void }[] = [];
   private readonly opts: BatchingOptions;
 
   constructor(
@@ -75,6 +84,7 @@ export class BatchingProducer {
     if (this.failure) throw this.failure;
     const bytes = messageSize(message);
     this.queue.push({ topic, message, bytes, weight });
+    this.added++;
     this.queuedBytes += bytes;
     if (this.sending) return; // sent when the batch in flight is acknowledged
     if (this.queue.length >= this.opts.maxBatchMessages || this.queuedBytes >= this.opts.maxBatchBytes) this.sendNext();
@@ -86,6 +96,16 @@ export class BatchingProducer {
     if (this.failure) return Promise.reject(this.failure);
     if (this.bufferedBytes < this.opts.maxBufferedBytes) return undefined;
     return new Promise((resolve, reject) => this.spaceWaiters.push({ resolve, reject }));
+  }
+
+  /** Resolves once every message queued so far is acknowledged; rejects if Kafka fails first. */
+  whenAcked(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.ackedCount >= this.added) return Promise.resolve();
+    const upTo = this.added;
+    const acked = new Promise<void>((resolve, reject) => this.ackWaiters.push({ upTo, resolve, reject }));
+    this.sendNext(); // no-op while a batch is in flight: the queue goes as soon as it is acknowledged
+    return acked;
   }
 
   /** Sends everything queued now and resolves when all of it is acknowledged; rejects on failure. */
@@ -138,6 +158,8 @@ export class BatchingProducer {
         }
         this.inflightBytes = 0;
         this.sending = null;
+        this.ackedCount += batch.length;
+        while (this.ackWaiters.length > 0 && this.ackWaiters[0].upTo <= this.ackedCount) this.ackWaiters.shift()!.resolve();
         if (this.queue.length > 0) this.sendNext();
         if (this.bufferedBytes < this.opts.maxBufferedBytes / 2) {
           const waiters = this.spaceWaiters;
@@ -151,12 +173,14 @@ export class BatchingProducer {
         this.failure = new FinpipeError('KAFKA_ERROR', `cannot write to Kafka: ${describeError(error)}`, {
           cause: error,
           hint: /too large/i.test(describeError(error))
-            ? "lower --batch-bytes below the broker's message.max.bytes"
+            ? `finpipe keeps every record and request under ${LIMITS.recordMaxBytes} bytes, so the broker's message.max.bytes ` +
+              "(or the topic's max.message.bytes) is set lower than that: raise it to at least 1 MiB, Kafka's default"
             : 'check the broker and its log; the trades not yet acknowledged were not written',
           context: { unacknowledgedMessages: batch.length + this.queue.length },
         });
-        const waiters = this.spaceWaiters;
+        const waiters = [...this.spaceWaiters, ...this.ackWaiters];
         this.spaceWaiters = [];
+        this.ackWaiters = [];
         for (const w of waiters) w.reject(this.failure);
       },
     );

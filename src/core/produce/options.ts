@@ -3,12 +3,13 @@
  * defaults, the stage and the sources it builds all read PRODUCE_DEFAULTS.
  */
 import type { KafkaConfig } from '../config';
+import { LIMITS } from '../limits';
 import type { Logger } from '../log';
 import type { BackoffOptions } from '../retry';
 
 export interface BatchingOptions {
   maxBatchMessages: number;
-  /** Keeps one request under the broker's message.max.bytes (1 MiB by default). */
+  /** Keeps one request under the broker's message.max.bytes (1 MiB by default); one record always fits. */
   maxBatchBytes: number;
   lingerMs: number;
   maxBufferedBytes: number;
@@ -42,9 +43,12 @@ export type SourceSpec = WebSocketSourceSpec | FileSourceSpec | HttpSourceSpec;
 
 export interface ProduceOptions {
   kafka: KafkaConfig;
-  topics: { raw: string; deadLetter: string };
+  /** `late` is only reserved: no symbol may be written to it (nor to raw or deadLetter). */
+  topics: { raw: string; deadLetter: string; late?: string };
   logger: Logger;
   source: SourceSpec;
+  /** How far ahead of the wall clock a trade's time may be; default LIMITS.maxFutureMs. */
+  maxFutureMs?: number;
   /** Partitions of the raw topic when finpipe creates it. */
   partitions?: number;
   batching?: Partial<BatchingOptions>;
@@ -62,7 +66,7 @@ export const PRODUCE_DEFAULTS = {
   reconnectBackoff: { initialMs: 500, maxMs: 30_000, jitter: 0.3 },
   httpHost: '127.0.0.1',
   partitions: 6,
-  batching: { maxBatchMessages: 10_000, maxBatchBytes: 900 * 1024, lingerMs: 20, maxBufferedBytes: 64 * 1024 * 1024 },
+  batching: { maxBatchMessages: 10_000, maxBatchBytes: LIMITS.recordMaxBytes, lingerMs: 20, maxBufferedBytes: 64 * 1024 * 1024 },
   /** Off a terminal: how often the CLI logs a stats line. */
   statsIntervalMs: 10_000,
 } as const;
@@ -76,6 +80,7 @@ export interface ResolvedProduceOptions extends ProduceOptions {
   source: ResolvedSourceSpec;
   partitions: number;
   batching: BatchingOptions;
+  maxFutureMs: number;
 }
 
 export function withProduceDefaults(opts: ProduceOptions): ResolvedProduceOptions {
@@ -84,6 +89,7 @@ export function withProduceDefaults(opts: ProduceOptions): ResolvedProduceOption
     source: withSourceDefaults(opts.source),
     partitions: opts.partitions ?? PRODUCE_DEFAULTS.partitions,
     batching: { ...PRODUCE_DEFAULTS.batching, ...opts.batching },
+    maxFutureMs: opts.maxFutureMs ?? LIMITS.maxFutureMs,
   };
 }
 

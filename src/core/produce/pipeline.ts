@@ -6,19 +6,26 @@
  *   value   plain Avro binary of FinnhubProducer.message (src/core/serde/schemas/trades.avsc)
  *           {"data": [{"c","p","s","t","v"}, ...], "type": "trade"}
  *           holding the trades of ONE frame for ONE symbol, in arrival order; a frame with
- *           three symbols becomes three messages
+ *           three symbols becomes three messages. A message that would be larger than
+ *           LIMITS.recordMaxBytes is split into consecutive messages with the same key
+ *           (raw-records.ts), so the symbol's order is kept
  *   headers none; timestamp = when finpipe produced it (trade time is `t` inside)
  *
  * Invalid input goes to the dead-letter topic with the raw bytes as value and the reason
- * in `finpipe.dlq.reason` (see kafka/dead-letter.ts); the valid trades of the same frame
- * are still written.
+ * in `finpipe.dlq.reason` (see kafka/dead-letter.ts, which also cuts what is too large);
+ * the valid trades of the same frame are still written. A well-formed trade that breaks a
+ * limit (sources/trade-limits.ts) is dead-lettered on its own: the trade's JSON and its
+ * reason.
  */
 import { codecs, type RawTrade } from '../serde';
 import { deadLetterMessage } from '../kafka/dead-letter';
+import { LIMITS } from '../limits';
 import type { Logger } from '../log';
-import { groupBySymbol, parseFrame } from '../sources/frames';
+import { groupBySymbol, parseFrame, type RefusedTrade } from '../sources/frames';
+import type { TradeLimits } from '../sources/trade-limits';
 import type { FrameSink } from '../sources/types';
 import type { BatchingProducer } from './batching-producer';
+import { encodeRawRecords } from './raw-records';
 
 export interface PipelineCounters {
   frames: number;
@@ -28,7 +35,7 @@ export interface PipelineCounters {
   messages: number;
   /** Frames or requests (partly) rejected and dead-lettered. */
   deadLetters: number;
-  /** Individual trades rejected. */
+  /** Individual trades rejected (malformed, or breaking a limit). */
   invalidTrades: number;
   pings: number;
   errorFrames: number;
@@ -71,6 +78,7 @@ export class WarnLimiter {
 export class TradePipeline implements FrameSink {
   readonly counters: PipelineCounters = { frames: 0, trades: 0, messages: 0, deadLetters: 0, invalidTrades: 0, pings: 0, errorFrames: 0 };
   private readonly codec = codecs().raw;
+  private readonly encode = (data: RawTrade[]): Buffer => this.codec.encode({ data, type: 'trade' });
   private readonly warnings: WarnLimiter;
   private readonly errors: WarnLimiter;
 
@@ -78,6 +86,7 @@ export class TradePipeline implements FrameSink {
     private readonly out: BatchingProducer,
     private readonly topics: { raw: string; deadLetter: string },
     private readonly logger: Logger,
+    readonly limits: TradeLimits,
   ) {
     this.warnings = new WarnLimiter(logger);
     this.errors = new WarnLimiter(logger, 5, 60_000);
@@ -85,7 +94,7 @@ export class TradePipeline implements FrameSink {
 
   frame(data: Buffer, binary: boolean, origin: string): void | Promise<void> {
     this.counters.frames++;
-    const parsed = parseFrame(data, binary);
+    const parsed = parseFrame(data, binary, this.limits);
     switch (parsed.kind) {
       case 'ping':
         this.counters.pings++;
@@ -102,30 +111,27 @@ export class TradePipeline implements FrameSink {
         return undefined;
       case 'invalid':
         this.counters.invalidTrades += countTrades(parsed.problems);
-        return this.deadLetter(data, parsed.problems.join('; '), origin);
+        this.queueDeadLetter(data, parsed.problems.join('; '), origin);
+        return this.out.waitForSpace();
       case 'trade':
         this.write(parsed.trades);
         if (parsed.problems.length > 0) {
           this.counters.invalidTrades += countTrades(parsed.problems);
-          return this.deadLetter(data, parsed.problems.join('; '), origin);
+          this.queueDeadLetter(data, parsed.problems.join('; '), origin);
         }
+        this.refuse(parsed.refused, origin);
         return this.out.waitForSpace();
     }
   }
 
-  trades(trades: RawTrade[]): void | Promise<void> {
-    this.write(trades);
-    return this.out.waitForSpace();
+  /** Trades the source validated (HTTP); resolves once Kafka acknowledged them. */
+  trades(trades: RawTrade[]): Promise<void> {
+    return this.whenRoom(() => this.write(trades));
   }
 
-  deadLetter(value: Buffer, reason: string, origin: string): void | Promise<void> {
-    this.counters.deadLetters++;
-    this.warnings.warn(
-      { source: origin, reason, bytes: value.length },
-      `dead-lettered invalid input from ${origin}: ${reason.length > 300 ? `${reason.slice(0, 300)}...` : reason}`,
-    );
-    this.out.add(this.topics.deadLetter, deadLetterMessage({ stage: 'produce', reason, source: origin, value }), 0);
-    return this.out.waitForSpace();
+  /** Input the source refused (HTTP); resolves once Kafka acknowledged the dead letter. */
+  deadLetter(value: Buffer, reason: string, origin: string): Promise<void> {
+    return this.whenRoom(() => this.queueDeadLetter(value, reason, origin));
   }
 
   /** Reports suppressed warnings; call at the end. */
@@ -134,12 +140,39 @@ export class TradePipeline implements FrameSink {
     this.errors.flush();
   }
 
+  /** Queues at once when the buffer has room (else once it has), then waits for Kafka's acknowledgement. */
+  private async whenRoom(queue: () => void): Promise<void> {
+    const space = this.out.waitForSpace();
+    if (space) await space;
+    queue();
+    await this.out.whenAcked();
+  }
+
   private write(trades: RawTrade[]): void {
     this.counters.trades += trades.length;
     for (const [symbol, data] of groupBySymbol(trades)) {
-      this.counters.messages++;
-      this.out.add(this.topics.raw, { key: symbol, value: this.codec.encode({ data, type: 'trade' }) }, data.length);
+      for (const record of encodeRawRecords(data, LIMITS.recordMaxBytes, this.encode)) {
+        this.counters.messages++;
+        this.out.add(this.topics.raw, { key: symbol, value: record.value }, record.trades);
+      }
     }
+  }
+
+  /** Each well-formed trade that breaks a limit: its own dead letter, the trade as received. */
+  private refuse(refused: RefusedTrade[], origin: string): void {
+    for (const { item, reason } of refused) {
+      this.counters.invalidTrades++;
+      this.queueDeadLetter(Buffer.from(JSON.stringify(item)), reason, origin);
+    }
+  }
+
+  private queueDeadLetter(value: Buffer, reason: string, origin: string): void {
+    this.counters.deadLetters++;
+    this.warnings.warn(
+      { source: origin, reason: reason.slice(0, 2000), bytes: value.length },
+      `dead-lettered invalid input from ${origin}: ${reason.length > 300 ? `${reason.slice(0, 300)}...` : reason}`,
+    );
+    this.out.add(this.topics.deadLetter, deadLetterMessage({ stage: 'produce', reason, source: origin, value }), 0);
   }
 }
 

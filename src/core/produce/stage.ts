@@ -22,6 +22,8 @@ import { createSource } from './source';
 
 export interface ProduceStats extends PipelineCounters {
   reconnects: number;
+  /** HTTP requests that failed on the client's side (aborted uploads, bad chunked encoding). */
+  clientErrors: number;
   /** Trades acknowledged by Kafka. */
   tradesAcked: number;
   messagesAcked: number;
@@ -71,7 +73,8 @@ export class ProduceStage implements Stage<ProduceStats, ProduceSummary> {
     await createProduceTopics(opts);
     const producer = await connectProducer(opts);
     const out = (this.out = new BatchingProducer(producer, log, opts.batching));
-    const pipeline = (this.pipeline = new TradePipeline(out, opts.topics, log));
+    const reservedTopics = [opts.topics.raw, opts.topics.deadLetter, ...(opts.topics.late ? [opts.topics.late] : [])];
+    const pipeline = (this.pipeline = new TradePipeline(out, opts.topics, log, { maxFutureMs: opts.maxFutureMs, reservedTopics }));
     const onAbort = (): void => {
       this.stopReason = 'signal';
       this.stop.abort();
@@ -109,6 +112,7 @@ export class ProduceStage implements Stage<ProduceStats, ProduceSummary> {
     return {
       ...(this.pipeline?.counters ?? NOTHING_RECEIVED),
       reconnects: this.source?.reconnects ?? 0,
+      clientErrors: this.source?.clientErrors ?? 0,
       tradesAcked: raw.weight,
       messagesAcked: raw.messages,
       bytesAcked: raw.bytes,
@@ -129,6 +133,7 @@ export class ProduceStage implements Stage<ProduceStats, ProduceSummary> {
       }
     };
     return {
+      limits: pipeline.limits,
       frame(data, binary, origin) {
         if (stop.signal.aborted) return undefined; // stopped: a frame still in the socket's buffer is not taken
         const drained = recorder && !binary ? recorder.write(data) : undefined;
@@ -137,9 +142,9 @@ export class ProduceStage implements Stage<ProduceStats, ProduceSummary> {
         return wait && drained ? Promise.all([wait, drained]).then(() => undefined) : (wait ?? drained);
       },
       trades(trades) {
-        const wait = pipeline.trades(trades);
-        checkLimit();
-        return wait;
+        const acked = pipeline.trades(trades);
+        checkLimit(); // the trades are counted as soon as they are queued
+        return acked;
       },
       deadLetter: (value, reason, origin) => pipeline.deadLetter(value, reason, origin),
     };

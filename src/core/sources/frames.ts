@@ -10,12 +10,26 @@
  * Validation is per trade: a frame with one bad trade still yields its good ones, and the
  * caller dead-letters the raw frame with every reason. Reasons name the exact field
  * (`data[3].p: must be a finite number > 0`) so a dead letter explains itself.
+ *
+ * A trade of the right shape that breaks one of finpipe's limits (trade-limits.ts: symbol
+ * length and topic, time range, conditions) is `refused` instead: the caller dead-letters
+ * that trade on its own, with its reason.
  */
 import type { RawTrade } from '../serde';
+import { tradeLimitProblem, type TradeLimits } from './trade-limits';
+
+/** A well-formed trade that breaks a limit: the item as received, where it was, and why. */
+export interface RefusedTrade {
+  item: unknown;
+  reason: string;
+}
 
 export type ParsedFrame =
-  /** `trades` are the valid trades; `problems` the reasons the others were rejected (empty if none). */
-  | { kind: 'trade'; trades: RawTrade[]; problems: string[] }
+  /**
+   * `trades` are the valid trades; `problems` the reasons malformed ones were rejected, and
+   * `refused` the well-formed trades that break a limit (both empty if none).
+   */
+  | { kind: 'trade'; trades: RawTrade[]; problems: string[]; refused: RefusedTrade[] }
   | { kind: 'ping' }
   | { kind: 'error'; message: string }
   /** Nothing usable in the frame. */
@@ -26,7 +40,8 @@ const MIN_MS_TIMESTAMP = 1e11;
 /** Latest time a JS Date can hold. */
 const MAX_MS_TIMESTAMP = 8.64e15;
 
-export function parseFrame(data: Buffer | string, binary = false): ParsedFrame {
+/** Without `limits`, only the shape is checked (tests, tools); every stage passes them. */
+export function parseFrame(data: Buffer | string, binary = false, limits?: TradeLimits): ParsedFrame {
   if (binary) return { kind: 'invalid', problems: ['frame: binary frame; Finnhub sends JSON text frames'] };
   const text = typeof data === 'string' ? data : data.toString('utf8');
   let value: unknown;
@@ -58,21 +73,34 @@ export function parseFrame(data: Buffer | string, binary = false): ParsedFrame {
   }
   if (!Array.isArray(frame.data)) return { kind: 'invalid', problems: [`data: must be an array of trades, not ${describe(frame.data)}`] };
   if (frame.data.length === 0) return { kind: 'invalid', problems: ['data: must not be empty'] };
-  const { trades, problems } = validateTrades(frame.data, 'data');
-  if (trades.length === 0) return { kind: 'invalid', problems };
-  return { kind: 'trade', trades, problems };
+  const { trades, problems, refused } = validateTrades(frame.data, 'data', limits);
+  if (trades.length === 0 && refused.length === 0) return { kind: 'invalid', problems };
+  return { kind: 'trade', trades, problems, refused };
 }
 
-/** Validates an array of Finnhub trades; `path` prefixes reasons (`data` -> `data[3].p: ...`, '' -> `[3].p: ...`). */
-export function validateTrades(items: readonly unknown[], path: string): { trades: RawTrade[]; problems: string[] } {
+/**
+ * Validates an array of Finnhub trades; `path` prefixes reasons (`data` -> `data[3].p: ...`,
+ * '' -> `[3].p: ...`). With `limits`, well-formed trades that break one are `refused`.
+ */
+export function validateTrades(
+  items: readonly unknown[],
+  path: string,
+  limits?: TradeLimits,
+  nowMs = Date.now(),
+): { trades: RawTrade[]; problems: string[]; refused: RefusedTrade[] } {
   const trades: RawTrade[] = [];
   const problems: string[] = [];
+  const refused: RefusedTrade[] = [];
+  const symbols = new Map<string, string | null>();
   for (let i = 0; i < items.length; i++) {
     const before = problems.length;
     const trade = validateTrade(items[i], `${path}[${i}]`, problems);
-    if (trade && problems.length === before) trades.push(trade);
+    if (!trade || problems.length !== before) continue;
+    const reason = limits ? tradeLimitProblem(trade, `${path}[${i}]`, limits, nowMs, symbols) : null;
+    if (reason) refused.push({ item: items[i], reason });
+    else trades.push(trade);
   }
-  return { trades, problems };
+  return { trades, problems, refused };
 }
 
 /** One trade; appends a reason per bad field to `problems` and returns null if any. */

@@ -1,4 +1,5 @@
 import type { RawTrade } from '../serde';
+import type { TradeLimits } from './trade-limits';
 
 /**
  * The contract every trade source follows (websocket, file replay, HTTP):
@@ -9,17 +10,20 @@ import type { RawTrade } from '../serde';
  *                       inside (reconnect with backoff); run() rejects only on fatal ones
  *                       (token refused, file unreadable, port taken) or when the sink fails.
  *
- * Backpressure: when a sink method returns a promise, the buffer behind it is full and the
- * source must not hand over more until it resolves (the websocket pauses its socket, the
- * file stops reading, HTTP delays its answer). A rejected promise is fatal.
+ * Backpressure: when frame() returns a promise, the buffer behind it is full and the source
+ * must not hand over more until it resolves (the websocket pauses its socket, the file stops
+ * reading). trades() and deadLetter() always return one, resolved once Kafka acknowledged
+ * what they were given: HTTP answers only then. A rejected promise is fatal.
  */
 export interface FrameSink {
   /** A raw Finnhub frame; `origin` names where it came from for dead letters (redacted URL, file:line). */
   frame(data: Buffer, binary: boolean, origin: string): void | Promise<void>;
-  /** Trades already validated by the source (HTTP validates before answering). */
-  trades(trades: RawTrade[], origin: string): void | Promise<void>;
-  /** Input the source itself rejected, kept with its reason. */
-  deadLetter(value: Buffer, reason: string, origin: string): void | Promise<void>;
+  /** Trades already validated by the source (HTTP validates before answering); resolves once acknowledged. */
+  trades(trades: RawTrade[], origin: string): Promise<void>;
+  /** Input the source itself rejected, kept with its reason; resolves once acknowledged. */
+  deadLetter(value: Buffer, reason: string, origin: string): Promise<void>;
+  /** The limits every trade is checked against (HTTP checks them before answering). */
+  readonly limits: TradeLimits;
 }
 
 export interface TradeSource {
@@ -28,4 +32,6 @@ export interface TradeSource {
   run(sink: FrameSink, signal: AbortSignal): Promise<void>;
   /** Successful reconnects so far (0 for sources that do not reconnect). */
   readonly reconnects: number;
+  /** Requests that failed on the client's side (aborted uploads, bad encoding): HTTP only. */
+  readonly clientErrors?: number;
 }

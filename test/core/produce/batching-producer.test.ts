@@ -233,6 +233,38 @@ describe('BatchingProducer', () => {
     assert.equal(out.acked.get('t')!.messages, 5);
   });
 
+  test('whenAcked: resolves once everything queued before it is acknowledged (not before), cutting the linger short', async () => {
+    const f = fakeSender();
+    const out = new BatchingProducer(f.sender, pino({ level: 'silent' }), MANUAL);
+    await out.whenAcked(); // nothing queued: nothing to wait for
+    out.add('t', msg('a'));
+    out.add('t', msg('b'));
+    let first = false;
+    const acked = out.whenAcked().then(() => (first = true));
+    assert.equal(f.batches.length, 1, 'a waiting client does not wait out the linger');
+    out.add('t', msg('c')); // queued while the first batch is in flight
+    let second = false;
+    const acked2 = out.whenAcked().then(() => (second = true));
+    await settle();
+    assert.equal(first, false, 'not acknowledged yet');
+    await f.ack(0);
+    await acked;
+    assert.equal(second, false, 'c is in the next batch, not acknowledged yet');
+    assert.deepEqual(keysOf(f.batches[1]), ['c']);
+    await f.ack(1);
+    await acked2;
+  });
+
+  test('whenAcked rejects with the failure when Kafka fails first', async () => {
+    const f = fakeSender();
+    const out = new BatchingProducer(f.sender, pino({ level: 'silent' }), MANUAL);
+    out.add('t', msg('a'));
+    const acked = assert.rejects(out.whenAcked(), (e: unknown) => e instanceof FinpipeError && e.code === 'KAFKA_ERROR');
+    await f.fail(0, new Error('broker gone'));
+    await acked;
+    await assert.rejects(out.whenAcked(), FinpipeError);
+  });
+
   test('backpressure: waitForSpace waits from maxBufferedBytes on and releases every waiter once drained to half', async () => {
     const f = fakeSender();
     const out = new BatchingProducer(f.sender, pino({ level: 'silent' }), { ...MANUAL, maxBatchMessages: 1 });
@@ -306,12 +338,20 @@ describe('BatchingProducer', () => {
     await rejected;
   });
 
-  test('a "too large" failure hints at --batch-bytes', async () => {
+  // The hint used to name a --batch-bytes flag that does not exist: it now names the broker setting to fix.
+  test('a "too large" failure hints at the broker\'s message.max.bytes, not at a flag that does not exist', async () => {
     const f = fakeSender();
     const out = new BatchingProducer(f.sender, pino({ level: 'silent' }), MANUAL);
     out.add('t', msg('1'));
     const flushed = out.flush();
-    const rejected = assert.rejects(flushed, (e: unknown) => e instanceof FinpipeError && /--batch-bytes/.test(e.hint ?? ''));
+    const rejected = assert.rejects(
+      flushed,
+      (e: unknown) =>
+        e instanceof FinpipeError &&
+        /message\.max\.bytes/.test(e.hint ?? '') &&
+        /at least 1 MiB/.test(e.hint ?? '') &&
+        !/--/.test(e.hint ?? ''),
+    );
     await f.fail(
       0,
       new Error(

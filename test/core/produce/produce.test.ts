@@ -7,6 +7,7 @@ import { checkSymbolCount, closestMatches, editDistance, normaliseSymbols, RateL
 import { codecs } from '../../../src/core/serde';
 import { DLQ_HEADERS } from '../../../src/core/kafka/dead-letter';
 import { FinpipeError } from '../../../src/core/errors';
+import { LIMITS } from '../../../src/core/limits';
 
 function captureLogger() {
   const lines: { level: string; msg: string; [k: string]: unknown }[] = [];
@@ -34,6 +35,7 @@ function fakeSender() {
   };
 }
 
+const LIMITS_NOW = { maxFutureMs: LIMITS.maxFutureMs, reservedTopics: ['raw', 'dlq'] };
 const msg = (n: number, size = 10): Message => ({ key: `k${n}`, value: Buffer.alloc(size) });
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -147,7 +149,7 @@ test('TradePipeline: one Avro message per (frame, symbol), key = symbol; bad tra
   const { logger, lines } = captureLogger();
   const f = fakeSender();
   const out = new BatchingProducer(f.sender, logger, { lingerMs: 60_000 });
-  const pipeline = new TradePipeline(out, { raw: 'raw', deadLetter: 'dlq' }, logger);
+  const pipeline = new TradePipeline(out, { raw: 'raw', deadLetter: 'dlq' }, logger, LIMITS_NOW);
   const t = 1_718_000_000_000;
   const frame = Buffer.from(
     JSON.stringify({

@@ -15,6 +15,7 @@ test('a trade frame yields its trades; an absent c becomes null', () => {
       { s: 'AAPL', p: 190, t: T + 1, v: 0, c: null },
     ],
     problems: [],
+    refused: [],
   });
 });
 
