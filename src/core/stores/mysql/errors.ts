@@ -69,7 +69,7 @@ export function describeMysqlError(error: unknown): string {
 export function mysqlUnavailable(config: MysqlConfig, error: unknown): FinpipeError {
   return new FinpipeError('MYSQL_UNAVAILABLE', `cannot reach MySQL at ${config.host}:${config.port}: ${describeMysqlError(error)}`, {
     cause: error,
-    hint: 'start the database (`npm run services:up`) or fix FINPIPE_MYSQL_URL; finpipe keeps retrying',
+    hint: 'start MySQL/MariaDB (from a checkout: `npm run services:up`) or fix FINPIPE_MYSQL_URL; finpipe keeps retrying',
   });
 }
 
