@@ -53,10 +53,10 @@ ${settingsHelp()}`,
 
 /** Every setting's variable and default, in the help: .env.example is not in the npm package. */
 function settingsHelp(): string {
-  const width = Math.max(...SETTINGS.map((s) => s.env.length));
-  const rows = SETTINGS.map((s) => `  ${s.env.padEnd(width)}  ${s.default === undefined ? '' : `[${s.default}] `}${s.doc}`);
-  return `Settings come from flags, then the environment, then ./.env (--env-file or FINPIPE_ENV_FILE names another
-file), then defaults:\n${rows.join('\n')}`;
+  return `Settings come from flags, then the environment, then ./.env (--env-file or FINPIPE_ENV_FILE
+names another file), then defaults. Every variable with its default (README, Configuration:
+what each means):
+${SETTINGS.map((s) => `  ${s.env}=${s.default ?? ''}`).join('\n')}`;
 }
 
 /**

@@ -107,7 +107,10 @@ async function groupStatus(admin: Admin): Promise<GroupStatus[]> {
   return result;
 }
 
-async function storeStatus(config: Config, logger: Logger): Promise<{ service: PipelineStatus['services']['mysql']; symbols: SymbolStatus[] }> {
+async function storeStatus(
+  config: Config,
+  logger: Logger,
+): Promise<{ service: PipelineStatus['services']['mysql']; symbols: SymbolStatus[] }> {
   const reader = await openStoreReader('mysql', { config, logger });
   try {
     try {

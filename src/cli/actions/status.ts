@@ -78,7 +78,7 @@ function statusError({ services: { kafka, mysql } }: PipelineStatus): FinpipeErr
     hints.push(`start Kafka (from a checkout: \`npm run services:up\`) or check FINPIPE_KAFKA_BROKERS / --brokers`);
   }
   if (mysql.refused) {
-    problems.push(`MySQL refused the connection (${mysql.error ?? 'no reason given'})`);
+    problems.push(mysql.error ?? 'MySQL refused the connection'); // "MySQL at host:port refused: Access denied ..."
     hints.push(mysql.hint ?? 'check the user, password and TLS settings in FINPIPE_MYSQL_URL');
   } else if (!mysql.reachable) {
     problems.push('MySQL unreachable');

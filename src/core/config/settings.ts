@@ -53,7 +53,7 @@ export const SETTINGS: SettingSpec[] = [
   {
     path: 'mysql.passwordFile',
     env: 'FINPIPE_MYSQL_PASSWORD_FILE',
-    doc: "File holding the MySQL password (one line), for a URL without one: keeps it out of `ps` and the environment.",
+    doc: 'File holding the MySQL password (one line), for a URL without one: keeps it out of `ps` and the environment.',
   },
   {
     path: 'mysql.sslMode',

@@ -84,8 +84,16 @@ const ROUTINE_RETRY = new RegExp(
   ].join('|'),
   'i',
 );
-const REPORTED_BY_CALLER =
-  /^(?:Connection (?:error|timeout)|Connection closed|Failed to connect to (?:seed )?broker|Failed to send messages: Connection|Crash: KafkaJS|Restarting the consumer in)/i;
+const REPORTED_BY_CALLER = new RegExp(
+  [
+    '^Connection (?:error|timeout|closed)',
+    '^Failed to connect to (?:seed )?broker',
+    '^Failed to send messages: Connection',
+    '^Crash: KafkaJS',
+    '^Restarting the consumer in',
+  ].join('|'),
+  'i',
+);
 
 export function isRoutineRetry(message: string, extra: Record<string, unknown>): boolean {
   const error = typeof extra.error === 'string' ? extra.error : '';

@@ -77,7 +77,10 @@ test('FINPIPE_MYSQL_PASSWORD_FILE: the password comes from the file (newline dro
   assert.equal(c.mysql.password, 'file-pass-7431');
   assert.equal(c.mysql.user, 'app');
   assert.equal(redactText('login with file-pass-7431 failed'), 'login with *** failed');
-  assert.match(configError({ FINPIPE_MYSQL_PASSWORD_FILE: '/nonexistent/pw' }), /mysql\.passwordFile: cannot read \/nonexistent\/pw \(ENOENT\)/);
+  assert.match(
+    configError({ FINPIPE_MYSQL_PASSWORD_FILE: '/nonexistent/pw' }),
+    /mysql\.passwordFile: cannot read \/nonexistent\/pw \(ENOENT\)/,
+  );
   assert.match(
     configError({ FINPIPE_MYSQL_URL: 'mysql://app:inline-pass@db/market', FINPIPE_MYSQL_PASSWORD_FILE: secret }),
     /mysql\.passwordFile: is set, but FINPIPE_MYSQL_URL has a password too; give it once/,
@@ -89,7 +92,10 @@ test('FINNHUB_TOKEN_FILE: the token comes from the file and is redacted; not tog
   const tokenFile = file('finnhub-token', 'tok-from-file-9911\r\n');
   assert.equal(load({ FINNHUB_TOKEN_FILE: tokenFile }).finnhub.token, 'tok-from-file-9911');
   assert.equal(redactText('token tok-from-file-9911'), 'token ***');
-  assert.match(configError({ FINNHUB_TOKEN_FILE: tokenFile, FINNHUB_TOKEN: 'other-token' }), /finnhub\.tokenFile: is set, but FINNHUB_TOKEN is set too/);
+  assert.match(
+    configError({ FINNHUB_TOKEN_FILE: tokenFile, FINNHUB_TOKEN: 'other-token' }),
+    /finnhub\.tokenFile: is set, but FINNHUB_TOKEN is set too/,
+  );
   assert.match(configError({ FINNHUB_TOKEN_FILE: file('empty', '') }), /finnhub\.tokenFile: .* must hold the Finnhub token on one line/);
 });
 

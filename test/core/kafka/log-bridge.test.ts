@@ -37,8 +37,12 @@ test('routine coordinator and leadership answers are debug, real errors stay err
   error('Response Heartbeat(key: 12, version: 3)', { error: 'The group is rebalancing, so a rejoin is needed' });
   error('The coordinator is not aware of this member, re-joining the group', { groupId: 'g' });
   error('Response Produce(key: 0, version: 7)', { error: 'This server is not the leader for that topic-partition' });
-  error('Response Metadata(key: 3, version: 6)', { error: 'There is no leader for this topic-partition as we are in the middle of a leadership election' });
-  error('Response AddPartitionsToTxn(key: 24, version: 1)', { error: 'There is a newer producer with the same transactionalId which fences the current one' });
+  error('Response Metadata(key: 3, version: 6)', {
+    error: 'There is no leader for this topic-partition as we are in the middle of a leadership election',
+  });
+  error('Response AddPartitionsToTxn(key: 24, version: 1)', {
+    error: 'There is a newer producer with the same transactionalId which fences the current one',
+  });
   error('Offset out of range, resetting to default offset', { topic: 't' });
   assert.deepEqual(
     lines.map((l) => l.level),
