@@ -1,6 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
+import { SETTINGS } from '../core/config/settings';
 import { FinpipeError } from '../core/errors';
 import { redactText } from '../core/redact';
+import { applyColourPreference, endQuietlyOnClosedPipes } from '../core/ui/terminal';
 import { registerCommands } from './commands';
 import type { GlobalOptions } from './context';
 
@@ -29,23 +31,58 @@ Start-up order (each in its own terminal, or all at once with the demo):
   $ finpipe process
   $ finpipe produce BINANCE:BTCUSDT BINANCE:ETHUSDT
 
-Settings come from flags, then the environment, then ./.env, then defaults (see .env.example).`,
+${settingsHelp()}`,
   );
   registerCommands(program);
+  addHelpCommand(program);
   // Subcommands added with addCommand() do not inherit these settings; usage errors at any
-  // depth must reach the one error boundary below.
+  // depth must reach the one error boundary below. Commander 12 silently drops arguments a
+  // command does not declare (`simulate --symbols A B C` ran with A alone): refuse them.
   const inherit = (command: Command) => {
     command
       .exitOverride()
       .configureOutput({ outputError: () => {} })
-      .showSuggestionAfterError(true);
+      .showSuggestionAfterError(true)
+      .allowExcessArguments(false);
     command.commands.forEach(inherit);
   };
+  program.allowExcessArguments(false);
   program.commands.forEach(inherit);
   return program;
 }
 
+/** Every setting's variable and default, in the help: .env.example is not in the npm package. */
+function settingsHelp(): string {
+  return `Settings come from flags, then the environment, then ./.env (--env-file or FINPIPE_ENV_FILE
+names another file), then defaults. Every variable with its default (README, Configuration:
+what each means):
+${SETTINGS.map((s) => `  ${s.env}=${s.default ?? ''}`).join('\n')}`;
+}
+
+/**
+ * `finpipe help topics create` shows the help of `topics create`: commander's own help
+ * command looks at its first argument only and showed `topics`' help.
+ */
+function addHelpCommand(program: Command): void {
+  program
+    .command('help')
+    .description('display help for a command (e.g. finpipe help topics create)')
+    .argument('[command...]', 'the command, and its subcommand')
+    .action((names: string[]) => {
+      let command = program;
+      for (const [i, name] of names.entries()) {
+        const sub = command.commands.find((c) => c.name() === name || c.aliases().includes(name));
+        if (!sub) throw new CommanderError(1, 'commander.unknownCommand', `unknown command '${names.slice(0, i + 1).join(' ')}'`);
+        command = sub;
+      }
+      command.help();
+    });
+}
+
 export async function main(argv = process.argv): Promise<number> {
+  // `finpipe ... | head -1`: the reader may close early; end quietly, never with a stack trace.
+  endQuietlyOnClosedPipes();
+  applyColourPreference();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
@@ -55,13 +92,17 @@ export async function main(argv = process.argv): Promise<number> {
   }
 }
 
+function usageHint(error: CommanderError): string {
+  const help = 'see `finpipe --help` or `finpipe <command> --help`';
+  if (error.code !== 'commander.excessArguments') return help;
+  return `give a list option one comma-separated value (--symbols A,B,C) and quote values with spaces; ${help}`;
+}
+
 function reportError(error: unknown, logLevel: string | undefined): number {
   if (error instanceof CommanderError) {
     // --help and --version end through here with exit code 0.
     if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
-    process.stderr.write(
-      `finpipe: ${error.message.replace(/^error: /, '').trim()} (hint: see \`finpipe --help\` or \`finpipe <command> --help\`)\n`,
-    );
+    process.stderr.write(`finpipe: ${error.message.replace(/^error: /, '').trim()} (hint: ${usageHint(error)})\n`);
     return 2;
   }
   const debug = logLevel === 'debug' || logLevel === 'trace';

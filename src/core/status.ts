@@ -3,7 +3,7 @@ import type { Config } from './config';
 import type { Logger } from './log';
 import { createKafka } from './kafka/client';
 import { groupLag, type PartitionLag } from './kafka/lag';
-import { describeError } from './errors';
+import { FinpipeError, describeError } from './errors';
 import { redactText } from './redact';
 import { openStoreReader } from './stores';
 import type { StoreHealth, SymbolSummary } from './stores/types';
@@ -17,7 +17,8 @@ export interface PipelineStatus {
   ok: boolean;
   services: {
     kafka: { reachable: boolean; brokers: string[]; clusterId?: string; brokerCount?: number; controller?: number | null; error?: string };
-    mysql: StoreHealth;
+    /** `refused`: the server answered but refused us (credentials, privileges, TLS), as opposed to unreachable. */
+    mysql: StoreHealth & { refused?: boolean; hint?: string };
   };
   topics: { name: string; partitions: number; messages: number }[];
   groups: GroupStatus[];
@@ -106,9 +107,23 @@ async function groupStatus(admin: Admin): Promise<GroupStatus[]> {
   return result;
 }
 
-async function storeStatus(config: Config, logger: Logger): Promise<{ service: StoreHealth; symbols: SymbolStatus[] }> {
+async function storeStatus(
+  config: Config,
+  logger: Logger,
+): Promise<{ service: PipelineStatus['services']['mysql']; symbols: SymbolStatus[] }> {
   const reader = await openStoreReader('mysql', { config, logger });
   try {
+    try {
+      await reader.open();
+    } catch (error) {
+      // open() tells an unreachable server (retriable) from one that refused us (wrong
+      // password: not retriable); health() alone cannot, and "start the services" would be
+      // the wrong advice for a refused password.
+      const { host, port, database } = config.mysql;
+      const refused = !(error instanceof FinpipeError && error.retriable);
+      const hint = error instanceof FinpipeError ? error.hint : undefined;
+      return { service: { reachable: false, refused, host, port, database, error: redactText(describeError(error)), hint }, symbols: [] };
+    }
     const service = await reader.health();
     if (!service.reachable) return { service, symbols: [] };
     try {

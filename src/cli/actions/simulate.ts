@@ -1,6 +1,7 @@
 import chalk from 'chalk';
 import { createContext, type GlobalOptions } from '../context';
 import { runStage } from '../run-stage';
+import { registerSecret } from '../../core/redact';
 import { DEFAULT_SIMULATED_SYMBOLS, SimulatorStage, type RunningSimulator, type SimulatorStats } from '../../core/simulator';
 import type { StageView } from '../../core/stage';
 
@@ -29,6 +30,7 @@ const n = (x: number): string => x.toLocaleString('en-US');
 /** Runs the simulator until SIGINT/SIGTERM; prints where it listens and the produce command to use. */
 export async function runSimulateCommand(global: GlobalOptions, flags: SimulateFlags): Promise<void> {
   const { logger } = createContext(global, 'simulate');
+  flags.token.forEach((token) => registerSecret(token)); // masked wherever a client echoes one back into a log
   const symbols = flags.symbols.length > 0 ? flags.symbols : DEFAULT_SIMULATED_SYMBOLS;
   const stage = new SimulatorStage({
     host: flags.host,
@@ -60,7 +62,8 @@ function listening(sim: RunningSimulator, symbols: string[], flags: SimulateFlag
     .slice(0, 2)
     .map((s) => (/[\s/]/.test(s) ? `'${s}'` : s))
     .join(' ');
-  const tokenPart = flags.token.length > 0 ? `FINNHUB_TOKEN=${flags.token[0]} ` : loopback ? '' : 'FINNHUB_TOKEN=any ';
+  // Never the --token value itself: this line is printed, logged and copied around.
+  const tokenPart = flags.token.length > 0 ? 'FINNHUB_TOKEN=<one of the --token values> ' : loopback ? '' : 'FINNHUB_TOKEN=any ';
   return (
     `Finnhub simulator listening on ${sim.url} (REST ${sim.restUrl}): ${symbols.length} symbols, ` +
     `${flags.rate === 0 ? 'unlimited' : n(flags.rate)} trades/s per connection, seed ${flags.seed}\n` +

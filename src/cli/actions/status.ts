@@ -1,6 +1,6 @@
 import chalk from 'chalk';
 import { createContext, type GlobalOptions } from '../context';
-import { collectStatus } from '../../core/status';
+import { collectStatus, type PipelineStatus } from '../../core/status';
 import { FinpipeError } from '../../core/errors';
 import { formatTable } from './table';
 
@@ -66,12 +66,26 @@ export async function runStatus(global: GlobalOptions, opts: { format: 'table' |
       );
     process.stdout.write(`${out.join('\n')}\n`);
   }
-  if (!status.ok) {
-    const down = [!status.services.kafka.reachable && 'Kafka', !status.services.mysql.reachable && 'MySQL'].filter(Boolean).join(' and ');
-    throw new FinpipeError(status.services.kafka.reachable ? 'MYSQL_UNAVAILABLE' : 'KAFKA_UNAVAILABLE', `${down} unreachable`, {
-      hint: 'start the services with `npm run services:up` or check FINPIPE_KAFKA_BROKERS / FINPIPE_MYSQL_URL',
-    });
+  if (!status.ok) throw statusError(status);
+}
+
+/** What is wrong, and what to do about it: start a service that is down, fix credentials a service refused. */
+function statusError({ services: { kafka, mysql } }: PipelineStatus): FinpipeError {
+  const problems: string[] = [];
+  const hints: string[] = [];
+  if (!kafka.reachable) {
+    problems.push('Kafka unreachable');
+    hints.push(`start Kafka (from a checkout: \`npm run services:up\`) or check FINPIPE_KAFKA_BROKERS / --brokers`);
   }
+  if (mysql.refused) {
+    problems.push(mysql.error ?? 'MySQL refused the connection'); // "MySQL at host:port refused: Access denied ..."
+    hints.push(mysql.hint ?? 'check the user, password and TLS settings in FINPIPE_MYSQL_URL');
+  } else if (!mysql.reachable) {
+    problems.push('MySQL unreachable');
+    hints.push('start MySQL/MariaDB (from a checkout: `npm run services:up`) or check FINPIPE_MYSQL_URL');
+  }
+  const code = !kafka.reachable ? 'KAFKA_UNAVAILABLE' : mysql.refused ? 'MYSQL_ERROR' : 'MYSQL_UNAVAILABLE';
+  return new FinpipeError(code, problems.join('; '), { hint: hints.join('; ') });
 }
 
 function indent(text: string, n = 2): string {

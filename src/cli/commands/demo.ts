@@ -25,7 +25,8 @@ export function demoCommand(): Command {
     .addHelpText(
       'after',
       `
-Needs Kafka and MySQL: \`npm run services:up\` starts both here (\`npm run demo\` does it for you).
+Needs Kafka and MySQL/MariaDB running (from a checkout, \`npm run services:up\` starts both and
+\`npm run demo\` does it for you); FINPIPE_KAFKA_BROKERS and FINPIPE_MYSQL_URL say where they are.
 
 Examples:
   $ finpipe demo

@@ -1,12 +1,14 @@
 import { FinpipeError } from '../errors';
-import { registerSecret } from '../redact';
+import { redactText, registerSecret } from '../redact';
 import { SETTINGS, LOG_LEVELS, type LogFormat, type SettingSpec } from './settings';
 import { readDotenv } from './dotenv';
+import { parseMysqlConfig, readSecretFile, type MysqlConfig } from './mysql';
 import { topicNameProblem } from '../symbols';
 import { LIMITS } from '../limits';
 import type { LevelWithSilent } from 'pino';
 
 export { SETTINGS } from './settings';
+export type { MysqlConfig, MysqlTls, MysqlSslMode } from './mysql';
 
 export interface KafkaConfig {
   brokers: string[];
@@ -15,15 +17,6 @@ export interface KafkaConfig {
   sslCaFile?: string;
   sslRejectUnauthorized: boolean;
   sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
-}
-
-export interface MysqlConfig {
-  url: string;
-  host: string;
-  port: number;
-  user: string;
-  password?: string;
-  database: string;
 }
 
 export interface Config {
@@ -41,6 +34,8 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Path of the .env file; required to exist only when given explicitly. */
   envFile?: string;
+  /** Where warnings go (a secret given on the command line); default: one line on stderr. */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -50,16 +45,26 @@ export interface LoadOptions {
 export function loadConfig(options: LoadOptions = {}): Config {
   const settings = readSettings(options);
   const kafka = kafkaSettings(settings);
-  const mysql = parseMysqlUrl(settings.get('mysql.url') ?? '', (m) => settings.fail('mysql.url', m));
+  const mysql = parseMysqlConfig(
+    {
+      url: settings.get('mysql.url') ?? '',
+      passwordFile: settings.get('mysql.passwordFile') || undefined,
+      sslMode: settings.get('mysql.sslMode') || undefined,
+      sslCa: settings.get('mysql.sslCa') || undefined,
+    },
+    settings.fail,
+  );
   const finnhub = finnhubSettings(settings);
   const topics = topicSettings(settings);
   const limits = limitSettings(settings);
   const log = logSettings(settings);
   if (settings.problems.length > 0) {
     throw new FinpipeError('CONFIG_INVALID', `invalid configuration:\n  ${settings.problems.join('\n  ')}`, {
-      hint: 'fix the values above (flags, environment or .env); see .env.example for every setting',
+      hint: 'fix the values above (flags, environment or .env); `finpipe --help` lists every setting',
     });
   }
+  const warn = options.onWarning ?? ((m: string) => process.stderr.write(redactText(`finpipe: warning: ${m}\n`)));
+  settings.flagSecrets.forEach(warn);
   return { kafka, mysql, finnhub, topics, limits, log };
 }
 
@@ -70,6 +75,8 @@ interface SettingValues {
   fail: (path: string, message: string) => void;
   bool: (path: string) => boolean;
   problems: string[];
+  /** Warnings for secrets given as command-line flags, where every user of the machine sees them (`ps`). */
+  flagSecrets: string[];
 }
 
 function readSettings(options: LoadOptions): SettingValues {
@@ -87,10 +94,13 @@ function readSettings(options: LoadOptions): SettingValues {
     return { value: spec.default, source: 'default' };
   };
   const values = new Map<string, { value?: string; source: string }>();
+  const flagSecrets: string[] = [];
   for (const spec of SETTINGS) {
     const v = raw(spec);
     values.set(spec.path, v);
     if (spec.secret) registerSecret(v.value);
+    const secret = v.source === 'flag' ? secretIn(v.value ?? '') : undefined;
+    if (secret) flagSecrets.push(`${spec.path} was given on the command line with a ${secret}, which ${secretAdvice(spec)}`);
   }
   const get = (path: string) => values.get(path)?.value;
   const fail = (path: string, message: string) => problems.push(`${path}: ${message} (from ${values.get(path)?.source ?? 'flag'})`);
@@ -101,7 +111,7 @@ function readSettings(options: LoadOptions): SettingValues {
     fail(path, `"${get(path)}" is not a boolean; use true or false`);
     return false;
   };
-  return { get, fail, bool, problems };
+  return { get, fail, bool, problems, flagSecrets };
 }
 
 function kafkaSettings({ get, fail, bool }: SettingValues): KafkaConfig {
@@ -136,12 +146,39 @@ function kafkaSettings({ get, fail, bool }: SettingValues): KafkaConfig {
   return kafka;
 }
 
+/** What kind of credential a value carries, if any: a URL password or a token query parameter. */
+function secretIn(value: string): string | undefined {
+  try {
+    const url = new URL(value);
+    if (url.password) return 'password';
+    for (const key of url.searchParams.keys()) if (/^(?:token|api_?key|password|secret)$/i.test(key)) return `${key}= parameter`;
+  } catch {
+    // not a URL: nothing to look for
+  }
+  return undefined;
+}
+
+const SAFER_FORMS: Record<string, string> = {
+  'mysql.url': 'FINPIPE_MYSQL_URL (environment or .env), with the password in FINPIPE_MYSQL_PASSWORD_FILE',
+  'finnhub.wsUrl': 'FINNHUB_TOKEN or FINNHUB_TOKEN_FILE, and the URL without the token',
+};
+
+function secretAdvice(spec: SettingSpec): string {
+  return `every user of this machine can read in the process list (ps); use ${SAFER_FORMS[spec.path] ?? `${spec.env} (environment or .env)`} instead`;
+}
+
 function finnhubSettings({ get, fail }: SettingValues): Config['finnhub'] {
   const wsUrl = get('finnhub.wsUrl') ?? '';
   if (!/^wss?:\/\/[^\s/]+/.test(wsUrl)) fail('finnhub.wsUrl', 'must be a ws:// or wss:// URL');
   const restUrl = get('finnhub.restUrl') ?? '';
   if (!/^https?:\/\/[^\s/]+/.test(restUrl)) fail('finnhub.restUrl', 'must be an http:// or https:// URL');
-  return { token: get('finnhub.token') || undefined, wsUrl, restUrl: restUrl.replace(/\/+$/, '') };
+  let token = get('finnhub.token') || undefined;
+  const tokenFile = get('finnhub.tokenFile');
+  if (tokenFile) {
+    if (token) fail('finnhub.tokenFile', 'is set, but FINNHUB_TOKEN is set too; give the token once');
+    token = readSecretFile(tokenFile, 'Finnhub token', (m) => fail('finnhub.tokenFile', m));
+  }
+  return { token, wsUrl, restUrl: restUrl.replace(/\/+$/, '') };
 }
 
 function topicSettings({ get, fail }: SettingValues): Config['topics'] {
@@ -167,28 +204,4 @@ function logSettings({ get, fail }: SettingValues): Config['log'] {
   const format = (get('log.format') ?? 'auto').toLowerCase();
   if (!['auto', 'json', 'pretty'].includes(format)) fail('log.format', `"${format}" is not one of auto, json, pretty`);
   return { level: level as LevelWithSilent, format: format as LogFormat };
-}
-
-function parseMysqlUrl(url: string, fail: (message: string) => void): MysqlConfig {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    fail('is not a URL; expected mysql://user:password@host:port/database');
-    return { url, host: '', port: 3306, user: '', database: '' };
-  }
-  if (parsed.protocol !== 'mysql:' && parsed.protocol !== 'mariadb:') fail(`scheme must be mysql://, not ${parsed.protocol}//`);
-  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
-  if (!database) fail('names no database; add /finpipe (or another name) after the host');
-  else if (!/^[A-Za-z0-9_$]{1,64}$/.test(database)) fail(`database "${database}" must match [A-Za-z0-9_$]{1,64}`);
-  const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
-  registerSecret(password);
-  return {
-    url,
-    host: parsed.hostname || '127.0.0.1',
-    port: parsed.port ? Number(parsed.port) : 3306,
-    user: decodeURIComponent(parsed.username || 'root'),
-    password,
-    database,
-  };
 }

@@ -48,13 +48,33 @@ export const SETTINGS: SettingSpec[] = [
     env: 'FINPIPE_MYSQL_URL',
     default: 'mysql://root@127.0.0.1:3306/finpipe',
     secret: true,
-    doc: 'MySQL/MariaDB URL mysql://user:password@host:port/database (password never logged).',
+    doc: 'MySQL/MariaDB URL mysql://user:password@host:port/database[?ssl-mode=...&ssl-ca=...] (password never logged).',
+  },
+  {
+    path: 'mysql.passwordFile',
+    env: 'FINPIPE_MYSQL_PASSWORD_FILE',
+    doc: 'File holding the MySQL password (one line), for a URL without one: keeps it out of `ps` and the environment.',
+  },
+  {
+    path: 'mysql.sslMode',
+    env: 'FINPIPE_MYSQL_SSL_MODE',
+    doc: 'TLS to MySQL: DISABLED (when unset), REQUIRED (encrypted, unverified), VERIFY_CA or VERIFY_IDENTITY (also checks the host name).',
+  },
+  {
+    path: 'mysql.sslCa',
+    env: 'FINPIPE_MYSQL_SSL_CA',
+    doc: "PEM file with the CA that signed the server's certificate (default: the system's CAs).",
   },
   {
     path: 'finnhub.token',
     env: 'FINNHUB_TOKEN',
     secret: true,
     doc: 'Finnhub API token (never logged). Required by produce against the real service.',
+  },
+  {
+    path: 'finnhub.tokenFile',
+    env: 'FINNHUB_TOKEN_FILE',
+    doc: 'File holding the Finnhub API token (one line), instead of FINNHUB_TOKEN.',
   },
   {
     path: 'finnhub.wsUrl',

@@ -96,7 +96,11 @@ export class Supervisor {
   private onLine(name: string, line: string): void {
     const entry = this.stages.get(name)!;
     if (!line.startsWith('{')) {
-      // Plain output (a stage's final summary on stdout) goes to the log file only.
+      // Plain output (a stage's final summary on stdout) goes to the log file only, except
+      // the child's one-line error or warning (`finpipe: ...`): why it stopped. kafkajs' own
+      // connection errors are no longer logged, so nothing else says it.
+      const final = /^finpipe: (warning: )?(.+)$/.exec(line);
+      if (final) this.echo(name, { level: final[1] ? 'warn' : 'error', msg: final[2] });
       return;
     }
     let record: { level?: string; msg?: string; stats?: unknown };
@@ -106,13 +110,17 @@ export class Supervisor {
       return;
     }
     if (record.stats !== undefined && record.msg) entry.state.lastStats = record.msg;
-    if (record.level === 'warn' || record.level === 'error' || record.level === 'fatal') {
-      entry.state.lastError = record.msg;
-      // The child's own component (e.g. kafkajs) stays visible as `source`.
-      const { level, msg, time: _time, component, ...rest } = record as Record<string, unknown>;
-      const log = level === 'warn' ? this.logger.warn.bind(this.logger) : this.logger.error.bind(this.logger);
-      log({ stage: name, source: component, ...rest }, String(msg));
-    }
+    this.echo(name, record);
+  }
+
+  /** A child's warnings and errors: echoed with the stage's name, the latest kept as lastError. */
+  private echo(name: string, record: { level?: string; msg?: string }): void {
+    if (record.level !== 'warn' && record.level !== 'error' && record.level !== 'fatal') return;
+    this.stages.get(name)!.state.lastError = record.msg;
+    // The child's own component (e.g. sink) stays visible as `source`.
+    const { level, msg, time: _time, component, ...rest } = record as Record<string, unknown>;
+    const log = level === 'warn' ? this.logger.warn.bind(this.logger) : this.logger.error.bind(this.logger);
+    log({ stage: name, source: component, ...rest }, String(msg));
   }
 
   /** Stops a stage gracefully (SIGTERM: it flushes and commits), SIGKILL after `timeoutMs`. */

@@ -45,7 +45,7 @@ export function kafkaUnavailable(error: unknown, brokers: string[]): FinpipeErro
     `cannot reach Kafka at ${brokers.join(',')}: ${(error as Error)?.message ?? String(error)}`,
     {
       cause: error,
-      hint: 'start the broker (`npm run services:up`) or set FINPIPE_KAFKA_BROKERS / --brokers',
+      hint: 'start Kafka (from a checkout: `npm run services:up`) or set FINPIPE_KAFKA_BROKERS / --brokers',
     },
   );
 }
@@ -62,13 +62,40 @@ export function toKafkaError(error: unknown, brokers: string[]): FinpipeError {
 }
 
 /**
- * kafkajs logs some answers at error level although it retries them itself and they are
- * routine: a transaction started right after a commit gets CONCURRENT_TRANSACTIONS, a
- * fresh broker's coordinator is loading.
+ * kafkajs logs at error level much that is not an error for a finpipe user:
+ *  - answers it retries itself and that are routine: a transaction started right after a
+ *    commit gets CONCURRENT_TRANSACTIONS, a fresh broker's coordinator is loading, a group
+ *    is rebalancing or its coordinator moved, a partition is electing a leader;
+ *  - failures it also throws to the caller: a broker it cannot connect to, a consumer crash
+ *    it restarts. finpipe reports those itself, once: the one-line error of a command, or a
+ *    stage's own "waiting for Kafka" / "consumer failed" warning. Logged as kafkajs errors
+ *    too, an unreachable broker printed 8 records with stacks before the one-line error.
+ * The bridge logs both at debug level.
  */
-const ROUTINE_RETRY =
-  /another concurrent operation on the same transaction|coordinator is (?:loading|not available)|CONCURRENT_TRANSACTIONS|COORDINATOR_LOAD_IN_PROGRESS/i;
+const ROUTINE_RETRY = new RegExp(
+  [
+    'another concurrent operation on the same transaction',
+    'coordinator is (?:loading|not available|not aware of this member)',
+    'not the correct coordinator',
+    'group is rebalancing',
+    'not the leader for that topic-partition',
+    'no leader for this topic-partition',
+    'CONCURRENT_TRANSACTIONS|COORDINATOR_LOAD_IN_PROGRESS|COORDINATOR_NOT_AVAILABLE|NOT_COORDINATOR|REBALANCE_IN_PROGRESS',
+  ].join('|'),
+  'i',
+);
+const REPORTED_BY_CALLER = new RegExp(
+  [
+    '^Connection (?:error|timeout|closed)',
+    '^Failed to connect to (?:seed )?broker',
+    '^Failed to send messages: Connection',
+    '^Crash: KafkaJS',
+    '^Restarting the consumer in',
+  ].join('|'),
+  'i',
+);
 
 export function isRoutineRetry(message: string, extra: Record<string, unknown>): boolean {
-  return ROUTINE_RETRY.test(message) || (typeof extra.error === 'string' && ROUTINE_RETRY.test(extra.error));
+  const error = typeof extra.error === 'string' ? extra.error : '';
+  return ROUTINE_RETRY.test(message) || ROUTINE_RETRY.test(error) || REPORTED_BY_CALLER.test(message);
 }

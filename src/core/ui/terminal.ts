@@ -1,3 +1,4 @@
+import chalk from 'chalk';
 import cliProgress from 'cli-progress';
 
 /**
@@ -7,6 +8,32 @@ import cliProgress from 'cli-progress';
  */
 let multibar: cliProgress.MultiBar | null = null;
 let liveCount = 0;
+
+/**
+ * https://no-color.org: NO_COLOR set to anything but '' turns colour off, everywhere chalk
+ * is used (tables, summaries, the pretty log format). chalk 4 does not read it itself.
+ * FORCE_COLOR still wins, as it does for Node itself.
+ */
+export function applyColourPreference(env: NodeJS.ProcessEnv = process.env): void {
+  if (env.NO_COLOR && !env.FORCE_COLOR) chalk.level = 0;
+}
+
+let pipesGuarded = false;
+
+/**
+ * `finpipe topics list | head -1`: once the reader has gone, writes fail with EPIPE. Like
+ * kcat and rpk, finpipe then ends quietly instead of crashing with a stack trace: output
+ * to a closed pipe is dropped and the command finishes with its own exit code.
+ */
+export function endQuietlyOnClosedPipes(): void {
+  if (pipesGuarded) return;
+  pipesGuarded = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+    });
+  }
+}
 
 export function isInteractive(): boolean {
   return Boolean(process.stderr.isTTY) && process.env.CI !== 'true';

@@ -180,23 +180,32 @@ describe('Supervisor', { concurrency: true }, () => {
 
   test("warnings and errors of a stage are echoed with the stage's name; lastError keeps the latest", async (t) => {
     const { supervisor, records, logFile } = setup(t);
-    const port = await freePort(); // nothing listens there: kafkajs logs connection errors
+    const port = await freePort(); // nothing listens there
+    // A stage's JSON warnings pass through with their fields: the sink waits for MySQL.
+    supervisor.start({
+      name: 'sink',
+      args: ['sink', 'some-topic', '--brokers', `127.0.0.1:${port}`, '--mysql-url', `mysql://root@127.0.0.1:${port}/x`],
+      logFile: logFile('sink'),
+    });
+    const warned = await waitFor('an echoed warning', () => records.find((r) => r.stage === 'sink' && r.level === 'warn'));
+    assert.match(warned.msg, /waiting for MySQL/);
+    assert.equal(warned.source, 'sink', "the child's component");
+    assert.equal(typeof warned.attempt, 'number', 'other fields pass through');
+    assert.equal('component' in warned, false);
+    // A stage's one-line error (`finpipe: ...`, plain text) is echoed as an error: why it stopped.
     supervisor.start({
       name: 'produce',
       args: ['produce', 'AAPL', '--brokers', `127.0.0.1:${port}`, '--url', 'ws://127.0.0.1:1'],
       logFile: logFile('produce'),
     });
     const echoed = await waitFor('an echoed error', () => records.find((r) => r.stage === 'produce' && r.level === 'error'));
-    assert.match(echoed.msg, /ECONNREFUSED/);
-    assert.equal(echoed.source, 'produce', "the child's component");
-    assert.equal(echoed.module, 'kafkajs', 'other fields pass through');
-    assert.equal('component' in echoed, false);
-    const lastError = supervisor.states()[0].lastError;
+    assert.match(echoed.msg, /^cannot reach Kafka at .*ECONNREFUSED/);
+    const lastError = supervisor.states()[1].lastError;
     assert.ok(lastError && /ECONNREFUSED/.test(lastError), String(lastError));
-    await supervisor.stopAll(['produce', 'no-such-stage']);
+    await supervisor.stopAll(['sink', 'produce', 'no-such-stage']);
     assert.equal(supervisor.states()[0].running, false);
     const fromChild = records.filter(
-      (r) => r.stage === 'produce' && (r.level === 'warn' || r.level === 'error') && !/exited unexpectedly/.test(r.msg),
+      (r) => r.stage === 'sink' && (r.level === 'warn' || r.level === 'error') && !/exited unexpectedly/.test(r.msg),
     );
     assert.equal(supervisor.states()[0].lastError, fromChild[fromChild.length - 1].msg, 'the latest warning or error');
   });

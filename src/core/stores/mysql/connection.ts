@@ -1,6 +1,6 @@
-import mysql, { type Connection } from 'mysql2/promise';
+import mysql, { type Connection, type SslOptions } from 'mysql2/promise';
 import { format } from 'mysql2';
-import type { MysqlConfig } from '../../config';
+import type { MysqlConfig, MysqlTls } from '../../config';
 import { describeError } from '../../errors';
 import { classifyMysqlError, describeMysqlError, mysqlUnavailable, toMysqlError } from './errors';
 import type { Logger } from '../../log';
@@ -20,6 +20,16 @@ const SESSION_SETUP = [
   // Fewer gap locks than REPEATABLE READ when several sinks insert into the same tables.
   'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED',
 ];
+
+/**
+ * MySQL's ssl-mode as mysql2's `ssl` option (node's TLS settings). Without a CA file the
+ * system's CAs are trusted. undefined = plain TCP.
+ */
+export function mysqlSslOptions(tls: MysqlTls | undefined): SslOptions | undefined {
+  if (!tls) return undefined;
+  if (tls.mode === 'REQUIRED') return { rejectUnauthorized: false };
+  return { ...(tls.ca ? { ca: tls.ca } : {}), rejectUnauthorized: true, verifyIdentity: tls.mode === 'VERIFY_IDENTITY' };
+}
 
 export interface SessionOptions {
   /** Per-statement timeout: a server that stops answering (network partition) counts as unavailable. */
@@ -62,6 +72,7 @@ export class MysqlSession {
         port,
         user,
         password,
+        ssl: mysqlSslOptions(this.config.tls),
         connectTimeout: this.options.connectTimeoutMs ?? 5_000,
         timezone: 'Z',
         charset: 'utf8mb4',

@@ -45,6 +45,8 @@ const UNAVAILABLE_ERRNOS = new Set([1040, 1043, 1053, 1205, 1213, 1290, 1317, 18
 // data truncated (1265), incorrect datetime (1292 is usually 22007, sometimes HY000).
 const DATA_ERRNOS = new Set([1265, 1292, 1366, 1367, 3140]);
 
+const TLS_SETUP_CODE = /^HANDSHAKE_NO_SSL_SUPPORT$|^ERR_(?:TLS|SSL)_|CERT|SELF_SIGNED|UNABLE_TO_(?:GET|VERIFY)/;
+
 export function classifyMysqlError(error: unknown): MysqlErrorKind {
   if (error instanceof FinpipeError) return error.code === 'MYSQL_UNAVAILABLE' ? 'unavailable' : 'fatal';
   const e = error as { code?: string; errno?: number; sqlState?: string; fatal?: boolean } | null;
@@ -55,6 +57,9 @@ export function classifyMysqlError(error: unknown): MysqlErrorKind {
   // MariaDB's JSON_VALID). Duplicate keys cannot occur: every write is an upsert.
   if (e.sqlState && /^2[23]/.test(e.sqlState)) return 'data';
   if (typeof e.errno === 'number' && DATA_ERRNOS.has(e.errno)) return 'data';
+  // TLS set up wrongly (the server has no TLS, its certificate fails verification) is a
+  // setup problem: retrying cannot fix it, although mysql2 marks it fatal.
+  if (e.code && TLS_SETUP_CODE.test(e.code)) return 'fatal';
   // A fatal protocol error means the connection is unusable, whatever caused it.
   if (e.fatal) return 'unavailable';
   return 'fatal';
@@ -69,7 +74,7 @@ export function describeMysqlError(error: unknown): string {
 export function mysqlUnavailable(config: MysqlConfig, error: unknown): FinpipeError {
   return new FinpipeError('MYSQL_UNAVAILABLE', `cannot reach MySQL at ${config.host}:${config.port}: ${describeMysqlError(error)}`, {
     cause: error,
-    hint: 'start the database (`npm run services:up`) or fix FINPIPE_MYSQL_URL; finpipe keeps retrying',
+    hint: 'start MySQL/MariaDB (from a checkout: `npm run services:up`) or fix FINPIPE_MYSQL_URL; finpipe keeps retrying',
   });
 }
 
@@ -77,11 +82,13 @@ export function mysqlUnavailable(config: MysqlConfig, error: unknown): FinpipeEr
 export function toMysqlError(config: MysqlConfig, error: unknown): FinpipeError {
   if (error instanceof FinpipeError) return error;
   if (classifyMysqlError(error) === 'unavailable') return mysqlUnavailable(config, error);
-  const e = error as { errno?: number };
+  const e = error as { errno?: number; code?: string };
   const hint =
     e.errno === 1045 || e.errno === 1044 || e.errno === 1142 || e.errno === 1227
       ? 'check the user, password and privileges in FINPIPE_MYSQL_URL (the sink needs CREATE, ALTER, INSERT, UPDATE and SELECT)'
-      : 'see the MySQL message; rerun with --log-level debug for details';
+      : e.code && TLS_SETUP_CODE.test(e.code)
+        ? "check ssl-mode and ssl-ca (FINPIPE_MYSQL_URL's options or FINPIPE_MYSQL_SSL_MODE / FINPIPE_MYSQL_SSL_CA) against the server's TLS setup"
+        : 'see the MySQL message; rerun with --log-level debug for details';
   return new FinpipeError('MYSQL_ERROR', `MySQL at ${config.host}:${config.port} refused: ${describeMysqlError(error)}`, {
     cause: error,
     hint,

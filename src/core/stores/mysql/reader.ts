@@ -46,7 +46,7 @@ export class MysqlReader implements StoreReader {
       if (error instanceof FinpipeError && error.code === 'MYSQL_UNAVAILABLE') {
         throw new FinpipeError(error.code, redactText(error.message), {
           cause: error,
-          hint: 'start it with `npm run services:up` (MariaDB here) or set FINPIPE_MYSQL_URL',
+          hint: 'start MySQL/MariaDB (from a checkout: `npm run services:up`) or set FINPIPE_MYSQL_URL',
         });
       }
       throw error;
