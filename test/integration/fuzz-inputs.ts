@@ -190,6 +190,8 @@ export class FuzzInputs {
     for (let tries = 0; ; tries++) {
       const m = Buffer.from(b);
       for (let k = 0; k <= this.int(4); k++) m[keep + this.int(m.length - keep)] = bytes ? this.int(256) : 0x20 + this.int(95);
+      // An ASCII byte in the middle of "ü" or an emoji breaks the UTF-8: try again.
+      if (!bytes && !Buffer.from(m.toString('utf8'), 'utf8').equals(m)) continue;
       try {
         JSON.parse(m.toString('utf8'));
         if (tries > 20) return Buffer.concat([m, Buffer.from('}{')]);
