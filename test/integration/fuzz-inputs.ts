@@ -120,56 +120,56 @@ export class FuzzInputs {
   }
 
   /** A trade that every stage must refuse, and the reason it is hostile. */
-  badTrade(marker: string): { trade: JsonTrade; text?: [string, string] } {
+  badTrade(marker: string): { trade: JsonTrade; label: string; text?: [string, string] } {
     const t = this.trade();
     t.c = [marker];
     const kind = this.int(22);
     const INF = '"__INF__"';
     switch (kind) {
       case 0:
-        return { trade: { ...t, t: 1e20 } };
+        return { trade: { ...t, t: 1e20 }, label: 't 1e20' };
       case 1:
-        return { trade: { ...t, t: -5 } };
+        return { trade: { ...t, t: -5 }, label: 't negative' };
       case 2:
-        return { trade: { ...t, t: Math.floor(this.now / 1000) } }; // seconds, not ms
+        return { trade: { ...t, t: Math.floor(this.now / 1000) }, label: 't in seconds' }; // seconds, not ms
       case 3:
-        return { trade: { ...t, t: Date.UTC(10000, 0, 1) + this.int(1e6) } }; // year 10000
+        return { trade: { ...t, t: Date.UTC(10000, 0, 1) + this.int(1e6) }, label: 'year 10000' }; // year 10000
       case 4:
-        return { trade: { ...t, t: Math.round(this.now + 100 * YEAR_MS) } }; // +100 years
+        return { trade: { ...t, t: Math.round(this.now + 100 * YEAR_MS) }, label: '+100 years' }; // +100 years
       case 5:
-        return { trade: { ...t, t: String(t.t) } };
+        return { trade: { ...t, t: String(t.t) }, label: 't a string' };
       case 6:
-        return { trade: { ...t, p: String(t.p) } };
+        return { trade: { ...t, p: String(t.p) }, label: 'p a string' };
       case 7:
-        return { trade: { ...t, p: -1 } };
+        return { trade: { ...t, p: -1 }, label: 'p negative' };
       case 8:
-        return { trade: { ...t, p: INF }, text: [INF, '1e999'] }; // JSON.parse makes it Infinity
+        return { trade: { ...t, p: INF }, label: 'p Infinity', text: [INF, '1e999'] }; // JSON.parse makes it Infinity
       case 9:
-        return { trade: { ...t, v: INF }, text: [INF, '-1e999'] };
+        return { trade: { ...t, v: INF }, label: 'v -Infinity', text: [INF, '-1e999'] };
       case 10:
-        return { trade: { ...t, v: -0.5 } };
+        return { trade: { ...t, v: -0.5 }, label: 'v negative' };
       case 11:
-        return { trade: { ...t, s: '' } };
+        return { trade: { ...t, s: '' }, label: 's empty' };
       case 12:
-        return { trade: { ...t, s: 42 } };
+        return { trade: { ...t, s: 42 }, label: 's a number' };
       case 13:
-        return { trade: { ...t, s: `S${this.run}`.padEnd(200, 'S') } }; // too long for the symbol column
+        return { trade: { ...t, s: `S${this.run}`.padEnd(200, 'S') }, label: 'symbol of 200' }; // too long for the symbol column
       case 14:
-        return { trade: { ...t, s: `T${this.run}`.padEnd(300, 'T') } }; // too long for a topic name too
+        return { trade: { ...t, s: `T${this.run}`.padEnd(300, 'T') }, label: 'symbol of 300' }; // too long for a topic name too
       case 15:
-        return { trade: { ...t, c: marker } };
+        return { trade: { ...t, c: marker }, label: 'c not an array' };
       case 16:
-        return { trade: { ...t, t: null } };
+        return { trade: { ...t, t: null }, label: 't null' };
       case 17:
-        return { trade: { ...t, p: true } };
+        return { trade: { ...t, p: true }, label: 'p a boolean' };
       case 18:
-        return { trade: { ...t, t: 1.5 } };
+        return { trade: { ...t, t: 1.5 }, label: 't fractional' };
       case 19:
-        return { trade: { ...t, s: '   ' } };
+        return { trade: { ...t, s: '   ' }, label: 's blank' };
       case 20:
-        return { trade: { ...t, v: 'x' } };
+        return { trade: { ...t, v: 'x' }, label: 'v a string' };
       default:
-        return { trade: { ...t, t: Math.round(this.now + 2 * 86_400_000) } }; // two days ahead
+        return { trade: { ...t, t: Math.round(this.now + 2 * 86_400_000) }, label: 'two days ahead' };
     }
   }
 
@@ -225,7 +225,8 @@ export class FuzzInputs {
     const m = this.marker(`ws ${kind}`);
     switch (kind) {
       case 'bad-trade': {
-        const { trade, text } = this.badTrade(m);
+        const { trade, text, label } = this.badTrade(m);
+        this.oracle.deadLetter.set(m, `ws ${kind} (${label})`);
         return this.ws(this.frameText(m, [trade], text), kind);
       }
       case 'bad-trades': {
@@ -234,7 +235,8 @@ export class FuzzInputs {
       }
       case 'mixed': {
         // Its valid trades are still written (produce: "a frame with one bad trade still yields its good ones").
-        const { trade, text } = this.badTrade(m);
+        const { trade, text, label } = this.badTrade(m);
+        this.oracle.deadLetter.set(m, `ws ${kind} (${label})`);
         const trades = [...this.validTrades(1 + this.int(5)), trade, ...this.validTrades(this.int(3))];
         return this.ws(this.frameText(m, trades, text), kind);
       }
@@ -324,7 +326,8 @@ export class FuzzInputs {
       case 'bad-trade':
       case 'mixed': {
         // All or nothing: the valid trades of a refused request are not written (and not in the oracle).
-        const { trade, text } = this.badTrade(m);
+        const { trade, text, label } = this.badTrade(m);
+        this.oracle.deadLetter.set(m, `http ${kind} (${label})`);
         const trades = kind === 'mixed' ? [trade, ...Array.from({ length: 1 + this.int(5) }, () => this.trade())] : [trade];
         const json = first(trades);
         return body(text ? json.split(text[0]).join(text[1]) : json, kind, 'refused');
@@ -333,10 +336,10 @@ export class FuzzInputs {
         return body(this.pick([`{"fz":"${m}"}`, `"${m}"`, `[["${m}"]]`, `[{"fz":"${m}"}]`, `[{"fz":"${m}","s":null}]`]), kind, 'refused');
       case 'invalid-json': {
         const text = first([this.trade()]);
-        return body(text.slice(0, 12 + this.int(text.length - 13)), kind, 'refused');
+        return body(text.slice(0, 19 + this.int(text.length - 20)), kind, 'refused'); // the marker ends at 18
       }
       case 'mutated':
-        return body(this.mutate(first([this.trade(), this.trade()]), 14, true), kind, 'refused');
+        return body(this.mutate(first([this.trade(), this.trade()]), 19, true), kind, 'refused');
       default:
         return body(
           Buffer.concat([Buffer.from(m), Buffer.from(Array.from({ length: 1 + this.int(200) }, () => this.int(256)))]),
