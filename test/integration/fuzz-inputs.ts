@@ -80,8 +80,6 @@ export class FuzzInputs {
     this.symbols = [
       `FZ${run}:AAPL`,
       `BINANCE:${run}BTC`,
-      `🚀:${run}MOON`, // topic ___<run>MOON: begins with "__"
-      `__${run}_X`,
       `Zürich:${run}`,
       `${run} MARKETS:1`,
       `L${run}`.padEnd(128, 'L'), // exactly LIMITS.symbolMaxLength
@@ -273,10 +271,13 @@ export class FuzzInputs {
     }
   }
 
-  /** Symbols that collide with this run's topics: process maps them elsewhere or dead-letters them. */
+  /**
+   * Symbols that collide with this run's topics, or whose topic would begin with "__"
+   * (`🚀:MOON` -> `___MOON`): process writes them to a topic of their own or dead-letters them.
+   */
   private addCollidingFrame(): void {
     const { raw, deadLetter, late, state } = this.topics;
-    const symbol = this.pick([raw, deadLetter, deadLetter.replace(/\./g, '_'), late, state]);
+    const symbol = this.pick([raw, deadLetter, deadLetter.replace(/\./g, '_'), late, state, `🚀:${this.run}MOON`, `__${this.run}_X`]);
     const m = this.marker(`ws colliding symbol ${symbol}`, null);
     const trades = [this.trade(symbol), this.trade(symbol)].map((t) => ({ ...t, c: [m] }));
     this.oracle.either.set(m, { kind: `colliding symbol ${symbol}`, identities: trades.map(identity) });

@@ -21,15 +21,15 @@ const KAFKA_INTERNAL_TOPICS = new Set([
 ]);
 
 /**
- * Suffixes of topics that belong to a consumer group rather than to a symbol: finpipe
- * process's state changelog (`<group>-state`) and Kafka Streams' changelog and repartition
- * topics. Their records are not trades or candles; copying them into the dead-letter topic
- * helps nobody.
+ * Topics that belong to a consumer group rather than to a symbol: finpipe process's state
+ * changelog (`<group>-state`). Its records are not trades or candles; copying them into the
+ * dead-letter topic helps nobody. process never gives a symbol such a name (it dead-letters
+ * symbols whose topic would end in "-state"), so no per-symbol topic is skipped for it.
+ * (Other suffixes, such as Kafka Streams' "-changelog", stay readable: process may name a
+ * symbol's topic that way, and a topic process could have created must always be read.)
  */
 const GROUP_TOPIC_SUFFIXES: [string, string][] = [
   ['-state', 'a state changelog (finpipe process keeps its open windows in `<group>-state`)'],
-  ['-changelog', 'a Kafka Streams changelog topic'],
-  ['-repartition', 'a Kafka Streams repartition topic'],
 ];
 
 /**
