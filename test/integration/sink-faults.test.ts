@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import mysql from 'mysql2/promise';
-import { createTopic, uniqueName, waitFor } from '../helpers/kafka';
-import { createDatabase, MYSQL } from '../helpers/mysql';
+import type { Admin } from 'kafkajs';
+import { admin, createTopic, uniqueName, waitFor } from '../helpers/kafka';
+import { createDatabase } from '../helpers/mysql';
 import { startCli } from '../helpers/cli';
 import {
   candleMessage,
@@ -10,13 +10,11 @@ import {
   finalCandles,
   makeCandles,
   makeTrades,
-  outageUnsupported,
+  MysqlOutage,
   readCandles,
   readTrades,
   sendInTransactions,
   sortTrades,
-  startMariadb,
-  stopMariadb,
   tradeMessage,
   transactionalProducer,
   T0,
@@ -70,19 +68,10 @@ test('kill -9 in the middle of a run, then a restart: exactly the rows, no dupli
   assert.deepEqual(await readCandles(db.connection, db.name), finalCandles(candles));
 });
 
-test('MariaDB stopped for a few seconds mid-run: the sink pauses, retries, resumes and catches up with exactly the rows', async (t) => {
-  const unsupported = outageUnsupported();
-  if (unsupported) return t.skip(unsupported);
-  // Whatever happens below, the shared database comes back (other tests use it too).
-  t.after(() => startMariadb());
+test('MariaDB unreachable for a few seconds mid-run (connections cut, then refused): the sink pauses, retries, resumes, exactly the rows', async (t) => {
   const db = await createDatabase(t);
-  db.connection.on('error', () => {}); // it dies with the server; without a listener that would crash this process
-  t.after(async () => {
-    await startMariadb();
-    const c = await mysql.createConnection(MYSQL);
-    await c.query(`DROP DATABASE IF EXISTS \`${db.name}\``);
-    await c.end();
-  });
+  const outage = await MysqlOutage.start();
+  t.after(() => outage.cut());
   const topic = await createTopic(t, 'sink-outage', 1);
   const dlq = await createTopic(t, 'sink-outage-dlq', 1);
   const producer = await transactionalProducer();
@@ -93,31 +82,79 @@ test('MariaDB stopped for a few seconds mid-run: the sink pauses, retries, resum
   await sendInTransactions(producer, topic, [...before.map(tradeMessage), ...candles.filter((c) => c.version < 3).map(candleMessage)]);
 
   const sink = startCli(t, ['sink', topic, '--group', uniqueName('sink-outage'), '--batch-rows', '1000', '--flush', '100ms'], {
-    FINPIPE_MYSQL_URL: db.url,
+    FINPIPE_MYSQL_URL: outage.url(db.name),
     FINPIPE_DLQ_TOPIC: dlq,
   });
   await waitFor('the first rows', async () => (await countRows(db.connection, db.name, 'trades')) === before.length, 30_000);
 
   try {
-    stopMariadb();
+    await outage.cut();
     await sendInTransactions(producer, topic, [...during.map(tradeMessage), ...candles.filter((c) => c.version === 3).map(candleMessage)]);
-    // Down for a few seconds: until the sink has noticed and retried several times.
+    // Down for a few seconds (at most ~15): until the sink has noticed and retried several times.
     await waitFor('the sink to pause and retry', () => logLines(sink.output().stderr, /MySQL write failed; retrying/).length >= 4, 30_000);
     assert.equal(sink.child.exitCode, null, 'the sink is still running');
   } finally {
-    await startMariadb();
+    await outage.restore();
   }
-  const check = await mysql.createConnection(MYSQL);
-  t.after(() => check.end());
   await waitFor(
     'every row after the outage',
-    async () => (await countRows(check, db.name, 'trades')) === 6_000 && (await readCandles(check, db.name)).every((c) => c.version === 3),
+    async () =>
+      (await countRows(db.connection, db.name, 'trades')) === 6_000 &&
+      (await readCandles(db.connection, db.name)).every((c) => c.version === 3),
     60_000,
   );
   const result = await sink.stop('SIGTERM');
   assert.equal(result.code, 0, result.stderr);
   assert.ok(logLines(result.stderr, /paused consumption/).length >= 1, 'it paused');
   assert.ok(logLines(result.stderr, /MySQL is back/).length >= 1, 'it resumed');
-  assert.deepEqual(await readTrades(check, db.name), sortTrades([...before, ...during]));
-  assert.deepEqual(await readCandles(check, db.name), finalCandles(candles));
+  assert.deepEqual(await readTrades(db.connection, db.name), sortTrades([...before, ...during]));
+  assert.deepEqual(await readCandles(db.connection, db.name), finalCandles(candles));
+});
+
+/** The group's committed offset of partition 0 (-1: none). */
+async function committedOffset(a: Admin, groupId: string, topic: string): Promise<string> {
+  const [committed] = await a.fetchOffsets({ groupId, topics: [topic] });
+  return committed.partitions.find((p) => p.partition === 0)?.offset ?? '-1';
+}
+
+test('stopped during a MySQL outage: gives up after its grace period, exits 1 naming what was not written, commits nothing; a restart writes it', async (t) => {
+  const db = await createDatabase(t);
+  const outage = await MysqlOutage.start();
+  t.after(() => outage.cut());
+  const topic = await createTopic(t, 'sink-giveup', 1);
+  const producer = await transactionalProducer();
+  t.after(() => producer.disconnect());
+  const a = await admin(t);
+  const [before, during] = [makeTrades('AAPL', 1_000), makeTrades('AAPL', 1_000, T0 + 1e6)];
+  await sendInTransactions(producer, topic, before.map(tradeMessage));
+  const [end] = await a.fetchTopicOffsets(topic);
+
+  const groupId = uniqueName('sink-giveup');
+  const args = ['sink', topic, '--group', groupId, '--batch-rows', '500', '--flush', '100ms'];
+  const env = { FINPIPE_MYSQL_URL: outage.url(db.name), FINPIPE_DLQ_TOPIC: uniqueName('sink-giveup-dlq') };
+  const first = startCli(t, args, env);
+  await waitFor('the first rows, committed', async () => (await committedOffset(a, groupId, topic)) === end.high, 30_000);
+
+  let result: Awaited<typeof first.exited>;
+  try {
+    await outage.cut();
+    await sendInTransactions(producer, topic, during.map(tradeMessage));
+    await waitFor('the sink to retry', () => logLines(first.output().stderr, /MySQL write failed; retrying/).length >= 1, 30_000);
+    // Stopped mid-outage: it keeps retrying for its grace period (15 s), then gives up.
+    result = await first.stop('SIGTERM');
+  } finally {
+    await outage.restore();
+  }
+  assert.equal(result.code, 1, result.stderr);
+  assert.match(
+    result.stderr,
+    /finpipe: stopped while MySQL was unreachable; \d+ buffered records were not written: .*\(hint: nothing is lost/,
+  );
+  assert.equal(await committedOffset(a, groupId, topic), end.high, 'nothing committed past the rows written before the outage');
+  assert.equal(await countRows(db.connection, db.name, 'trades'), before.length);
+
+  const second = startCli(t, args, env);
+  await waitFor('every row', async () => (await countRows(db.connection, db.name, 'trades')) === 2_000, 30_000);
+  assert.equal((await second.stop('SIGTERM')).code, 0);
+  assert.deepEqual(await readTrades(db.connection, db.name), sortTrades([...before, ...during]));
 });

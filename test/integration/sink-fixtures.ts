@@ -168,47 +168,60 @@ export function sortTrades(trades: Trade[]): Trade[] {
 
 // ---------------------------------------------------------------- MariaDB outages
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import mysqlClient from 'mysql2/promise';
+import net from 'node:net';
 import { MYSQL } from '../helpers/mysql';
 
-const MARIADBD = '/usr/sbin/mariadbd';
+/**
+ * A TCP relay between a sink and the real MariaDB, for outages: `cut()` closes every
+ * connection and refuses new ones (what a sink sees when the server goes down: broken
+ * connections, then ECONNREFUSED), `restore()` accepts them again on the same port.
+ * Unlike stopping MariaDB, this needs no root and leaves the shared server running for
+ * every other test, so the outage tests run wherever the suite runs.
+ */
+export class MysqlOutage {
+  private server: net.Server | null = null;
+  private readonly sockets = new Set<net.Socket>();
+  port = 0;
 
-/** Why this machine cannot stop and start its MariaDB for a test; null when it can. */
-export function outageUnsupported(): string | null {
-  if (!existsSync(MARIADBD)) return `${MARIADBD} not installed`;
-  if (!['127.0.0.1', 'localhost'].includes(MYSQL.host)) return 'MySQL is not local';
-  if (process.getuid?.() !== 0) return 'stopping MariaDB needs root';
-  return null;
-}
-
-export async function mysqlAnswers(): Promise<boolean> {
-  try {
-    const c = await mysqlClient.createConnection({ ...MYSQL, connectTimeout: 1000 });
-    await c.end();
-    return true;
-  } catch {
-    return false;
+  static async start(): Promise<MysqlOutage> {
+    const outage = new MysqlOutage();
+    await outage.restore();
+    return outage;
   }
-}
 
-export function stopMariadb(): void {
-  const r = spawnSync('start-stop-daemon', ['--stop', '--exec', MARIADBD, '--retry', '30'], { encoding: 'utf8' });
-  if (r.status !== 0 && r.status !== 1) throw new Error(`could not stop MariaDB: ${r.stderr}`);
-}
-
-/** Starts MariaDB the way docker/services.mjs does and waits until it answers (idempotent). */
-export async function startMariadb(timeoutMs = 60_000): Promise<void> {
-  if (await mysqlAnswers()) return;
-  if (!existsSync('/run/mysqld')) {
-    mkdirSync('/run/mysqld');
-    spawnSync('chown', ['mysql:mysql', '/run/mysqld']);
+  /** The sink's FINPIPE_MYSQL_URL for database `db` through the relay. */
+  url(db: string): string {
+    return `mysql://${MYSQL.user}@127.0.0.1:${this.port}/${db}`;
   }
-  spawnSync('start-stop-daemon', ['--start', '--oknodo', '--background', '--exec', MARIADBD]);
-  const deadline = Date.now() + timeoutMs;
-  while (!(await mysqlAnswers())) {
-    if (Date.now() > deadline) throw new Error('MariaDB did not come back within 60 s');
-    await new Promise((r) => setTimeout(r, 200));
+
+  async restore(): Promise<void> {
+    if (this.server) return;
+    const server = net.createServer((client) => {
+      const upstream = net.connect(MYSQL.port, MYSQL.host);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('error', () => {});
+        s.on('close', () => {
+          this.sockets.delete(s);
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.port, '127.0.0.1', () => resolve());
+    });
+    this.port = (server.address() as net.AddressInfo).port;
+    this.server = server;
+  }
+
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }

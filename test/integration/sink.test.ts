@@ -172,8 +172,8 @@ test('poison records go to the dead-letter topic with the reason, and the good r
   const dlq = await createTopic(t, 'sink-dlq', 1);
   const good = makeTrades('ETH', 40);
   const goodCandles = makeCandles('ETH', 3, 1);
-  const farFuture = { ...makeTrades('ETH', 1)[0], trade_timestamp: 1e15 }; // year 33658: DATETIME refuses it
-  const negativeWindow = { ...makeCandles('ETH', 1, 1, T0 + 1e6)[0], window_ms: -10 }; // INT UNSIGNED refuses it
+  const farFuture = { ...makeTrades('ETH', 1)[0], trade_timestamp: 1e15 }; // year 33658: outside LIMITS (and DATETIME)
+  const negativeWindow = { ...makeCandles('ETH', 1, 1, T0 + 1e6)[0], window_ms: -10 }; // outside LIMITS (and INT UNSIGNED)
   const messages = [
     ...good.slice(0, 20).map(tradeMessage),
     { key: 'ETH', value: Buffer.from('not avro at all'), headers: { [RECORD_TYPE_HEADER]: 'trade' } },
@@ -181,6 +181,7 @@ test('poison records go to the dead-letter topic with the reason, and the good r
     { key: 'ETH', value: tradeMessage(good[0]).value, headers: {} },
     ...goodCandles.map(candleMessage),
     candleMessage(negativeWindow),
+    tradeMessage({ ...good[0], id: 'x'.repeat(40) }), // valid for the sink, but id is CHAR(36): the database refuses it
     ...good.slice(20).map(tradeMessage),
   ];
   const producer = await transactionalProducer();
@@ -188,7 +189,7 @@ test('poison records go to the dead-letter topic with the reason, and the good r
   await sendInTransactions(producer, topic, messages);
 
   const run = startSink(t, { url: db.url, topics: [topic], dlq, batchRows: 1000 });
-  const letters = await readTopic(dlq, (r) => r.length >= 4, 30_000);
+  const letters = await readTopic(dlq, (r) => r.length >= 5, 30_000);
   await waitFor(
     'the good rows',
     async () => (await countRows(db.connection, db.name, 'trades')) === 40 && (await countRows(db.connection, db.name, 'candles')) === 3,
@@ -197,17 +198,18 @@ test('poison records go to the dead-letter topic with the reason, and the good r
 
   assert.deepEqual(await readTrades(db.connection, db.name), sortTrades(good));
   assert.deepEqual(await readCandles(db.connection, db.name), finalCandles(goodCandles));
-  assert.equal(stats.deadLetters, 4);
-  assert.equal(letters.length, 4);
+  assert.equal(stats.deadLetters, 5);
+  assert.equal(letters.length, 5);
   const bySource = new Map(letters.map((l) => [l.headers[DLQ_HEADERS.source], l]));
   const at = (offset: number) => bySource.get(`${topic}/0/${offset}`);
   for (const l of letters) assert.equal(l.headers[DLQ_HEADERS.stage], 'sink');
   assert.match(at(20)!.headers[DLQ_HEADERS.reason], /not a valid finpipe.Trade Avro record/);
   assert.equal(at(20)!.value!.toString(), 'not avro at all', 'the original bytes are kept');
-  assert.match(at(21)!.headers[DLQ_HEADERS.reason], /rejected by the database: .*(datetime|trade_timestamp)/i);
+  assert.match(at(21)!.headers[DLQ_HEADERS.reason], /trade_timestamp 1000000000000000 is outside .* 9999-12-31/);
   assert.match(at(22)!.headers[DLQ_HEADERS.reason], /missing header finpipe\.type/);
-  assert.match(at(26)!.headers[DLQ_HEADERS.reason], /rejected by the database: .*(range|window_ms)/i);
+  assert.match(at(26)!.headers[DLQ_HEADERS.reason], /window_ms -10 is not an integer/);
   assert.equal(at(26)!.headers[RECORD_TYPE_HEADER], 'candle', 'the original headers are kept');
+  assert.match(at(27)!.headers[DLQ_HEADERS.reason], /rejected by the database: .*(too long|id)/i);
 });
 
 test('a hostile topic name is refused before anything connects', async (t) => {
@@ -304,4 +306,45 @@ test('--pattern with two sinks in one group: a new topic is picked up by the gro
   assert.deepEqual(two.sink.subscribedTopics, [first, later]);
   assert.deepEqual(await readTrades(db.connection, db.name), sortTrades([...aapl, ...msft]));
   await assertCommittedToEnd(a, groupId, [later]);
+});
+
+test('internal, finpipe and changelog topics named on the command line are usage errors, before anything connects', async (t) => {
+  const db = await createDatabase(t);
+  for (const [topic, why] of [
+    ['__consumer_offsets', /__consumer_offsets is Kafka's internal topic/],
+    ['__transaction_state', /Kafka's internal topic/],
+    ['finpipe-process-state', /state changelog/],
+    ['finpipe.dlq', /dead-letter topic/],
+  ] as const) {
+    const result = await runCli(['sink', topic], { FINPIPE_MYSQL_URL: db.url });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, why);
+    assert.match(result.stderr, /hint:/);
+  }
+  assert.equal(await tableExists(db.connection, db.name, 'finpipe_migrations'), false, 'the sink did not even connect to MySQL');
+});
+
+test('--pattern: whole names for every alternative, per-symbol topics starting with "__" read, changelogs never', async (t) => {
+  const db = await createDatabase(t);
+  const dlq = await createTopic(t, 'sink-pat-dlq', 1);
+  const p = uniqueName('pat').replace(/-/g, '_');
+  // What symbolToTopic makes of "🚀:<p>_MOON" (an emoji is two UTF-16 units, each an "_"), a short and a long name, a changelog.
+  const [moon, short, long, state] = [`___${p}_MOON`, `${p}_A`, `${p}_AAPL`, `${p}_AAPL-state`];
+  t.after(() => deleteTopicsQuietly([moon, short, long, state]));
+  const a = await admin(t);
+  await a.createTopics({ topics: [moon, long, state].map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
+  const producer = await transactionalProducer();
+  t.after(() => producer.disconnect());
+  const [x, y] = [makeTrades('🚀:MOON', 5), makeTrades('AAPL', 7)];
+  await sendInTransactions(producer, moon, x.map(tradeMessage));
+  await sendInTransactions(producer, long, y.map(tradeMessage));
+  await sendInTransactions(producer, state, [{ key: 'window', value: Buffer.from('state, not a trade') }]);
+
+  // `short` first: a search from position 0 finds it inside `long` and stops there.
+  const run = startSink(t, { url: db.url, topics: [], dlq, pattern: new RegExp(`${short}|${long}|${moon}|${state}`) });
+  await waitFor('rows from both topics', async () => (await countRows(db.connection, db.name, 'trades')) === 12, 30_000);
+  const stats = await run.stop();
+  assert.deepEqual(run.sink.subscribedTopics, [moon, long].sort());
+  assert.equal(stats.deadLetters, 0, 'the changelog was not read into the dead-letter topic');
+  assert.deepEqual(await readTrades(db.connection, db.name), sortTrades([...x, ...y]));
 });

@@ -41,6 +41,7 @@ export async function runSinkCommand(global: GlobalOptions, topics: string[], fl
   await runStage(sink, sinkView, { logger, logIntervalMs: STATS_LOG_INTERVAL_MS });
 }
 
+/** The user's pattern as written (logs show it so); the sink matches it against whole names (wholeNamePattern). */
 function parsePattern(pattern: string | undefined): RegExp | undefined {
   if (pattern === undefined) return undefined;
   try {

@@ -10,8 +10,9 @@ export function sinkCommand(): Command {
     .argument('[topics...]', 'per-symbol topics written by finpipe process, e.g. BINANCE_BTCUSDT')
     .option(
       '--pattern <regex>',
-      `also read every topic whose whole name matches (e.g. 'BINANCE_.*'), including ones created later ` +
-        `(looked for every ${SINK_DEFAULTS.patternPollMs / 1000} s); finpipe's own topics are skipped`,
+      `also read every topic whose whole name matches (e.g. 'BINANCE_.*' or 'AAPL|MSFT'), including ones created later ` +
+        `(looked for every ${SINK_DEFAULTS.patternPollMs / 1000} s); Kafka's internal topics, finpipe's raw, dead-letter ` +
+        `and late topics and changelogs (*-state) are never read`,
     )
     .option(
       '--mysql-url <url>',

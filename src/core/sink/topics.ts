@@ -4,15 +4,55 @@ import { FinpipeError, describeError } from '../errors';
 import { kafkaUnavailable } from '../kafka/errors';
 import type { Logger } from '../log';
 import { sleep } from '../retry';
-import { assertTopicName } from '../symbols';
+import { assertTopicName, topicNameProblem } from '../symbols';
 
-/** Topics the sink must never read: they are not per-symbol topics. */
-function reservedTopics(config: Config): Map<string, string> {
-  return new Map([
-    [config.topics.raw, 'the raw trades topic (read by finpipe process, not sink)'],
-    [config.topics.deadLetter, 'the dead-letter topic (the sink writes to it)'],
-    [config.topics.late, 'the late-trades topic'],
-  ]);
+/**
+ * Topics Kafka keeps for itself: the group offsets, the transaction log, share-group state
+ * (Kafka 4), the KRaft metadata log and tiered storage's metadata. Only these: a per-symbol
+ * topic may begin with "__" too (symbolToTopic turns "🚀:MOON" into "___MOON"), and such a
+ * topic is read like any other.
+ */
+const KAFKA_INTERNAL_TOPICS = new Set([
+  '__consumer_offsets',
+  '__transaction_state',
+  '__share_group_state',
+  '__cluster_metadata',
+  '__remote_log_metadata',
+]);
+
+/**
+ * Topics that belong to a consumer group rather than to a symbol: finpipe process's state
+ * changelog (`<group>-state`). Its records are not trades or candles; copying them into the
+ * dead-letter topic helps nobody. process never gives a symbol such a name (it dead-letters
+ * symbols whose topic would end in "-state"), so no per-symbol topic is skipped for it.
+ * (Other suffixes, such as Kafka Streams' "-changelog", stay readable: process may name a
+ * symbol's topic that way, and a topic process could have created must always be read.)
+ */
+const GROUP_TOPIC_SUFFIXES: [string, string][] = [
+  ['-state', 'a state changelog (finpipe process keeps its open windows in `<group>-state`)'],
+];
+
+/**
+ * Why `topic` is not a per-symbol topic the sink may read, or null when it may be. Used
+ * for named topics (a usage error) and for --pattern matches (skipped), so both refuse
+ * exactly the same names.
+ */
+export function notASymbolTopic(config: Config, topic: string): string | null {
+  if (KAFKA_INTERNAL_TOPICS.has(topic)) return "Kafka's internal topic";
+  if (topic === config.topics.raw) return 'the raw trades topic (read by finpipe process, not sink)';
+  if (topic === config.topics.deadLetter) return 'the dead-letter topic (the sink writes to it)';
+  if (topic === config.topics.late) return 'the late-trades topic';
+  for (const [suffix, what] of GROUP_TOPIC_SUFFIXES) if (topic.endsWith(suffix)) return what;
+  return null;
+}
+
+/**
+ * --pattern matches whole names: `A|AAPL` must match AAPL, which a search for the pattern
+ * at position 0 does not (it finds "A" and stops). Anchoring the user's pattern as one group
+ * gives every alternative the whole name; g and y are dropped since they make test() stateful.
+ */
+export function wholeNamePattern(pattern: RegExp): RegExp {
+  return new RegExp(`^(?:${pattern.source})$`, pattern.flags.replace(/[gy]/g, ''));
 }
 
 /**
@@ -21,12 +61,11 @@ function reservedTopics(config: Config): Map<string, string> {
  * sink writes never contains topic names anyway (tables are shared, keyed by symbol).
  */
 export function validateSinkTopics(config: Config, topics: string[]): string[] {
-  const reserved = reservedTopics(config);
   for (const topic of topics) {
     assertTopicName(topic);
-    const why = reserved.get(topic);
+    const why = notASymbolTopic(config, topic);
     if (why) {
-      throw new FinpipeError('USAGE', `${topic} is ${why}; finpipe sink reads the per-symbol topics written by finpipe process`, {
+      throw new FinpipeError('USAGE', `${topic} is ${why}; finpipe sink reads only the per-symbol topics written by finpipe process`, {
         hint: "pass per-symbol topics such as BINANCE_BTCUSDT, or --pattern 'BINANCE_.*'",
         context: { topic },
       });
@@ -39,23 +78,24 @@ export interface TopicSelection {
   config: Config;
   /** Topics named explicitly (validated). */
   named: string[];
-  /** Also every existing topic whose whole name matches (internal and finpipe's own topics excluded). */
+  /** Also every existing topic whose whole name matches (except what notASymbolTopic refuses). */
   pattern?: RegExp;
 }
 
-/** Topics to read now: the named ones that exist plus every existing match of the pattern. */
-async function matchTopics(admin: Admin, { config, named, pattern }: TopicSelection): Promise<{ found: string[]; missing: string[] }> {
-  const existing = new Set(await admin.listTopics());
-  const reserved = reservedTopics(config);
+/** Of the `existing` topics, those to read now: the named ones plus every match of the pattern; and the named ones still missing. */
+export function selectTopics(existing: Set<string>, { config, named, pattern }: TopicSelection): { found: string[]; missing: string[] } {
   const found = new Set(named.filter((t) => existing.has(t)));
   if (pattern) {
+    const whole = wholeNamePattern(pattern);
     for (const t of existing) {
-      if (t.startsWith('__') || reserved.has(t)) continue;
-      const m = pattern.exec(t);
-      if (m && m.index === 0 && m[0].length === t.length && assertTopicName(t)) found.add(t);
+      if (whole.test(t) && !notASymbolTopic(config, t) && !topicNameProblem(t)) found.add(t);
     }
   }
   return { found: [...found].sort(), missing: named.filter((t) => !existing.has(t)) };
+}
+
+async function matchTopics(admin: Admin, selection: TopicSelection): Promise<{ found: string[]; missing: string[] }> {
+  return selectTopics(new Set(await admin.listTopics()), selection);
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { IHeaders } from 'kafkajs';
 import { FinpipeError } from '../errors';
+import { LIMITS } from '../limits';
 import { codecs, RECORD_TYPE_HEADER, type Candle, type Trade } from '../serde';
 
 /**
@@ -12,9 +13,10 @@ import { codecs, RECORD_TYPE_HEADER, type Candle, type Trade } from '../serde';
  *
  * recordKind tells a trade from a candle by the header; decodeTrade and decodeCandle turn
  * the value into a row. Each throws a DECODE_FAILED FinpipeError whose message is the
- * dead-letter reason. They also refuse values MySQL cannot store as sent (NaN, ±Infinity,
- * timestamps outside what a JS Date can hold): those would otherwise be rendered as SQL
- * that fails for the whole batch rather than for the one row. (The sink renders most trades
+ * dead-letter reason. They also refuse what breaks the limits every stage checks (LIMITS
+ * in src/core/limits.ts: symbol length, the time range, the window size) and values MySQL
+ * cannot store as sent (NaN, ±Infinity): those would otherwise reach the database and be
+ * refused there, costing the batch a row-by-row rewrite, with a vaguer reason. (The sink renders most trades
  * without decodeTrade, see mysql/trade-lines.ts, and refuses exactly the same records.)
  * decodeRecord does all three in one call.
  */
@@ -44,9 +46,6 @@ export function headerString(headers: IHeaders | undefined, name: string): strin
   return Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
 }
 
-// JS Dates hold ±8.64e15 ms; anything outside cannot be turned into a DATETIME literal at all.
-const MAX_DATE_MS = 8.64e15;
-
 function fail(message: string): never {
   throw new FinpipeError('DECODE_FAILED', message);
 }
@@ -55,13 +54,37 @@ function finite(name: string, value: number): void {
   if (!Number.isFinite(value)) fail(`${name} is ${value}; MySQL cannot store NaN or Infinity`);
 }
 
+const EARLIEST = new Date(LIMITS.tradeTimeMinMs).toISOString();
+const LATEST = new Date(LIMITS.tradeTimeMaxMs).toISOString();
+
+/** The times every stage accepts (LIMITS): also what DATETIME(3) holds, and what renders as a plain YYYY-MM-DD. */
 function timestamp(name: string, value: number): void {
-  if (!Number.isSafeInteger(value) || Math.abs(value) > MAX_DATE_MS) fail(`${name} ${value} is not a valid time in ms since the epoch`);
+  if (!Number.isSafeInteger(value)) fail(`${name} ${value} is not a whole number of ms since the epoch`);
+  if (value < LIMITS.tradeTimeMinMs || value > LIMITS.tradeTimeMaxMs)
+    fail(`${name} ${value} is outside ${EARLIEST} .. ${LATEST}, the times finpipe accepts (LIMITS in src/core/limits.ts)`);
+}
+
+/**
+ * The symbol column holds LIMITS.symbolMaxLength characters. Counted in code points, as
+ * MySQL counts them: never stricter than produce and process, which count UTF-16 units
+ * (a string's length), so a symbol they let through is never refused here.
+ */
+function symbol(what: string, value: string): void {
+  if (!value) fail(`${what} symbol is empty`);
+  if (value.length <= LIMITS.symbolMaxLength) return;
+  const length = [...value].length;
+  if (length > LIMITS.symbolMaxLength)
+    fail(`${what} symbol is ${length} characters long; at most ${LIMITS.symbolMaxLength} are accepted (LIMITS.symbolMaxLength)`);
+}
+
+/** An INT UNSIGNED column (window_ms, trade_count, version). */
+function unsignedInt(name: string, value: number, min: number, max = 2 ** 32 - 1): void {
+  if (!Number.isSafeInteger(value) || value < min || value > max) fail(`${name} ${value} is not an integer in ${min} .. ${max}`);
 }
 
 export function validateTrade(trade: Trade): Trade {
   if (!trade.id) fail('trade id is empty');
-  if (!trade.symbol) fail('trade symbol is empty');
+  symbol('trade', trade.symbol);
   finite('price', trade.price);
   finite('volume', trade.volume);
   timestamp('trade_timestamp', trade.trade_timestamp);
@@ -70,13 +93,14 @@ export function validateTrade(trade: Trade): Trade {
 }
 
 export function validateCandle(candle: Candle): Candle {
-  if (!candle.symbol) fail('candle symbol is empty');
+  symbol('candle', candle.symbol);
   for (const name of ['open', 'high', 'low', 'close', 'volume', 'avg_price'] as const) finite(name, candle[name]);
   if (candle.vwap !== null) finite('vwap', candle.vwap);
   timestamp('window_start', candle.window_start);
   timestamp('window_end', candle.window_end);
-  if (!Number.isSafeInteger(candle.window_ms)) fail(`window_ms ${candle.window_ms} is not an integer`);
-  if (!Number.isSafeInteger(candle.trade_count)) fail(`trade_count ${candle.trade_count} is not an integer`);
+  unsignedInt('window_ms', candle.window_ms, 1, LIMITS.windowMaxMs);
+  unsignedInt('trade_count', candle.trade_count, 0);
+  unsignedInt('version', candle.version, 0);
   return candle;
 }
 

@@ -65,6 +65,25 @@ export function classifyMysqlError(error: unknown): MysqlErrorKind {
   return 'fatal';
 }
 
+// Missing privileges (1044, 1045, 1142, 1143, 1227) and a missing table (1146): the setup is
+// wrong, whatever the statement. Named so that they are never mistaken for "this server does
+// not allow LOAD DATA LOCAL" (writer.ts) and get a hint that names privileges.
+const PRIVILEGE_ERRNOS = new Set([1044, 1045, 1142, 1143, 1227]);
+const NO_TABLE_ERRNO = 1146;
+
+export function isPrivilegeError(error: unknown): boolean {
+  const errno = (error as { errno?: unknown } | null)?.errno;
+  return typeof errno === 'number' && PRIVILEGE_ERRNOS.has(errno);
+}
+
+/** Fails every statement on the tables alike: a missing privilege or a dropped table. */
+export function isSetupError(error: unknown): boolean {
+  return isPrivilegeError(error) || (error as { errno?: unknown } | null)?.errno === NO_TABLE_ERRNO;
+}
+
+export const PRIVILEGE_HINT =
+  'check the user, password and privileges in FINPIPE_MYSQL_URL (the sink needs CREATE, ALTER, INDEX, INSERT, UPDATE and SELECT on the database)';
+
 export function describeMysqlError(error: unknown): string {
   const e = error as { code?: string; errno?: number; sqlMessage?: string } | null;
   const message = e?.sqlMessage ?? describeError(error);
@@ -82,13 +101,12 @@ export function mysqlUnavailable(config: MysqlConfig, error: unknown): FinpipeEr
 export function toMysqlError(config: MysqlConfig, error: unknown): FinpipeError {
   if (error instanceof FinpipeError) return error;
   if (classifyMysqlError(error) === 'unavailable') return mysqlUnavailable(config, error);
-  const e = error as { errno?: number; code?: string };
-  const hint =
-    e.errno === 1045 || e.errno === 1044 || e.errno === 1142 || e.errno === 1227
-      ? 'check the user, password and privileges in FINPIPE_MYSQL_URL (the sink needs CREATE, ALTER, INSERT, UPDATE and SELECT)'
-      : e.code && TLS_SETUP_CODE.test(e.code)
-        ? "check ssl-mode and ssl-ca (FINPIPE_MYSQL_URL's options or FINPIPE_MYSQL_SSL_MODE / FINPIPE_MYSQL_SSL_CA) against the server's TLS setup"
-        : 'see the MySQL message; rerun with --log-level debug for details';
+  const e = error as { code?: string };
+  const hint = isPrivilegeError(error)
+    ? PRIVILEGE_HINT
+    : e.code && TLS_SETUP_CODE.test(e.code)
+      ? "check ssl-mode and ssl-ca (FINPIPE_MYSQL_URL's options or FINPIPE_MYSQL_SSL_MODE / FINPIPE_MYSQL_SSL_CA) against the server's TLS setup"
+      : 'see the MySQL message; rerun with --log-level debug for details';
   return new FinpipeError('MYSQL_ERROR', `MySQL at ${config.host}:${config.port} refused: ${describeMysqlError(error)}`, {
     cause: error,
     hint,

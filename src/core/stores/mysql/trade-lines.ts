@@ -1,3 +1,4 @@
+import { LIMITS } from '../../limits';
 import { readSchema } from '../../serde';
 
 /**
@@ -8,7 +9,7 @@ import { readSchema } from '../../serde';
  * CPU is shared with the broker and the database, so it shows directly in rows/s.
  *
  * It handles the common case only: text fields of printable ASCII without a backslash (and
- * without `"` in trade conditions), times within years 0000-9999. For anything else, and
+ * without `"` in trade conditions), symbols and times within LIMITS. For anything else, and
  * for anything invalid (truncated bytes, NaN, an empty id...), appendTradeLine returns
  * false and writes nothing; the caller then takes the exact path (avsc decode, validation
  * with the dead-letter reason, tradeLine). So both paths always produce the same bytes —
@@ -60,8 +61,6 @@ const DAY_MS = 86_400_000;
  * way as avsc's readLong, byte by byte; no valid field is anywhere near it anyway.)
  */
 const MAX_EXACT = 2 ** 53;
-/** JS Dates hold ±8.64e15 ms (the exact path's limit too). */
-const MAX_DATE_MS = 8.64e15;
 
 /** A growing byte buffer of LOAD DATA lines. */
 export class LineBuffer {
@@ -134,13 +133,14 @@ class Transcoder {
   /**
    * A string copied as is: printable ASCII only, no backslash (LOAD DATA's escape
    * character) and, `inJson` (a trade condition), no quote. Ids and symbols must not be
-   * empty (the exact path refuses those as poison); a condition may be.
+   * empty (the exact path refuses those as poison); a condition may be. Longer than
+   * `maxLength` bytes (here one byte is one character) is left to the exact path too.
    */
-  copyString(inJson: boolean): boolean {
+  copyString(inJson: boolean, maxLength = Infinity): boolean {
     const allowEmpty = inJson;
     const length = this.readLong();
     const { src, pos, out } = this;
-    if (this.bad || length < 0 || pos + length > src.length || (length === 0 && !allowEmpty)) return false;
+    if (this.bad || length < 0 || length > maxLength || pos + length > src.length || (length === 0 && !allowEmpty)) return false;
     const bytes = out.bytes;
     let o = out.length;
     for (let i = pos; i < pos + length; i++) {
@@ -178,11 +178,12 @@ class Transcoder {
    */
   copyTime(): boolean {
     const ms = this.readLong();
-    if (this.bad || Math.abs(ms) > MAX_DATE_MS) return false;
+    // Outside the range every stage accepts: the exact path names the poison.
+    if (this.bad || ms < LIMITS.tradeTimeMinMs || ms > LIMITS.tradeTimeMaxMs) return false;
     const day = Math.floor(ms / DAY_MS);
     if (day !== cachedDay) {
       const iso = new Date(day * DAY_MS).toISOString();
-      if (iso.length !== 24) return false; // a year outside 0000-9999: the exact path renders it
+      if (iso.length !== 24) return false; // a year outside 0000-9999 (LIMITS keeps times inside; a guard)
       dayBytes.write(`${iso.slice(0, 10)} `, 'latin1');
       cachedDay = day;
     }
@@ -242,7 +243,7 @@ class Transcoder {
   line(): boolean {
     if (!this.copyString(false)) return false; // id
     this.putByte(TAB);
-    if (!this.copyString(false)) return false; // symbol
+    if (!this.copyString(false, LIMITS.symbolMaxLength)) return false; // symbol
     this.putByte(TAB);
     if (!this.copyDouble()) return false; // price
     this.putByte(TAB);

@@ -6,7 +6,7 @@ import type { Logger } from '../../log';
 import type { WriteResult } from '../types';
 import type { WriteBatch } from './batch';
 import type { MysqlSession } from './connection';
-import { classifyMysqlError, describeMysqlError } from './errors';
+import { classifyMysqlError, describeMysqlError, isPrivilegeError, isSetupError, PRIVILEGE_HINT, toMysqlError } from './errors';
 import { migrate, TABLES, type MigrationResult } from './schema';
 import { insertTradesSql, latestCandles, loadTradesSql, uniqueTrades, upsertCandlesSql } from './sql';
 
@@ -71,7 +71,12 @@ export class MysqlBatchWriter {
   /** Waits for the server (with backoff), creates the database if needed and migrates the schema. */
   async prepare(signal?: AbortSignal): Promise<MigrationResult> {
     await this.session.waitConnected(signal);
-    return this.session.run((conn) => migrate(conn, this.session.config.database, this.logger));
+    // A server error here (a missing privilege, most likely) becomes a MYSQL_ERROR with a hint.
+    return this.session
+      .run((conn) => migrate(conn, this.session.config.database, this.logger))
+      .catch((error: unknown) => {
+        throw toMysqlError(this.session.config, error);
+      });
   }
 
   async write<R>(batch: WriteBatch<R>): Promise<WriteResult<R>> {
@@ -101,7 +106,8 @@ export class MysqlBatchWriter {
               infileStreamFactory: () => Readable.from(pieces),
             } as QueryOptions)
             .catch((error: unknown) => {
-              throw classifyMysqlError(error) === 'fatal' ? new LoadDataRefused(error) : error;
+              // A missing privilege or table fails INSERT alike: reported as what it is below.
+              throw classifyMysqlError(error) === 'fatal' && !isSetupError(error) ? new LoadDataRefused(error) : error;
             });
           if (result.warningStatus > 0) throw new UseInserts();
           await this.writeCandles(conn, candles);
@@ -241,11 +247,10 @@ export class MysqlBatchWriter {
 
   private wrapFatal(error: unknown): unknown {
     if (error instanceof FinpipeError) return error;
+    const check = isPrivilegeError(error) ? PRIVILEGE_HINT : 'check the tables (`SHOW CREATE TABLE trades`) and privileges';
     return new FinpipeError('MYSQL_ERROR', `MySQL refused a write: ${describeMysqlError(error)}`, {
       cause: error,
-      hint:
-        'this is not a data problem of one row; check the tables (`SHOW CREATE TABLE trades`) and privileges, ' +
-        'then restart the sink — nothing was committed for the batch',
+      hint: `this is not a data problem of one row; ${check}, then restart the sink — nothing was committed for the batch`,
     });
   }
 }

@@ -144,8 +144,16 @@ test('decodeRecord: trades and candles by header; clear reasons for everything e
   );
   assert.match(
     reason({ key: null, value: codecs().trade.encode({ ...trade, trade_timestamp: 9e15 }), headers: h('trade') }),
-    /trade_timestamp 9000000000000000 is not a valid time/,
+    /trade_timestamp 9000000000000000 is outside 1970-01-01T00:00:00.000Z \.\. 9999-12-31T23:59:59.999Z/,
   );
+  // The candle's limits (LIMITS, and the INT UNSIGNED columns).
+  const candleReason = (c: Partial<typeof candle>) =>
+    reason({ key: null, value: codecs().candle.encode({ ...candle, ...c }), headers: h('candle') });
+  assert.match(candleReason({ window_ms: -10 }), /window_ms -10 is not an integer in 1 \.\. 4294967295/);
+  assert.match(candleReason({ window_ms: 0 }), /window_ms 0/);
+  assert.match(candleReason({ trade_count: -1 }), /trade_count -1/);
+  assert.match(candleReason({ symbol: 'C'.repeat(129) }), /candle symbol is 129 characters long/);
+  assert.match(candleReason({ window_start: Date.UTC(10000, 0, 1) }), /window_start .* outside/);
   assert.equal(sourceString({ topic: 'AAPL', partition: 2, offset: '17' }), 'AAPL/2/17');
 });
 

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { LIMITS } from '../../../../src/core/limits';
 import { codecs, type Trade } from '../../../../src/core/serde';
 import { decodeTrade } from '../../../../src/core/stores/records';
 import { tradeLine } from '../../../../src/core/stores/mysql/sql';
@@ -65,22 +66,13 @@ test('common trades: the fast path renders exactly the line of the exact path', 
   const pick = <T>(xs: T[]) => xs[Math.floor(next() * xs.length)];
   const doubles = () =>
     pick([0, -0, 1, 0.1, 1e21, 1e-7, 5e-324, Number.MAX_VALUE, -12.75, next() * 1e5, next() * 1e-3, Math.round(next() * 1e6) / 100]);
+  // Times and symbols within LIMITS (outside them is poison: see the LIMITS test below).
   const times = () =>
-    pick([
-      0,
-      -1,
-      1,
-      86_399_999,
-      -86_400_000,
-      Date.UTC(9999, 11, 31, 23, 59, 59, 999),
-      -62_167_219_200_000 /* 0000-01-01 */,
-      Math.floor(next() * 2e12),
-      Math.floor(next() * 253_402_300_799_999),
-    ]);
-  const texts = () => pick(['a', 'AAPL', 'OANDA:EUR_USD', " ~!#$%&'()*+,-./:;<=>?@[]^_`{|}", 'x'.repeat(300)]);
+    pick([0, 1, 86_399_999, LIMITS.tradeTimeMaxMs, Math.floor(next() * 2e12), Math.floor(next() * LIMITS.tradeTimeMaxMs)]);
+  const texts = () => pick(['a', 'AAPL', 'OANDA:EUR_USD', " ~!#$%&'()*+,-./:;<=>?@[]^_`{|}", 'x'.repeat(LIMITS.symbolMaxLength)]);
   for (let i = 0; i < 3_000; i++) {
     const trade: Trade = {
-      id: pick([base.id, texts()]),
+      id: pick([base.id, texts(), 'x'.repeat(300)]),
       symbol: texts(),
       price: doubles(),
       volume: doubles(),
@@ -120,6 +112,28 @@ test('anything unusual is left to the exact path, which escapes it or names the 
   // And the exact path still renders the renderable ones (escaped) and refuses the poison.
   assert.equal(exactLine(codecs().trade.encode({ ...base, symbol: 'tab\there' }))?.split('\t')[1], 'tab\\there');
   assert.equal(exactLine(codecs().trade.encode({ ...base, price: NaN })), null);
+});
+
+test('LIMITS: over-long symbols and times outside 1970..9999 are poison on both paths, with a reason naming the limit', () => {
+  const edge = codecs().trade.encode({ ...base, symbol: 'x'.repeat(LIMITS.symbolMaxLength), trade_timestamp: LIMITS.tradeTimeMaxMs });
+  assert.notEqual(fastLine(edge), null, 'the limits themselves are accepted');
+  assert.equal(fastLine(edge), exactLine(edge));
+  const cases: [Trade, RegExp][] = [
+    [{ ...base, symbol: 'x'.repeat(LIMITS.symbolMaxLength + 1) }, /symbol is 129 characters long; at most 128/],
+    [{ ...base, symbol: 'S'.repeat(200) }, /symbol is 200 characters/],
+    [{ ...base, symbol: 'é'.repeat(LIMITS.symbolMaxLength + 1) }, /symbol is 129 characters/],
+    [{ ...base, trade_timestamp: LIMITS.tradeTimeMaxMs + 1 }, /trade_timestamp .* outside 1970-01-01T00:00:00.000Z \.\. 9999-12-31/],
+    [{ ...base, trade_timestamp: Date.UTC(10000, 0, 1) }, /trade_timestamp/],
+    [{ ...base, trade_timestamp: -1 }, /trade_timestamp -1 is outside/],
+    [{ ...base, ingest_timestamp: -86_400_000 }, /ingest_timestamp/],
+  ];
+  for (const [trade, reason] of cases) {
+    const bytes = codecs().trade.encode(trade);
+    assert.equal(fastLine(bytes), null, JSON.stringify(trade).slice(0, 80));
+    assert.throws(() => decodeTrade(bytes), reason);
+  }
+  // Emoji count as one character each, as MySQL counts them: 128 of them fit the column.
+  assert.equal(decodeTrade(codecs().trade.encode({ ...base, symbol: '🚀'.repeat(LIMITS.symbolMaxLength) })).symbol.length, 256);
 });
 
 test('truncated, padded and malformed bytes never render a line', () => {
