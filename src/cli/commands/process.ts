@@ -23,7 +23,8 @@ export function parseWindows(value: string): number[] {
   for (const size of sizes)
     if (size > LIMITS.windowMaxMs)
       throw new InvalidArgumentError(
-        `window size ${durationLabel(size)} is larger than ${LIMITS.windowMaxMs} ms (about 49.7 days), the largest window_ms the stores hold; use e.g. 1h or 24h.`,
+        `window size ${durationLabel(size)} is larger than ${LIMITS.windowMaxMs} ms (about 49.7 days), ` +
+          'the largest window_ms the stores hold; use e.g. 1h or 24h.',
       );
   if (new Set(sizes).size !== sizes.length) throw new InvalidArgumentError(`"${value}" lists a window size twice.`);
   return sizes.sort((a, b) => a - b);
@@ -48,6 +49,20 @@ function sessionTimeout(value: string): number {
   if (ms < 6_000 || ms > 300_000) throw new InvalidArgumentError(`"${value}" is outside what the broker accepts by default (6s to 5m).`);
   return ms;
 }
+
+const HELP_AFTER = `
+Output: one topic per symbol (BINANCE:BTCUSDT -> BINANCE_BTCUSDT, created with 1 partition),
+key = symbol, header finpipe.type = trade | candle, Avro finpipe.Trade / finpipe.Candle.
+Run more instances with the same --group to share the work; kill -9 is safe.
+A trade that cannot be processed (a symbol with no valid topic, or one mapping onto finpipe's
+own or Kafka's internal topics, a time outside the limits or beyond --max-future) goes to
+the dead-letter topic with the reason; the rest goes on.
+
+Examples:
+  $ finpipe process
+  $ finpipe process BINANCE:BTCUSDT BINANCE:ETHUSDT --windows 1s,10s,1m
+  $ finpipe process --emit final --lateness 30s --group candles-final --topic-prefix final-
+  $ finpipe sink --pattern 'final-.*'     # the second configuration's candles`;
 
 /** `finpipe process`: raw trades -> per-symbol topics with trades and event-time candles, exactly once. */
 export function processCommand(): Command {
@@ -114,22 +129,7 @@ export function processCommand(): Command {
         .argParser(parseDuration)
         .default(D.statsIntervalMs, durationLabel(D.statsIntervalMs)),
     )
-    .addHelpText(
-      'after',
-      `
-Output: one topic per symbol (BINANCE:BTCUSDT -> BINANCE_BTCUSDT, created with 1 partition),
-key = symbol, header finpipe.type = trade | candle, Avro finpipe.Trade / finpipe.Candle.
-Run more instances with the same --group to share the work; kill -9 is safe.
-A trade that cannot be processed (a symbol with no valid topic, or one mapping onto finpipe's
-own or Kafka's internal topics, a time outside the limits or beyond --max-future) goes to
-the dead-letter topic with the reason; the rest goes on.
-
-Examples:
-  $ finpipe process
-  $ finpipe process BINANCE:BTCUSDT BINANCE:ETHUSDT --windows 1s,10s,1m
-  $ finpipe process --emit final --lateness 30s --group candles-final --topic-prefix final-
-  $ finpipe sink --pattern 'final-.*'     # the second configuration's candles`,
-    )
+    .addHelpText('after', HELP_AFTER)
     .action(async (symbols: string[], flags: ProcessFlags, command: Command) => {
       const { runProcessCommand } = await import('../actions/process');
       await runProcessCommand(globalOptions(command), symbols, flags);

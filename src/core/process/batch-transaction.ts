@@ -122,7 +122,10 @@ export class BatchTransaction {
         // The whole record, as received, with every reason; its good trades (if any) go on below.
         counts.deadLetters++;
         const reason = decoded.ok ? decoded.rejected.join('; ') : decoded.reason;
-        out.push(topics.deadLetter, deadLetterMessage({ stage: 'process', reason, source, value: m.value ?? '', key: m.key, headers: m.headers }));
+        out.push(
+          topics.deadLetter,
+          deadLetterMessage({ stage: 'process', reason, source, value: m.value ?? '', key: m.key, headers: m.headers }),
+        );
         if (!decoded.ok) continue;
       }
       for (const trade of decoded.trades) {

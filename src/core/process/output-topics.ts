@@ -59,7 +59,8 @@ export function outputTopicFor(symbol: string, naming: TopicNaming): { topic: st
   if (topic.startsWith('__')) return { problem: `its topic would be "${topic}": names starting with "__" are Kafka's internal topics` };
   const role = naming.reserved.get(topic);
   if (role) return { problem: `its topic would be "${topic}", finpipe's own ${role} topic` };
-  if (topic.endsWith('-state')) return { problem: `its topic would be "${topic}": names ending in "-state" are process groups' state topics` };
+  if (topic.endsWith('-state'))
+    return { problem: `its topic would be "${topic}": names ending in "-state" are process groups' state topics` };
   return { topic };
 }
 

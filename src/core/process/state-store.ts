@@ -98,7 +98,10 @@ export async function deleteLeftoverReaderGroups(admin: Admin, groupId: string, 
     if (deleted.length > 0) logger.info({ groups: deleted }, 'deleted state-reader groups left behind by earlier runs');
     return deleted;
   } catch (error) {
-    logger.warn({ err: error }, 'could not clean up state-reader groups of earlier runs; they are harmless, delete them with kafka-consumer-groups --delete');
+    logger.warn(
+      { err: error },
+      'could not clean up state-reader groups of earlier runs; they are harmless, delete them with kafka-consumer-groups --delete',
+    );
     return [];
   }
 }

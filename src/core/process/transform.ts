@@ -106,7 +106,11 @@ function problem(raw: RawMessage, key: string | null): string | null {
  * Decodes and checks one raw record; `keep` filters symbols (filtered trades are not an
  * error); `check` rejects single trades (see the module comment).
  */
-export function decodeRawRecord(record: RawRecordRef, keep: (symbol: string) => boolean = () => true, check: TradeCheck = () => null): Decoded {
+export function decodeRawRecord(
+  record: RawRecordRef,
+  keep: (symbol: string) => boolean = () => true,
+  check: TradeCheck = () => null,
+): Decoded {
   if (!record.value) return { ok: false, reason: 'record has no value (tombstone)' };
   let raw: RawMessage;
   try {

@@ -16,13 +16,19 @@ test('--windows: durations, sorted, distinct, positive', () => {
 test('--windows: a size the stores cannot hold (window_ms is INT UNSIGNED) is a usage error', () => {
   assert.deepEqual(parseWindows('24h'), [86_400_000]);
   assert.deepEqual(parseWindows('1193h'), [4_294_800_000], 'just under 2^32 - 1 ms');
-  assert.throws(() => parseWindows('1200h'), (e: unknown) => e instanceof InvalidArgumentError && /1200h is larger than 4294967295 ms/.test(e.message));
+  assert.throws(
+    () => parseWindows('1200h'),
+    (e: unknown) => e instanceof InvalidArgumentError && /1200h is larger than 4294967295 ms/.test(e.message),
+  );
   assert.throws(() => parseWindows('1s,1200h'), InvalidArgumentError);
 });
 
 test('--topic-prefix: legal topic-name characters, not internal', () => {
   assert.equal(parseTopicPrefix('final-'), 'final-');
   assert.equal(parseTopicPrefix(''), '');
-  assert.throws(() => parseTopicPrefix('__x'), (e: unknown) => e instanceof InvalidArgumentError && /"__x" cannot start topic names/.test(e.message));
+  assert.throws(
+    () => parseTopicPrefix('__x'),
+    (e: unknown) => e instanceof InvalidArgumentError && /"__x" cannot start topic names/.test(e.message),
+  );
   assert.throws(() => parseTopicPrefix('a/b'), InvalidArgumentError);
 });

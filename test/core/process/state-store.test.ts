@@ -361,7 +361,7 @@ describe('ChangelogReader', () => {
 describe('leftover reader groups', () => {
   const uuid = '0b8e1c1e-3f5a-4d2b-9c1d-2a3b4c5d6e7f';
 
-  test('the pattern matches only this group\'s readers', () => {
+  test("the pattern matches only this group's readers", () => {
     const p = readerGroupPattern('finpipe-process');
     assert.ok(p.test(`finpipe-process-state-reader-${uuid}`));
     assert.ok(!p.test(`finpipe-process-fx-state-reader-${uuid}`), 'another group whose name starts alike');
@@ -376,12 +376,15 @@ describe('leftover reader groups', () => {
     const admin = {
       listGroups: async () => ({ groups: groups.map((g) => ({ groupId: g.groupId, protocolType: 'consumer' })) }),
       describeGroups: async (ids: string[]) => ({
-        groups: groups.filter((g) => ids.includes(g.groupId)).map((g) => ({ ...g, members: Array.from({ length: g.members }, () => ({})) })),
+        groups: groups
+          .filter((g) => ids.includes(g.groupId))
+          .map((g) => ({ ...g, members: Array.from({ length: g.members }, () => ({})) })),
       }),
       deleteGroups: async (ids: string[]) => {
         const failed = ids.filter((id) => failDelete.includes(id));
         deleted.push(...ids.filter((id) => !failed.includes(id)));
-        if (failed.length > 0) throw Object.assign(new Error('Error in DeleteGroups'), { groups: failed.map((groupId) => ({ groupId, errorCode: 69 })) });
+        if (failed.length > 0)
+          throw Object.assign(new Error('Error in DeleteGroups'), { groups: failed.map((groupId) => ({ groupId, errorCode: 69 })) });
         return ids.map((groupId) => ({ groupId, errorCode: 0 }));
       },
     } as unknown as Admin;

@@ -91,10 +91,16 @@ test('trade limits: symbol length, the times the stores hold, and --max-future f
   assert.equal(ok({ t: 1 }), null);
   assert.equal(ok({ s: 'x'.repeat(LIMITS.symbolMaxLength) }), null);
   assert.match(ok({ s: 'x'.repeat(LIMITS.symbolMaxLength + 1) })!, /^s: symbol "x+…" is 129 characters long; at most 128/);
-  assert.match(ok({ t: now + 60_001 })!, /^t: 2024-01-01T00:01:00\.001Z is 1\.0 min ahead of the wall clock .*at most 1\.0 min .*--max-future/);
+  assert.match(
+    ok({ t: now + 60_001 })!,
+    /^t: 2024-01-01T00:01:00\.001Z is 1\.0 min ahead of the wall clock .*at most 1\.0 min .*--max-future/,
+  );
   const century = Date.UTC(2124, 0, 1);
   assert.match(ok({ t: century })!, /^t: 2124-01-01T00:00:00\.000Z is \d+\.\d days ahead/);
-  assert.match(ok({ t: Date.UTC(10_000, 0, 1) })!, /outside the times the stores can hold \(1970-01-01T00:00:00\.000Z to 9999-12-31T23:59:59\.999Z\)/);
+  assert.match(
+    ok({ t: Date.UTC(10_000, 0, 1) })!,
+    /outside the times the stores can hold \(1970-01-01T00:00:00\.000Z to 9999-12-31T23:59:59\.999Z\)/,
+  );
   assert.match(tradeLimitProblem(t({ t: -5 }), now, 60_000)!, /outside/);
   assert.equal(tradeLimitProblem(t({ t: century }), now, century), null, 'a larger --max-future lets it through');
 });
@@ -113,6 +119,10 @@ test('a check refuses single trades: the others of the record go on, the reasons
   assert.match(d.rejected[0], /^data\[1\]\.t: 2124-01-01/);
   const all = decodeRawRecord(record([t({ s: 'BAD' })]), undefined, () => 's: no topic');
   assert.deepEqual(all, { ok: true, trades: [], rejected: ['data[0].s: no topic'] });
-  const filtered = decodeRawRecord(record([t({ s: 'BAD' })]), (s) => s !== 'BAD', () => 'never asked');
+  const filtered = decodeRawRecord(
+    record([t({ s: 'BAD' })]),
+    (s) => s !== 'BAD',
+    () => 'never asked',
+  );
   assert.deepEqual(filtered, { ok: true, trades: [], rejected: [] }, 'filtered-out symbols are not checked');
 });
