@@ -377,3 +377,16 @@ export async function assertOutputsAreTheReference(
   const late = (await readToEnd(admin, [s.late])).map((r) => decodeTrade(r.value!));
   assert.deepEqual(late.sort(byId), [...exp.late].sort(byId));
 }
+
+/** Deletes consumer groups with a client of its own (the test's admin may be disconnected by then); never throws. */
+export async function deleteGroupsQuietly(groups: string[]): Promise<void> {
+  const a = testKafka().admin();
+  try {
+    await a.connect();
+    for (const g of groups) await a.deleteGroups([g]).catch(() => {});
+  } catch {
+    // the broker is gone: nothing more to clean
+  } finally {
+    await a.disconnect().catch(() => {});
+  }
+}

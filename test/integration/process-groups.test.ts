@@ -12,6 +12,7 @@ import { readCandles, readTrades } from './sink-fixtures';
 import {
   assertOutputsAreTheReference,
   byId,
+  deleteGroupsQuietly,
   frameMessage,
   readToEnd,
   reference,
@@ -54,7 +55,7 @@ test('the state reader leaves no consumer group behind, and the next start remov
   const notOurs = `${s.group}-state-reader-kept`;
   for (const groupId of [leftover, notOurs]) {
     await adm.setOffsets({ groupId, topic: s.raw, partitions: [{ partition: 0, offset: '1' }] });
-    t.after(() => adm.deleteGroups([groupId]).catch(() => {}));
+    t.after(() => deleteGroupsQuietly([groupId]));
   }
   assert.deepEqual((await readerGroups(adm, s.group)).sort(), [leftover, notOurs].sort());
 
@@ -82,7 +83,7 @@ test('without --group, the group is derived from the raw topic', async (t) => {
   const s = await scenario(t, adm, 1, 1);
   const derived = `finpipe-process-${s.raw}`;
   t.after(async () => {
-    await adm.deleteGroups([derived]).catch(() => {});
+    await deleteGroupsQuietly([derived]);
     await deleteTopicsQuietly([`${derived}-state`]);
   });
   const p = await connectProducer(t);
@@ -128,7 +129,7 @@ test('--topic-prefix keeps two configurations apart, and sink --pattern reads th
 
   const db = await createDatabase(t, 'fp_prefix');
   const sinkGroup = `${s.group}-sink`;
-  t.after(() => adm.deleteGroups([sinkGroup]).catch(() => {}));
+  t.after(() => deleteGroupsQuietly([sinkGroup, `${s.group}-final`]));
   const sink = startCli(t, ['sink', '--pattern', `${prefix}.*`, '--mysql-url', db.url, '--group', sinkGroup, '--flush', '200ms'], {
     FINPIPE_DLQ_TOPIC: s.dlq,
   });

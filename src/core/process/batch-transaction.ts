@@ -56,6 +56,11 @@ export class BatchTransaction {
     this.rawTopic = options.topics.raw;
   }
 
+  /** After a failed transaction: output topics are looked at again (OutputTopics.forget). */
+  failed(): void {
+    this.outputs.forget();
+  }
+
   async run(task: PartitionTask, payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const firstOffset = batch.firstOffset();

@@ -162,6 +162,15 @@ export class OutputTopics {
     return pending;
   }
 
+  /**
+   * After a failed transaction: forget which topics were seen, so the next attempt checks
+   * them again and recreates one deleted meanwhile (otherwise every retry would send to a
+   * topic that no longer exists, and the partition would stop for good).
+   */
+  forget(): void {
+    this.partitionsOf.clear();
+  }
+
   /** The partition to write a symbol topic's records to: 0 for the usual one-partition topic
    * (saves hashing every record's key); a topic made elsewhere with more partitions is left
    * to the default partitioner, which hashes the key (= symbol) to one fixed partition. */

@@ -198,6 +198,7 @@ export class Processor implements Stage<ProcessStats> {
       // The in-memory state may hold this batch's half-applied changes: drop it; the batch is
       // fetched again (its offset was not resolved) and processed from the restored state.
       if (task) await run.tasks.drop(task);
+      run.batches.failed();
       if (!run.signal.aborted) await this.onBatchFailure(error, payload, run);
     }
   }
