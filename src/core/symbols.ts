@@ -32,10 +32,15 @@ export function assertTopicName(name: string): string {
   return name;
 }
 
+/** The mapping alone, without checks: callers that must not throw check the result themselves. */
+export function symbolTopicName(symbol: string): string {
+  return symbol.trim().replace(/[^a-zA-Z0-9_-]/g, '_');
+}
+
 export function symbolToTopic(symbol: string): string {
   const trimmed = symbol.trim();
   if (!trimmed) throw new FinpipeError('SYMBOL_INVALID', 'symbol must not be empty', { hint: 'pass symbols like BINANCE:BTCUSDT or AAPL' });
-  const topic = trimmed.replace(/[^a-zA-Z0-9_-]/g, '_');
+  const topic = symbolTopicName(trimmed);
   if (topic.length > MAX_TOPIC_NAME_LENGTH) {
     throw new FinpipeError(
       'SYMBOL_INVALID',

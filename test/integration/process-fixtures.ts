@@ -1,4 +1,5 @@
 import '../helpers/kafkajs-read-committed'; // first: fixes kafkajs' read_committed filter before kafkajs loads
+import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import type { Admin, Message } from 'kafkajs';
@@ -25,7 +26,14 @@ export interface Scenario {
   args(...extra: string[]): string[];
 }
 
-export async function scenario(t: TestContext, admin: Admin, partitions: number, symbolCount: number): Promise<Scenario> {
+export async function scenario(
+  t: TestContext,
+  admin: Admin,
+  partitions: number,
+  symbolCount: number,
+  /** Output topic names: the plain mapping unless process runs with --topic-prefix. */
+  topicOf: (symbol: string) => string = symbolToTopic,
+): Promise<Scenario> {
   const id = randomUUID().slice(0, 8);
   const s: Scenario = {
     id,
@@ -59,7 +67,7 @@ export async function scenario(t: TestContext, admin: Admin, partitions: number,
     topics: [{ topic: s.raw, numPartitions: partitions, configEntries: [{ name: 'retention.ms', value: '-1' }] }],
     waitForLeaders: true,
   });
-  t.after(() => deleteAll([s.raw, s.late, s.dlq, `${s.group}-state`, ...s.symbols.map(symbolToTopic)]));
+  t.after(() => deleteAll([s.raw, s.late, s.dlq, `${s.group}-state`, ...s.symbols.map(topicOf)]));
   return s;
 }
 
@@ -232,7 +240,14 @@ export const candleKey = (c: Candle): string => `${c.symbol}|${c.window_ms}|${c.
  * Replays the raw topic as read back (offsets and all) through the semantics of the issue,
  * written as plainly as possible: group each symbol's on-time trades per window, then fold.
  */
-export function reference(raw: ReadBack[], sizes: number[], latenessMs: number, keep: (s: string) => boolean = () => true): Expected {
+export function reference(
+  raw: ReadBack[],
+  sizes: number[],
+  latenessMs: number,
+  keep: (s: string) => boolean = () => true,
+  /** Trades process must refuse (dead-letter) on their own: they are left out, ids keep their position. */
+  refused: (d: RawTrade) => boolean = () => false,
+): Expected {
   const exp: Expected = { trades: [], late: [], finals: new Map(), open: new Map(), deadLetterSources: [] };
   const bySymbol = new Map<string, Trade[]>();
   const sorted = [...raw].sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
@@ -246,6 +261,7 @@ export function reference(raw: ReadBack[], sizes: number[], latenessMs: number, 
       continue;
     }
     msg.data.forEach((d, i) => {
+      if (refused(d)) return;
       const trade: Trade = {
         id: v5(`${r.topic}/${r.partition}/${r.offset}/${i}`),
         symbol: d.s,
@@ -310,7 +326,10 @@ export function reference(raw: ReadBack[], sizes: number[], latenessMs: number, 
 }
 
 /** Splits what process wrote into trades and candles (asserting the record layout on the way). */
-export function decodeOutputs(records: ReadBack[]): { trades: Trade[]; candles: Candle[] } {
+export function decodeOutputs(
+  records: ReadBack[],
+  topicOf: (symbol: string) => string = symbolToTopic,
+): { trades: Trade[]; candles: Candle[] } {
   const trades: Trade[] = [];
   const candles: Candle[] = [];
   for (const r of records) {
@@ -320,7 +339,7 @@ export function decodeOutputs(records: ReadBack[]): { trades: Trade[]; candles: 
     else throw new Error(`record ${r.topic}/${r.partition}/${r.offset} has finpipe.type=${type}`);
     const symbol = type === 'trade' ? trades[trades.length - 1].symbol : candles[candles.length - 1].symbol;
     if (r.key !== symbol) throw new Error(`record ${r.topic}/${r.offset}: key ${r.key} is not the symbol ${symbol}`);
-    if (r.topic !== symbolToTopic(symbol)) throw new Error(`${symbol} written to ${r.topic}`);
+    if (r.topic !== topicOf(symbol)) throw new Error(`${symbol} written to ${r.topic}`);
   }
   return { trades, candles };
 }
@@ -329,3 +348,45 @@ export function decodeOutputs(records: ReadBack[]): { trades: Trade[]; candles: 
 export const decodeTrade = (value: Buffer): Trade => ({ ...codecs().trade.decode(value) });
 
 export const byId = (a: Trade, b: Trade): number => a.id.localeCompare(b.id);
+
+/**
+ * The symbol topics and the late topic hold exactly the reference: every trade once (ids
+ * included), candle versions growing per window, one final per closed window, the latest
+ * update of each open one.
+ */
+export async function assertOutputsAreTheReference(
+  admin: Admin,
+  s: Scenario,
+  exp: Expected,
+  topicOf: (symbol: string) => string = symbolToTopic,
+): Promise<void> {
+  const out = decodeOutputs(await readToEnd(admin, s.symbols.map(topicOf)), topicOf);
+  assert.equal(out.trades.length, exp.trades.length, 'no trade lost or doubled');
+  assert.deepEqual(out.trades.sort(byId), [...exp.trades].sort(byId));
+  const last = new Map<string, Candle>();
+  let finals = 0;
+  for (const c of out.candles) {
+    const prev = last.get(candleKey(c));
+    if (prev) assert.ok(c.version > prev.version && !prev.is_final, `${candleKey(c)}: version ${c.version} after ${prev.version}`);
+    last.set(candleKey(c), c);
+    if (c.is_final) finals++;
+  }
+  assert.equal(finals, exp.finals.size, 'one final candle per closed window');
+  assert.deepEqual(new Map([...last].filter(([, c]) => c.is_final)), exp.finals);
+  assert.deepEqual(new Map([...last].filter(([, c]) => !c.is_final)), exp.open);
+  const late = (await readToEnd(admin, [s.late])).map((r) => decodeTrade(r.value!));
+  assert.deepEqual(late.sort(byId), [...exp.late].sort(byId));
+}
+
+/** Deletes consumer groups with a client of its own (the test's admin may be disconnected by then); never throws. */
+export async function deleteGroupsQuietly(groups: string[]): Promise<void> {
+  const a = testKafka().admin();
+  try {
+    await a.connect();
+    for (const g of groups) await a.deleteGroups([g]).catch(() => {});
+  } catch {
+    // the broker is gone: nothing more to clean
+  } finally {
+    await a.disconnect().catch(() => {});
+  }
+}

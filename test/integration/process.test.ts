@@ -148,4 +148,11 @@ test('a missing raw topic and bad flags are clear errors, not hangs', async () =
   assert.match(badWindows.stderr, /"abc" is not a duration/);
   const badEmit = await runCli(['process', '--emit', 'sometimes']);
   assert.equal(badEmit.code, 2);
+  // window_ms is INT UNSIGNED: a window the sink would dead-letter every candle of is refused up front.
+  const hugeWindow = await runCli(['process', '--windows', '1s,1200h']);
+  assert.equal(hugeWindow.code, 2);
+  assert.match(hugeWindow.stderr, /window size 1200h is larger than 4294967295 ms .* use e\.g\. 1h or 24h/);
+  const badPrefix = await runCli(['process', '--topic-prefix', '__x']);
+  assert.equal(badPrefix.code, 2);
+  assert.match(badPrefix.stderr, /"__x" cannot start topic names: names starting with "__" are Kafka's internal topics/);
 });

@@ -7,10 +7,13 @@ export interface ProcessFlags {
   topic?: string;
   lateTopic?: string;
   dlqTopic?: string;
-  group: string;
+  /** Unset: derived from the raw topic (defaultGroupId). */
+  group?: string;
+  topicPrefix: string;
   windows: number[];
   lateness: number;
   emit: 'update' | 'final';
+  maxFuture: number;
   start: 'earliest' | 'latest';
   sessionTimeout: number;
   statsInterval: number;
@@ -30,8 +33,10 @@ export async function runProcessCommand(global: GlobalOptions, symbols: string[]
       kafka: config.kafka,
       topics: { raw: config.topics.raw, late: config.topics.late, deadLetter: config.topics.deadLetter },
       groupId: flags.group,
+      topicPrefix: flags.topicPrefix,
       symbols,
       windows: { sizes: flags.windows, latenessMs: flags.lateness, emit: flags.emit },
+      maxFutureMs: flags.maxFuture,
       fromBeginning: flags.start === 'earliest',
       sessionTimeoutMs: flags.sessionTimeout,
       logger,

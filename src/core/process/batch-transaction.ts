@@ -8,7 +8,7 @@ import type { OutputTopics } from './output-topics';
 import type { PartitionTask } from './partition-tasks';
 import { changelogMessages } from './state-store';
 import type { ProcessStats } from './stats';
-import { decodeRawRecord } from './transform';
+import { decodeRawRecord, tradeLimitProblem, type TradeCheck } from './transform';
 import { SymbolWindows, type SymbolSnapshot } from './windows';
 
 /** Headers on the late-trades topic. */
@@ -54,6 +54,11 @@ export class BatchTransaction {
     const keepSet = options.symbols.length > 0 ? new Set(symbolTopics(options.symbols).keys()) : null;
     this.keep = keepSet ? (symbol) => keepSet.has(symbol) : () => true;
     this.rawTopic = options.topics.raw;
+  }
+
+  /** After a failed transaction: output topics are looked at again (OutputTopics.forget). */
+  failed(): void {
+    this.outputs.forget();
   }
 
   async run(task: PartitionTask, payload: EachBatchPayload): Promise<void> {
@@ -108,27 +113,25 @@ export class BatchTransaction {
     const { rawTopic, keep, outputs } = this;
     const { topics, windows: windowConfig } = this.options;
     const partition = batch.partition;
+    const check = this.tradeCheck();
     for (const m of batch.messages) {
       if (next !== null && BigInt(m.offset) < next) continue; // committed before we took over
       counts.records++;
+      const source = `${rawTopic}/${partition}/${m.offset}`;
       const decoded = decodeRawRecord(
         { topic: rawTopic, partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp },
         keep,
+        check,
       );
-      if (!decoded.ok) {
+      if (!decoded.ok || decoded.rejected.length > 0) {
+        // The whole record, as received, with every reason; its good trades (if any) go on below.
         counts.deadLetters++;
+        const reason = decoded.ok ? decoded.rejected.join('; ') : decoded.reason;
         out.push(
           topics.deadLetter,
-          deadLetterMessage({
-            stage: 'process',
-            reason: decoded.reason,
-            source: `${rawTopic}/${partition}/${m.offset}`,
-            value: m.value ?? '',
-            key: m.key,
-            headers: m.headers,
-          }),
+          deadLetterMessage({ stage: 'process', reason, source, value: m.value ?? '', key: m.key, headers: m.headers }),
         );
-        continue;
+        if (!decoded.ok) continue;
       }
       for (const trade of decoded.trades) {
         counts.trades++;
@@ -142,14 +145,26 @@ export class BatchTransaction {
         const lateInfo = windows.add({ price: trade.price, volume: trade.volume, time: trade.trade_timestamp });
         if (lateInfo) {
           counts.late++;
-          out.push(topics.late, {
-            key: trade.symbol,
-            value,
-            headers: lateHeaders(trade, lateInfo.watermark, lateInfo.missed, `${rawTopic}/${partition}/${m.offset}`),
-          });
+          out.push(topics.late, { key: trade.symbol, value, headers: lateHeaders(trade, lateInfo.watermark, lateInfo.missed, source) });
         }
       }
     }
+  }
+
+  /**
+   * The per-trade checks of one batch: the limits (future measured from the wall clock at
+   * the batch's start) and a valid output topic for the symbol. A refused trade never
+   * reaches a topic, the windows or the watermark.
+   */
+  private tradeCheck(): TradeCheck {
+    const now = Date.now();
+    const { maxFutureMs } = this.options;
+    return (trade) => {
+      const limit = tradeLimitProblem(trade, now, maxFutureMs);
+      if (limit) return limit;
+      const topic = this.outputs.problem(trade.s);
+      return topic && `s: symbol ${JSON.stringify(trade.s)}: ${topic}`;
+    };
   }
 
   /** The changed windows' candles (one version per window per transaction) and their snapshots. */

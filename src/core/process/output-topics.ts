@@ -2,11 +2,67 @@ import type { Admin } from 'kafkajs';
 import { FinpipeError } from '../errors';
 import { ensureTopics } from '../kafka/topics';
 import type { Logger } from '../log';
-import { symbolToTopic } from '../symbols';
+import { LIMITS } from '../limits';
+import { MAX_TOPIC_NAME_LENGTH, symbolTopicName, topicNameProblem } from '../symbols';
 import type { ProcessOptions } from './options';
 
 /** Symbol topics get one partition: see the topic layout in processor.ts. */
 const OUTPUT_PARTITIONS = 1;
+
+/** How symbol topics are named: the prefix, and the names they must never take (name -> what it is). */
+export interface TopicNaming {
+  prefix: string;
+  reserved: Map<string, string>;
+}
+
+/** The topics process itself reads or writes, which no symbol's records may go to. */
+export function topicNaming(prefix: string, topics: ProcessOptions['topics'], changelogTopic: string): TopicNaming {
+  const reserved = new Map([
+    [topics.raw, 'raw'],
+    [topics.late, 'late-trades'],
+    [topics.deadLetter, 'dead-letter'],
+    [changelogTopic, 'state'],
+  ]);
+  return { prefix, reserved };
+}
+
+/** Longest --topic-prefix: with the longest symbol (LIMITS.symbolMaxLength) the name stays legal. */
+export const MAX_TOPIC_PREFIX_LENGTH = MAX_TOPIC_NAME_LENGTH - LIMITS.symbolMaxLength;
+
+/** Why `prefix` cannot start symbol topic names; null when it can. */
+export function topicPrefixProblem(prefix: string): string | null {
+  if (prefix === '') return null;
+  if (prefix.length > MAX_TOPIC_PREFIX_LENGTH)
+    return `it is ${prefix.length} characters long; at most ${MAX_TOPIC_PREFIX_LENGTH} leave room for a ${LIMITS.symbolMaxLength}-character symbol`;
+  if (prefix.startsWith('__')) return 'names starting with "__" are Kafka\'s internal topics';
+  if (/[^a-zA-Z0-9._-]/.test(prefix)) return 'only letters, digits, ".", "_" and "-" are allowed in topic names';
+  return null;
+}
+
+/**
+ * The topic a symbol's records go to, or why it has none. A symbol comes from the raw
+ * topic (anyone may write it), so every way its name could be illegal or land on a topic
+ * that is not a symbol topic is refused here, and the trade is dead-lettered instead of
+ * failing every transaction (or being written into finpipe's own or Kafka's topics):
+ *   - Kafka's name rules (empty, too long, "." / "..");
+ *   - `__*`: Kafka's internal topics (__consumer_offsets, __transaction_state), which refuse
+ *     writes and would fail every transaction of the partition;
+ *   - the raw, late, dead-letter and state topics of this run;
+ *   - `*-state`: the state topic of any process group (a compacted changelog).
+ */
+export function outputTopicFor(symbol: string, naming: TopicNaming): { topic: string } | { problem: string } {
+  const base = symbolTopicName(symbol);
+  if (!base) return { problem: 'symbol is blank: it has no topic name' };
+  const topic = naming.prefix + base;
+  const illegal = topicNameProblem(topic);
+  if (illegal) return { problem: `its topic cannot be created: ${illegal}` };
+  if (topic.startsWith('__')) return { problem: `its topic would be "${topic}": names starting with "__" are Kafka's internal topics` };
+  const role = naming.reserved.get(topic);
+  if (role) return { problem: `its topic would be "${topic}", finpipe's own ${role} topic` };
+  if (topic.endsWith('-state'))
+    return { problem: `its topic would be "${topic}": names ending in "-state" are process groups' state topics` };
+  return { topic };
+}
 
 /**
  * Checks the raw topic and creates the fixed topics process writes (late, dead letters, the
@@ -54,7 +110,8 @@ export class OutputTopics {
   /** Partition count of each symbol topic used so far. */
   private readonly partitionsOf = new Map<string, number>();
   private readonly creating = new Map<string, Promise<void>>();
-  private readonly topicOf = new Map<string, string>();
+  /** Each symbol's topic, or why it has none (outputTopicFor). */
+  private readonly topicOf = new Map<string, { topic: string } | { problem: string }>();
   // Shared Buffers rather than strings: kafkajs converts strings to Buffers for every record,
   // which shows in profiles at tens of thousands of records per second.
   private readonly keyOf = new Map<string, Buffer>();
@@ -62,6 +119,7 @@ export class OutputTopics {
   constructor(
     private readonly admin: Admin,
     private readonly logger: Logger,
+    private readonly naming: TopicNaming,
   ) {}
 
   key(symbol: string): Buffer {
@@ -70,10 +128,23 @@ export class OutputTopics {
     return key;
   }
 
+  /** Why the symbol's records cannot be written anywhere; null when `topic(symbol)` is fine. */
+  problem(symbol: string): string | null {
+    const found = this.lookup(symbol);
+    return 'problem' in found ? found.problem : null;
+  }
+
+  /** The symbol's topic; call only for a symbol whose problem() is null. */
   topic(symbol: string): string {
-    let topic = this.topicOf.get(symbol);
-    if (!topic) this.topicOf.set(symbol, (topic = symbolToTopic(symbol)));
-    return topic;
+    const found = this.lookup(symbol);
+    if ('problem' in found) throw new FinpipeError('INTERNAL', `no topic for symbol ${JSON.stringify(symbol)}: ${found.problem}`);
+    return found.topic;
+  }
+
+  private lookup(symbol: string): { topic: string } | { problem: string } {
+    let found = this.topicOf.get(symbol);
+    if (!found) this.topicOf.set(symbol, (found = outputTopicFor(symbol, this.naming)));
+    return found;
   }
 
   /** Whether `ensure(topic)` has completed, so records can be written to it. */
@@ -89,6 +160,15 @@ export class OutputTopics {
       this.creating.set(topic, pending);
     }
     return pending;
+  }
+
+  /**
+   * After a failed transaction: forget which topics were seen, so the next attempt checks
+   * them again and recreates one deleted meanwhile (otherwise every retry would send to a
+   * topic that no longer exists, and the partition would stop for good).
+   */
+  forget(): void {
+    this.partitionsOf.clear();
   }
 
   /** The partition to write a symbol topic's records to: 0 for the usual one-partition topic

@@ -7,9 +7,9 @@ import { backoffDelay, sleep } from '../retry';
 import type { Stage } from '../stage';
 import { BatchTransaction } from './batch-transaction';
 import type { ProcessOptions } from './options';
-import { OutputTopics, prepareTopics } from './output-topics';
+import { OutputTopics, prepareTopics, topicNaming } from './output-topics';
 import { PartitionTasks, type PartitionTask } from './partition-tasks';
-import { ChangelogReader, changelogTopicName } from './state-store';
+import { ChangelogReader, changelogTopicName, deleteLeftoverReaderGroups } from './state-store';
 import { copyStats, newStats, type ProcessStats } from './stats';
 
 /**
@@ -18,7 +18,8 @@ import { copyStats, newStats, type ProcessStats } from './stats';
  * Topic layout
  *   in   <raw> (default `trades`): key = symbol, value = Avro FinnhubProducer.message (one
  *        Finnhub frame's trades for one symbol), timestamp = ingest time.
- *   out  one topic per symbol, `symbolToTopic(symbol)` (BINANCE:BTCUSDT -> BINANCE_BTCUSDT),
+ *   out  one topic per symbol, `<prefix>` + symbolToTopic(symbol) (BINANCE:BTCUSDT -> BINANCE_BTCUSDT;
+ *        --topic-prefix keeps two configurations apart, final- -> final-BINANCE_BTCUSDT),
  *        created on demand with ONE partition: a symbol's trades and candle versions then sit
  *        in one ordered log, so a consumer (the sink) sees versions in order and needs no
  *        reordering; a single symbol's rate (Finnhub: at most a few thousand trades/s) is far
@@ -30,7 +31,9 @@ import { copyStats, newStats, type ProcessStats } from './stats';
  *        window (Trade schema, header finpipe.late.reason and friends). The trade itself is
  *        still written to its symbol topic — only its candle contribution was refused.
  *   dlq  <topics.deadLetter>: raw records that cannot be used, with the reason, stage
- *        `process` and source `topic/partition/offset`, in the same transaction.
+ *        `process` and source `topic/partition/offset`, in the same transaction. Also records
+ *        holding a trade process refuses alone (transform.ts: limits, a symbol without a
+ *        valid topic); the record's other trades are processed.
  *   state `<group>-state`: compacted changelog of the open windows (see state-store.ts).
  *
  * Windows and watermarks: see windows.ts (epoch-aligned tumbling windows, per-symbol
@@ -114,11 +117,13 @@ export class Processor implements Stage<ProcessStats> {
     let consumer: Consumer | null = null;
     try {
       const rawPartitions = await prepareTopics(admin, options.topics, changelogTopic);
+      await deleteLeftoverReaderGroups(admin, groupId, logger);
       await reader.start(groupId);
       let fail!: (error: unknown) => void;
       const failed = new Promise<never>((_, reject) => (fail = reject));
       failed.catch(() => {});
-      const batches = new BatchTransaction(admin, new OutputTopics(admin, logger), options, changelogTopic, this.stats);
+      const outputs = new OutputTopics(admin, logger, topicNaming(options.topicPrefix, options.topics, changelogTopic));
+      const batches = new BatchTransaction(admin, outputs, options, changelogTopic, this.stats);
       const run: Run = { signal, tasks, batches, failures: new Map(), fail };
       consumer = this.consumer(kafka, run);
       await consumer.connect();
@@ -134,6 +139,7 @@ export class Processor implements Stage<ProcessStats> {
         {
           rawTopic: options.topics.raw,
           groupId,
+          topicPrefix: options.topicPrefix,
           windows: windows.sizes,
           latenessMs: windows.latenessMs,
           emit: windows.emit,
@@ -192,6 +198,7 @@ export class Processor implements Stage<ProcessStats> {
       // The in-memory state may hold this batch's half-applied changes: drop it; the batch is
       // fetched again (its offset was not resolved) and processed from the restored state.
       if (task) await run.tasks.drop(task);
+      run.batches.failed();
       if (!run.signal.aborted) await this.onBatchFailure(error, payload, run);
     }
   }

@@ -63,8 +63,52 @@ interface PartitionLog {
   position: bigint;
 }
 
+/** The private group of one run's changelog reader (see ChangelogReader.start). */
+export function readerGroupPattern(groupId: string): RegExp {
+  const escaped = groupId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^${escaped}-state-reader-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`);
+}
+
+/**
+ * Deletes reader groups that runs of this group left behind: a run killed before its clean
+ * stop (and every run of versions whose reader auto-committed) leaves `<group>-state-reader-*`
+ * with committed offsets, which `finpipe status` then lists for ever. Only empty groups go:
+ * a group with members is another instance's live reader. Best effort: a failure is logged,
+ * never fatal.
+ */
+export async function deleteLeftoverReaderGroups(admin: Admin, groupId: string, logger: Logger): Promise<string[]> {
+  try {
+    const pattern = readerGroupPattern(groupId);
+    const candidates = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => pattern.test(g));
+    if (candidates.length === 0) return [];
+    const { groups } = await admin.describeGroups(candidates);
+    const empty = groups.filter((g) => g.state === 'Empty' && g.members.length === 0).map((g) => g.groupId);
+    if (empty.length === 0) return [];
+    let failed = new Set<string>();
+    try {
+      await admin.deleteGroups(empty);
+    } catch (error) {
+      // kafkajs rejects the whole call when one group fails (e.g. another instance deleted
+      // it first) and lists only the failed ones; the others were deleted.
+      const groupsFailed = (error as { groups?: { groupId: string }[] }).groups;
+      if (!groupsFailed) throw error;
+      failed = new Set(groupsFailed.map((g) => g.groupId));
+    }
+    const deleted = empty.filter((g) => !failed.has(g));
+    if (deleted.length > 0) logger.info({ groups: deleted }, 'deleted state-reader groups left behind by earlier runs');
+    return deleted;
+  } catch (error) {
+    logger.warn(
+      { err: error },
+      'could not clean up state-reader groups of earlier runs; they are harmless, delete them with kafka-consumer-groups --delete',
+    );
+    return [];
+  }
+}
+
 export class ChangelogReader {
   private consumer: Consumer | null = null;
+  private groupId: string | null = null;
   private readonly partitions = new Map<number, PartitionLog>();
   private failed: Error | null = null;
 
@@ -87,9 +131,11 @@ export class ChangelogReader {
 
   async start(groupId: string): Promise<void> {
     // A private group per reader: every instance reads every changelog partition and never
-    // commits (the changelog itself is the state, positions are rebuilt on each start).
+    // commits (the changelog itself is the state, positions are rebuilt on each start), and
+    // stop() deletes it, so no group is left behind per run.
+    this.groupId = `${groupId}-state-reader-${randomUUID()}`;
     const consumer = this.kafka.consumer({
-      groupId: `${groupId}-state-reader-${randomUUID()}`,
+      groupId: this.groupId,
       readUncommitted: false,
       maxWaitTimeInMs: 50,
       sessionTimeout: 30_000,
@@ -107,6 +153,8 @@ export class ChangelogReader {
     await consumer.connect();
     await consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await consumer.run({
+      // Off: kafkajs' default would commit the reader's positions, keeping its group alive.
+      autoCommit: false,
       eachBatch: async ({ batch }) => {
         const log = this.log(batch.partition);
         const prefix = `${this.rawTopic}/${batch.partition}`;
@@ -172,7 +220,16 @@ export class ChangelogReader {
   }
 
   async stop(): Promise<void> {
-    await this.consumer?.disconnect().catch(() => {});
+    if (!this.consumer) return;
+    await this.consumer.disconnect().catch(() => {});
     this.consumer = null;
+    const groupId = this.groupId;
+    // Once its member has left, the group is empty and deletable. Best effort: what is left
+    // (the broker was gone) is deleted by the next start (deleteLeftoverReaderGroups).
+    try {
+      await this.admin.deleteGroups([groupId!]);
+    } catch (error) {
+      this.logger.debug({ err: error, groupId }, 'state-reader group not deleted; the next start will');
+    }
   }
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { FinpipeError } from '../errors';
-import { codecs, type RawMessage, type Trade } from '../serde';
+import { LIMITS } from '../limits';
+import { codecs, type RawMessage, type RawTrade, type Trade } from '../serde';
 
 /**
  * Raw-topic record -> trades: the per-record half of `process`, pure (no Kafka).
@@ -17,6 +18,13 @@ import { codecs, type RawMessage, type Trade } from '../serde';
  * A key that differs from the trades' symbol is rejected because process relies on
  * key = symbol: that puts all of a symbol's trades in one raw partition, in order, which
  * is what makes per-symbol windows correct with several instances.
+ *
+ * A single trade that breaks a limit every stage agrees on (src/core/limits.ts: a symbol too
+ * long for the stores, a time the stores cannot hold or too far in the future), or whose
+ * symbol has no valid output topic, is rejected on its own (`rejected`): the record's other
+ * trades go on, and the caller dead-letters the record with the reasons. A trade from the
+ * future must never reach the windows: it would move its symbol's watermark (saved in the
+ * state topic) so far ahead that every later real trade is late and no candle closes again.
  */
 
 /** Namespace of trade ids (a fixed random UUID; changing it changes every id). */
@@ -46,7 +54,39 @@ export interface RawRecordRef {
   timestamp: string;
 }
 
-export type Decoded = { ok: true; trades: Trade[] } | { ok: false; reason: string };
+/** `rejected`: why single trades were left out, e.g. `data[2].t: ... ahead of the wall clock ...`. */
+export type Decoded = { ok: true; trades: Trade[]; rejected: string[] } | { ok: false; reason: string };
+
+/** What a trade is checked against besides its record's shape; null = no problem. */
+export type TradeCheck = (trade: RawTrade) => string | null;
+
+/**
+ * The limits on one trade (LIMITS): symbol length and event time. `nowMs` is the wall clock
+ * the future is measured from; `maxFutureMs` how far ahead of it a trade may be (clock skew).
+ */
+export function tradeLimitProblem(trade: RawTrade, nowMs: number, maxFutureMs: number): string | null {
+  if (trade.s.length > LIMITS.symbolMaxLength)
+    return `s: symbol "${trade.s.slice(0, 40)}…" is ${trade.s.length} characters long; at most ${LIMITS.symbolMaxLength} are allowed`;
+  if (trade.t < LIMITS.tradeTimeMinMs || trade.t > LIMITS.tradeTimeMaxMs)
+    return `t: ${trade.t} is outside the times the stores can hold (${iso(LIMITS.tradeTimeMinMs)} to ${iso(LIMITS.tradeTimeMaxMs)})`;
+  if (trade.t > nowMs + maxFutureMs)
+    return (
+      `t: ${iso(trade.t)} is ${durationText(trade.t - nowMs)} ahead of the wall clock (${iso(nowMs)}); ` +
+      `at most ${durationText(maxFutureMs)} is allowed (--max-future): fix the source's clock or raise --max-future`
+    );
+  return null;
+}
+
+function iso(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
+}
+
+function durationText(ms: number): string {
+  if (ms >= 86_400_000) return `${(ms / 86_400_000).toFixed(1)} days`;
+  if (ms >= 60_000) return `${(ms / 60_000).toFixed(1)} min`;
+  return `${(ms / 1000).toFixed(1)} s`;
+}
 
 function problem(raw: RawMessage, key: string | null): string | null {
   if (raw.type !== 'trade') return `type is "${raw.type}", expected "trade"`;
@@ -62,8 +102,15 @@ function problem(raw: RawMessage, key: string | null): string | null {
   return null;
 }
 
-/** Decodes and checks one raw record; `keep` filters symbols (filtered trades are not an error). */
-export function decodeRawRecord(record: RawRecordRef, keep: (symbol: string) => boolean = () => true): Decoded {
+/**
+ * Decodes and checks one raw record; `keep` filters symbols (filtered trades are not an
+ * error); `check` rejects single trades (see the module comment).
+ */
+export function decodeRawRecord(
+  record: RawRecordRef,
+  keep: (symbol: string) => boolean = () => true,
+  check: TradeCheck = () => null,
+): Decoded {
   if (!record.value) return { ok: false, reason: 'record has no value (tombstone)' };
   let raw: RawMessage;
   try {
@@ -73,13 +120,16 @@ export function decodeRawRecord(record: RawRecordRef, keep: (symbol: string) => 
   }
   const key = record.key ? record.key.toString('utf8') : null;
   // Records of symbols this run does not keep are not its business, valid or not.
-  if (key !== null && !keep(key)) return { ok: true, trades: [] };
+  if (key !== null && !keep(key)) return { ok: true, trades: [], rejected: [] };
   const bad = problem(raw, key);
   if (bad) return { ok: false, reason: bad };
   const ingest = Number(record.timestamp);
   const trades: Trade[] = [];
+  const rejected: string[] = [];
   raw.data.forEach((t, index) => {
     if (!keep(t.s)) return;
+    const refused = check(t);
+    if (refused) return void rejected.push(`data[${index}].${refused}`);
     trades.push({
       id: tradeId(record.topic, record.partition, record.offset, index),
       symbol: t.s,
@@ -90,5 +140,5 @@ export function decodeRawRecord(record: RawRecordRef, keep: (symbol: string) => 
       trade_conditions: (t.c ?? []).filter((c): c is string => c !== null),
     });
   });
-  return { ok: true, trades };
+  return { ok: true, trades, rejected };
 }

@@ -2,7 +2,15 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Admin, Kafka, Message } from 'kafkajs';
 import pino from 'pino';
-import { ChangelogReader, changelogMessages, changelogTopicName, positionKey, symbolKey } from '../../../src/core/process/state-store';
+import {
+  ChangelogReader,
+  changelogMessages,
+  changelogTopicName,
+  deleteLeftoverReaderGroups,
+  positionKey,
+  readerGroupPattern,
+  symbolKey,
+} from '../../../src/core/process/state-store';
 import type { SymbolSnapshot } from '../../../src/core/process/windows';
 import { FinpipeError } from '../../../src/core/errors';
 
@@ -64,8 +72,11 @@ class FakeConsumer {
     this.subscription = subscription;
   }
 
-  async run({ eachBatch }: { eachBatch: (args: { batch: unknown }) => Promise<void> }): Promise<void> {
-    this.eachBatch = eachBatch;
+  runConfig: { autoCommit?: boolean } | undefined;
+
+  async run(config: { autoCommit?: boolean; eachBatch: (args: { batch: unknown }) => Promise<void> }): Promise<void> {
+    this.runConfig = config;
+    this.eachBatch = config.eachBatch;
   }
 
   async disconnect(): Promise<void> {
@@ -105,14 +116,19 @@ function setup(ends: Record<number, number> = {}) {
     },
   } as unknown as Kafka;
   const offsetCalls: string[] = [];
+  const deletedGroups: string[][] = [];
   const admin = {
+    async deleteGroups(groups: string[]) {
+      deletedGroups.push(groups);
+      return groups.map((groupId) => ({ groupId, errorCode: 0 }));
+    },
     async fetchTopicOffsets(topic: string) {
       offsetCalls.push(topic);
       return Object.entries(ends).map(([p, high]) => ({ partition: Number(p), offset: String(high), high: String(high), low: '0' }));
     },
   } as unknown as Admin;
   const reader = new ChangelogReader(kafka, admin, TOPIC, RAW, logger);
-  return { reader, consumers, offsetCalls, ends };
+  return { reader, consumers, offsetCalls, ends, deletedGroups };
 }
 
 async function started(ends: Record<number, number> = {}) {
@@ -205,6 +221,18 @@ describe('ChangelogReader', () => {
     assert.ok(c1.connected);
     assert.deepEqual(c1.subscription, { topic: TOPIC, fromBeginning: true });
     assert.ok(c1.eachBatch, 'running');
+    assert.equal(c1.runConfig?.autoCommit, false, 'the reader never commits: a committed group outlives the run');
+  });
+
+  test('stop deletes the private group after its member left; a failing delete is not an error', async () => {
+    const { reader, consumer, deletedGroups } = await started();
+    await reader.stop();
+    assert.deepEqual(deletedGroups, [[consumer.config.groupId]]);
+    const failing = await started();
+    (failing.reader as unknown as { admin: object }).admin = {
+      deleteGroups: () => Promise.reject(new Error('GROUP_ID_NOT_FOUND')),
+    };
+    await failing.reader.stop();
   });
 
   test('restore waits for the position record with the committed offset and returns the latest value per symbol', async () => {
@@ -320,11 +348,71 @@ describe('ChangelogReader', () => {
   });
 
   test('stop disconnects once, ignores a failing disconnect, and may be called again', async () => {
-    const { reader, consumer } = await started();
+    const { reader, consumer, deletedGroups } = await started();
     consumer.failDisconnect = true;
     await reader.stop();
     await reader.stop();
     assert.equal(consumer.disconnects, 1);
+    assert.equal(deletedGroups.length, 1, 'the group is deleted once');
     await new ChangelogReader({} as Kafka, {} as Admin, TOPIC, RAW, logger).stop(); // never started
+  });
+});
+
+describe('leftover reader groups', () => {
+  const uuid = '0b8e1c1e-3f5a-4d2b-9c1d-2a3b4c5d6e7f';
+
+  test("the pattern matches only this group's readers", () => {
+    const p = readerGroupPattern('finpipe-process');
+    assert.ok(p.test(`finpipe-process-state-reader-${uuid}`));
+    assert.ok(!p.test(`finpipe-process-fx-state-reader-${uuid}`), 'another group whose name starts alike');
+    assert.ok(!p.test('finpipe-process-state-reader-mine'), 'not a reader group finpipe made');
+    assert.ok(!p.test('finpipe-process'));
+    assert.ok(readerGroupPattern('g.1').test(`g.1-state-reader-${uuid}`));
+    assert.ok(!readerGroupPattern('g.1').test(`gx1-state-reader-${uuid}`), '"." is literal');
+  });
+
+  function fakeAdmin(groups: { groupId: string; state: string; members: number }[], failDelete: string[] = []) {
+    const deleted: string[] = [];
+    const admin = {
+      listGroups: async () => ({ groups: groups.map((g) => ({ groupId: g.groupId, protocolType: 'consumer' })) }),
+      describeGroups: async (ids: string[]) => ({
+        groups: groups
+          .filter((g) => ids.includes(g.groupId))
+          .map((g) => ({ ...g, members: Array.from({ length: g.members }, () => ({})) })),
+      }),
+      deleteGroups: async (ids: string[]) => {
+        const failed = ids.filter((id) => failDelete.includes(id));
+        deleted.push(...ids.filter((id) => !failed.includes(id)));
+        if (failed.length > 0)
+          throw Object.assign(new Error('Error in DeleteGroups'), { groups: failed.map((groupId) => ({ groupId, errorCode: 69 })) });
+        return ids.map((groupId) => ({ groupId, errorCode: 0 }));
+      },
+    } as unknown as Admin;
+    return { admin, deleted };
+  }
+
+  test('deletes only the empty reader groups of this group', async () => {
+    const { admin, deleted } = fakeAdmin([
+      { groupId: `g-state-reader-${uuid}`, state: 'Empty', members: 0 },
+      { groupId: `g-state-reader-${uuid.replace('0b', '1b')}`, state: 'Stable', members: 1 },
+      { groupId: `h-state-reader-${uuid}`, state: 'Empty', members: 0 },
+      { groupId: 'g', state: 'Empty', members: 0 },
+    ]);
+    assert.deepEqual(await deleteLeftoverReaderGroups(admin, 'g', logger), [`g-state-reader-${uuid}`]);
+    assert.deepEqual(deleted, [`g-state-reader-${uuid}`]);
+  });
+
+  test('a group deleted by someone else meanwhile, or a broker error, is not fatal', async () => {
+    const other = `g-state-reader-${uuid.replace('0b', '2b')}`;
+    const { admin } = fakeAdmin(
+      [
+        { groupId: `g-state-reader-${uuid}`, state: 'Empty', members: 0 },
+        { groupId: other, state: 'Empty', members: 0 },
+      ],
+      [other],
+    );
+    assert.deepEqual(await deleteLeftoverReaderGroups(admin, 'g', logger), [`g-state-reader-${uuid}`]);
+    const broken = { listGroups: () => Promise.reject(new Error('broker down')) } as unknown as Admin;
+    assert.deepEqual(await deleteLeftoverReaderGroups(broken, 'g', logger), []);
   });
 });

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { decodeRawRecord, tradeId, TRADE_ID_NAMESPACE, type RawRecordRef } from '../../../src/core/process/transform';
+import { decodeRawRecord, tradeId, tradeLimitProblem, TRADE_ID_NAMESPACE, type RawRecordRef } from '../../../src/core/process/transform';
+import { LIMITS } from '../../../src/core/limits';
 import { codecs, type RawTrade } from '../../../src/core/serde';
 
 const record = (data: RawTrade[], over: Partial<RawRecordRef> = {}, type = 'trade'): RawRecordRef => ({
@@ -72,7 +73,7 @@ test('unusable records are rejected with a reason', () => {
 test('the symbol filter drops other symbols without judging their records', () => {
   const keep = (s: string) => s === 'AAPL';
   const other = decodeRawRecord(record([t({ s: 'MSFT', p: NaN })]), keep);
-  assert.deepEqual(other, { ok: true, trades: [] });
+  assert.deepEqual(other, { ok: true, trades: [], rejected: [] });
   const mine = decodeRawRecord(record([t()]), keep);
   assert.ok(mine.ok && mine.trades.length === 1);
 });
@@ -80,4 +81,48 @@ test('the symbol filter drops other symbols without judging their records', () =
 test('a record without a key (producers other than finpipe) is accepted', () => {
   const d = decodeRawRecord(record([t()], { key: null }));
   assert.ok(d.ok && d.trades.length === 1);
+});
+
+test('trade limits: symbol length, the times the stores hold, and --max-future from the wall clock', () => {
+  const now = Date.UTC(2024, 0, 1);
+  const ok = (over: Partial<RawTrade>) => tradeLimitProblem(t(over), now, 60_000);
+  assert.equal(ok({ t: now }), null);
+  assert.equal(ok({ t: now + 60_000 }), null, 'exactly max-future ahead is still fine');
+  assert.equal(ok({ t: 1 }), null);
+  assert.equal(ok({ s: 'x'.repeat(LIMITS.symbolMaxLength) }), null);
+  assert.match(ok({ s: 'x'.repeat(LIMITS.symbolMaxLength + 1) })!, /^s: symbol "x+…" is 129 characters long; at most 128/);
+  assert.match(
+    ok({ t: now + 60_001 })!,
+    /^t: 2024-01-01T00:01:00\.001Z is 1\.0 min ahead of the wall clock .*at most 1\.0 min .*--max-future/,
+  );
+  const century = Date.UTC(2124, 0, 1);
+  assert.match(ok({ t: century })!, /^t: 2124-01-01T00:00:00\.000Z is \d+\.\d days ahead/);
+  assert.match(
+    ok({ t: Date.UTC(10_000, 0, 1) })!,
+    /outside the times the stores can hold \(1970-01-01T00:00:00\.000Z to 9999-12-31T23:59:59\.999Z\)/,
+  );
+  assert.match(tradeLimitProblem(t({ t: -5 }), now, 60_000)!, /outside/);
+  assert.equal(tradeLimitProblem(t({ t: century }), now, century), null, 'a larger --max-future lets it through');
+});
+
+test('a check refuses single trades: the others of the record go on, the reasons name each trade', () => {
+  const now = Date.UTC(2024, 0, 1);
+  const record3 = record([t({ t: now - 1_000 }), t({ t: Date.UTC(2124, 0, 1) }), t({ t: now, p: 1 })]);
+  const d = decodeRawRecord(record3, undefined, (x) => tradeLimitProblem(x, now, 60_000));
+  assert.ok(d.ok);
+  assert.deepEqual(
+    d.trades.map((x) => x.id),
+    [tradeId('trades', 2, '41', 0), tradeId('trades', 2, '41', 2)],
+    'ids keep their position in the record',
+  );
+  assert.equal(d.rejected.length, 1);
+  assert.match(d.rejected[0], /^data\[1\]\.t: 2124-01-01/);
+  const all = decodeRawRecord(record([t({ s: 'BAD' })]), undefined, () => 's: no topic');
+  assert.deepEqual(all, { ok: true, trades: [], rejected: ['data[0].s: no topic'] });
+  const filtered = decodeRawRecord(
+    record([t({ s: 'BAD' })]),
+    (s) => s !== 'BAD',
+    () => 'never asked',
+  );
+  assert.deepEqual(filtered, { ok: true, trades: [], rejected: [] }, 'filtered-out symbols are not checked');
 });
