@@ -13,7 +13,8 @@ export interface ProcessFlags {
   windows: number[];
   lateness: number;
   emit: 'update' | 'final';
-  maxFuture: number;
+  /** As written (`2m`); unset: FINPIPE_MAX_FUTURE or its default. */
+  maxFuture?: string;
   start: 'earliest' | 'latest';
   sessionTimeout: number;
   statsInterval: number;
@@ -27,6 +28,7 @@ export async function runProcessCommand(global: GlobalOptions, symbols: string[]
     'topics.raw': flags.topic,
     'topics.late': flags.lateTopic,
     'topics.deadLetter': flags.dlqTopic,
+    'limits.maxFuture': flags.maxFuture,
   });
   const processor = new Processor(
     processOptions({
@@ -36,7 +38,7 @@ export async function runProcessCommand(global: GlobalOptions, symbols: string[]
       topicPrefix: flags.topicPrefix,
       symbols,
       windows: { sizes: flags.windows, latenessMs: flags.lateness, emit: flags.emit },
-      maxFutureMs: flags.maxFuture,
+      maxFutureMs: config.limits.maxFutureMs,
       fromBeginning: flags.start === 'earliest',
       sessionTimeoutMs: flags.sessionTimeout,
       logger,

@@ -38,10 +38,10 @@ export function parseTopicPrefix(value: string): string {
 }
 
 /** --max-future: how far ahead of the wall clock a trade's time may be. */
-function maxFuture(value: string): number {
+function maxFuture(value: string): string {
   const ms = parseDuration(value);
   if (ms <= 0) throw new InvalidArgumentError(`"${value}" must be > 0: trades stamped a moment ahead (clock skew) are normal.`);
-  return ms;
+  return value; // as written: the setting limits.maxFuture parses it, like FINPIPE_MAX_FUTURE
 }
 
 function sessionTimeout(value: string): number {
@@ -106,10 +106,9 @@ export function processCommand(): Command {
     .addOption(
       new Option(
         '--max-future <duration>',
-        "how far ahead of the wall clock a trade's time may be; later trades are dead-lettered (they would move the watermark for ever)",
-      )
-        .argParser(maxFuture)
-        .default(D.maxFutureMs, durationLabel(D.maxFutureMs)),
+        "how far ahead of the wall clock a trade's time may be; later trades are dead-lettered (they would move the watermark for ever) " +
+          `(env FINPIPE_MAX_FUTURE, default ${durationLabel(D.maxFutureMs)})`,
+      ).argParser(maxFuture),
     )
     .addOption(
       new Option('--start <where>', 'where a group without committed offsets starts reading')
