@@ -138,3 +138,20 @@ test('415 for text/plain, 403 for a cross-origin request, and 202 only once the 
   assert.equal(tradeCount(await readTopic(topics.raw, (rs) => rs.length >= 2)), 2, 'nothing from the refused requests');
   assert.equal((await cli.stop('SIGTERM')).code, 0);
 });
+
+test('a body over the --http limit: 413, its head dead-lettered with the size in the reason; 404 and 405 for other paths and methods', async (t) => {
+  const { cli, topics, url } = await startProduce(t);
+  const huge = Buffer.alloc(9 * 1024 * 1024, 'x'); // over the 8 MiB request limit
+  const tooLarge = await fetch(url, { method: 'POST', body: huge, headers: JSON_TYPE });
+  assert.equal(tooLarge.status, 413);
+  const [letter] = await readTopic(topics.deadLetter, (rs) => rs.length >= 1);
+  assert.match(letter.headers[DLQ_HEADERS.reason], new RegExp(`^request body of ${huge.length} bytes is over the \\d+-byte limit`));
+  assert.ok(letter.value!.length <= LIMITS.recordMaxBytes, 'only the head is kept');
+  assert.ok(letter.value!.equals(huge.subarray(0, letter.value!.length)), 'the head of what was sent');
+
+  assert.equal((await fetch(new URL('/other', url), { method: 'POST', body: '[]', headers: JSON_TYPE })).status, 404);
+  assert.equal((await fetch(url, { method: 'GET' })).status, 405);
+  assert.equal(cli.child.exitCode, null, 'produce is still running');
+  const result = await cli.stop('SIGTERM');
+  assert.equal(result.code, 0, result.stderr.slice(-2000));
+});

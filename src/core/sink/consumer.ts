@@ -74,6 +74,7 @@ export class SinkConsumer {
     // A group member given partitions of a topic it does not subscribe to (another sink
     // with --pattern added it first): look for new topics now rather than at the next poll.
     consumer.on(consumer.events.RECEIVED_UNSUBSCRIBED_TOPICS, () => this.context.wakeWatcher());
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => this.onSkippedBatch(payload));
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (payload.restart) {
         logger.warn({ err: describeError(payload.error) }, 'Kafka consumer failed; kafkajs restarts it');
@@ -184,6 +185,25 @@ export class SinkConsumer {
     let source = this.sources.get(key);
     if (!source) this.sources.set(key, (source = { topic, partition, key }));
     return source;
+  }
+
+  /**
+   * A fetch that held only transaction markers (or only aborted records) never reaches
+   * eachBatch: kafkajs resolves it itself and, with autoCommit off, commits nothing. Its
+   * offsets are covered here, or the committed position would trail the end of a fully
+   * written topic by a marker (a lag of 1 for ever). Such a batch is fetched only once every
+   * earlier record of the partition was taken, so covering it with the current buffer is safe.
+   */
+  private onSkippedBatch(batch: { topic: string; partition: number; batchSize: number; lastOffset: string; highWatermark: string }): void {
+    const { buffer, counters, stopping } = this.context;
+    if (batch.batchSize > 0 || stopping() || this.resubscribing) return;
+    const source = this.source(batch.topic, batch.partition);
+    const offset = nextOffset(batch.lastOffset);
+    const known = buffer.pending.positions.get(source.key)?.offset ?? counters.committed.get(source.key)?.toString();
+    if (known !== undefined && BigInt(offset) <= BigInt(known)) return;
+    counters.highWatermarks.set(source.key, { topic: batch.topic, hw: BigInt(batch.highWatermark) });
+    buffer.pending.positions.set(source.key, { topic: batch.topic, partition: batch.partition, offset });
+    this.context.wakeFlusher();
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {

@@ -31,6 +31,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { FinpipeError } from '../errors';
 import type { Logger } from '../log';
+import { LIMITS } from '../limits';
 import { PRODUCE_DEFAULTS } from '../produce/options';
 import { WarnLimiter } from '../produce/pipeline';
 import type { RawTrade } from '../serde';
@@ -134,9 +135,9 @@ export class HttpSource implements TradeSource {
     const refusal = refuse(req, stopping());
     if (refusal) return send(res, ...refusal);
     this.requests++;
-    let body: Buffer | null;
+    let read: Awaited<ReturnType<typeof readBody>>;
     try {
-      body = await readBody(req, maxBody);
+      read = await readBody(req, maxBody);
     } catch (error) {
       this.clientErrors++;
       const problem = (error as Error).message;
@@ -146,8 +147,12 @@ export class HttpSource implements TradeSource {
       );
       return send(res, 400, { error: `the request body could not be read (${problem}); nothing was written, send it again` });
     }
-    if (body === null) {
+    const { body } = read;
+    if (read.tooLarge) {
       this.rejected++;
+      // Kept as evidence like any refused input: its head, with the size in the reason.
+      const reason = `request body of ${read.size} bytes is over the ${maxBody}-byte limit; its first ${body.length} bytes are kept here`;
+      await sink.deadLetter(body, reason, 'http');
       return send(res, 413, { error: `body larger than ${maxBody} bytes; send smaller batches` });
     }
     const { trades, reasons } = parseTradesBody(body, sink.limits);
@@ -221,17 +226,24 @@ export function parseTradesBody(body: Buffer, limits: TradeLimits, nowMs = Date.
 }
 
 /**
- * The body, or null when it exceeds `max` bytes (read to the end all the same, so the 413
- * reaches the client). Rejects when the upload breaks: aborted, or bad chunked encoding.
+ * The body, or, when it exceeds `max` bytes, its first bytes and its size (it is read to the
+ * end all the same, so the 413 reaches the client; the head is kept for the dead letter).
+ * Rejects when the upload breaks: aborted, or bad chunked encoding.
  */
-async function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
+async function readBody(req: IncomingMessage, max: number): Promise<{ body: Buffer; tooLarge: boolean; size: number }> {
+  const keepWhenTooLarge = Math.min(max, LIMITS.recordMaxBytes);
   const chunks: Buffer[] = [];
   let size = 0;
+  let collected = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size <= max) chunks.push(chunk);
+    // Everything while within the limit; past it, only up to the head a dead letter keeps.
+    const take = size <= max ? chunk : chunk.subarray(0, Math.max(0, keepWhenTooLarge - collected));
+    if (take.length > 0) chunks.push(take);
+    collected += take.length;
   }
-  return size > max ? null : Buffer.concat(chunks);
+  const body = Buffer.concat(chunks);
+  return size > max ? { body: body.subarray(0, keepWhenTooLarge), tooLarge: true, size } : { body, tooLarge: false, size };
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
