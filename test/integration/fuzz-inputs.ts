@@ -50,7 +50,7 @@ export interface Oracle {
   deadLetter: Map<string, string>;
   /** Frames too big or symbols that collide with finpipe's names: each trade in MySQL once, or its marker dead-lettered. */
   either: Map<string, { kind: string; identities: string[] }>;
-  /** Trades whose symbols collide with topics outside this run (`trades`, `__consumer_offsets`): at most once in MySQL. */
+  /** Trades whose symbols collide with Kafka's internal topics (`__consumer_offsets`): at most once in MySQL. */
   atMostOnce: Set<string>;
   /** Inputs with no room for a marker (empty frames and bodies): this many dead letters with an empty or blank value. */
   blank: number;
@@ -284,9 +284,15 @@ export class FuzzInputs {
     this.ws(this.frameText(m, trades), 'colliding');
   }
 
-  /** Symbols named like Kafka's and finpipe's default topics: shared with other runs, so only "never twice" is checked. */
+  /**
+   * Symbols named like Kafka's internal topics: refused, so only "never twice" is checked.
+   * (Not `trades` or `finpipe.dlq`: this run's raw and dead-letter topics have other names, so
+   * those symbols are ordinary here, and writing them would create the default pipeline's
+   * topic names, with one partition, on the shared broker. Collisions with this run's own
+   * topics are what addCollidingFrame sends.)
+   */
   addLiteralFrames(): void {
-    for (const symbol of ['__consumer_offsets', '__transaction_state', 'trades', 'finpipe.dlq']) {
+    for (const symbol of ['__consumer_offsets', '__transaction_state']) {
       const trades = [this.trade(symbol), this.trade(symbol)];
       for (const t of trades) this.oracle.atMostOnce.add(identity(t));
       this.ws(this.frameText(this.marker(`literal ${symbol}`, null), trades), 'literal');

@@ -54,14 +54,18 @@ export async function createTopics(admin: Admin, specs: TopicSpec[], { strict = 
     try {
       await admin.createTopics({ topics, waitForLeaders: true });
     } catch (error) {
+      const problems = creationProblems(error);
       // Another client may have created some of them meanwhile; re-check below.
-      if (!/already exists/i.test(String((error as Error).message)) && (error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') {
+      if (problems.some((p) => p.type !== 'TOPIC_ALREADY_EXISTS')) {
+        const collides = problems.some((p) => p.type === 'INVALID_TOPIC_EXCEPTION');
         throw new FinpipeError(
           'KAFKA_ERROR',
-          `cannot create topics ${toCreate.map((t) => t.name).join(', ')}: ${(error as Error).message}`,
+          `cannot create topics ${toCreate.map((t) => t.name).join(', ')}: ${problems.map((p) => p.text).join('; ')}`,
           {
             cause: error,
-            hint: 'check the partition/replication settings and --config values against the broker',
+            hint: collides
+              ? "a topic whose name differs only by '.' and '_' may exist (Kafka refuses such pairs): list them with `finpipe topics list`"
+              : 'check the partition/replication settings and --config values against the broker',
           },
         );
       }
@@ -138,5 +142,19 @@ function notFound(name: string): FinpipeError {
   return new FinpipeError('TOPIC_NOT_FOUND', `topic ${name} does not exist`, {
     hint: 'see `finpipe topics list` for the topics there are',
     context: { topic: name },
+  });
+}
+
+/**
+ * What a failed CreateTopics said, per topic: kafkajs wraps per-topic errors in one
+ * KafkaJSAggregateError ("Topic creation errors") whose `errors` hold the broker's codes.
+ */
+function creationProblems(error: unknown): { type: string; text: string }[] {
+  const e = error as { type?: string; message?: string; errors?: { type?: string; message?: string }[] };
+  const aggregated = Array.isArray(e.errors) && e.errors.length > 0;
+  return (aggregated ? e.errors! : [e]).map((x) => {
+    const type = x.type ?? (/already exists/i.test(x.message ?? '') ? 'TOPIC_ALREADY_EXISTS' : 'UNKNOWN');
+    const message = x.message ?? 'no message';
+    return { type, text: aggregated ? `${type}: ${message}` : message };
   });
 }

@@ -253,6 +253,21 @@ describe('createTopics', () => {
     assert.equal((await createTopics(f.admin, [{ name: 'trades', partitions: 2, replicationFactor: 1 }]))[0].partitions, 2);
   });
 
+  test("per-topic errors kafkajs aggregates are named; a '.'/'_' collision gets its own hint", async () => {
+    const f = fakeAdmin();
+    const aggregate = Object.assign(new Error('Topic creation errors'), {
+      errors: [
+        { type: 'INVALID_TOPIC_EXCEPTION', message: 'The request attempted to perform an operation on an invalid topic' },
+        { type: 'TOPIC_ALREADY_EXISTS', message: 'Topic with this name already exists' },
+      ],
+    });
+    f.failCreate(aggregate);
+    await assert.rejects(
+      createTopics(f.admin, [{ name: 'finpipe.dlq', partitions: 1, replicationFactor: 1 }]),
+      isCode('KAFKA_ERROR', (e) => /INVALID_TOPIC_EXCEPTION: The request attempted/.test(e.message) && /'\.' and '_'/.test(e.hint ?? '')),
+    );
+  });
+
   test('any other creation failure is a KAFKA_ERROR naming the topics, with the cause and a hint', async () => {
     const f = fakeAdmin();
     const cause = Object.assign(new Error('Replication factor: 3 larger than available brokers: 1'), {
