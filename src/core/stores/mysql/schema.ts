@@ -2,6 +2,7 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { FinpipeError } from '../../errors';
 import type { Logger } from '../../log';
 import { quoteIdentifier } from './identifiers';
+import { CANDLE_COLUMNS, TRADE_COLUMNS } from './sql';
 
 /**
  * The sink's tables, shared by all symbols (see "MySQL tables" in docs/data-model.md):
@@ -104,24 +105,9 @@ export interface MigrationResult {
 }
 
 /** Columns the writer needs; checked after migrating so a foreign table of the same name is reported, not half-written. */
-const REQUIRED_COLUMNS: Record<string, string[]> = {
-  [TABLES.trades]: ['id', 'symbol', 'price', 'volume', 'trade_timestamp', 'ingest_timestamp', 'trade_conditions'],
-  [TABLES.candles]: [
-    'symbol',
-    'window_ms',
-    'window_start',
-    'window_end',
-    'open',
-    'high',
-    'low',
-    'close',
-    'volume',
-    'vwap',
-    'trade_count',
-    'avg_price',
-    'is_final',
-    'version',
-  ],
+const REQUIRED_COLUMNS: Record<string, readonly string[]> = {
+  [TABLES.trades]: TRADE_COLUMNS,
+  [TABLES.candles]: CANDLE_COLUMNS,
 };
 
 /**
