@@ -4,7 +4,6 @@ import { ensureTopics } from '../kafka/topics';
 import type { Logger } from '../log';
 import { LIMITS } from '../limits';
 import { MAX_TOPIC_NAME_LENGTH, symbolTopicName, topicNameProblem } from '../symbols';
-import type { ProcessOptions } from './options';
 
 /** Symbol topics get one partition: see the topic layout in processor.ts. */
 const OUTPUT_PARTITIONS = 1;
@@ -16,7 +15,14 @@ export interface TopicNaming {
 }
 
 /** The topics process itself reads or writes, which no symbol's records may go to. */
-export function topicNaming(prefix: string, topics: ProcessOptions['topics'], changelogTopic: string): TopicNaming {
+/** finpipe's own topics of one `process` configuration: raw, late and dead-letter. */
+export interface StageTopics {
+  raw: string;
+  late: string;
+  deadLetter: string;
+}
+
+export function topicNaming(prefix: string, topics: StageTopics, changelogTopic: string): TopicNaming {
   const reserved = new Map([
     [topics.raw, 'raw'],
     [topics.late, 'late-trades'],
@@ -68,7 +74,7 @@ export function outputTopicFor(symbol: string, naming: TopicNaming): { topic: st
  * Checks the raw topic and creates the fixed topics process writes (late, dead letters, the
  * state changelog) before the first batch. Returns the raw topic's partition count.
  */
-export async function prepareTopics(admin: Admin, topics: ProcessOptions['topics'], changelogTopic: string): Promise<number> {
+export async function prepareTopics(admin: Admin, topics: StageTopics, changelogTopic: string): Promise<number> {
   const rawTopic = topics.raw;
   if (!(await admin.listTopics()).includes(rawTopic)) {
     throw new FinpipeError('TOPIC_NOT_FOUND', `raw topic ${rawTopic} does not exist`, {
