@@ -42,7 +42,8 @@ test('the API returns what is in MySQL, refuses bad parameters with the reason, 
     vwap: number;
   }[];
   const [rows] = await db.connection.query<RowDataPacket[]>(
-    `SELECT UNIX_TIMESTAMP(window_start) * 1000 AS ws, open, high, low, close, volume, vwap FROM candles WHERE symbol = ? AND window_ms = 1000 ORDER BY window_start`,
+    `SELECT UNIX_TIMESTAMP(window_start) * 1000 AS ws, open, high, low, close, volume, vwap FROM candles
+     WHERE symbol = ? AND window_ms = 1000 ORDER BY window_start`,
     [symbol],
   );
   assert.equal(candles.length, rows.length, 'limit over the cap still returns every one of 1,200 rows');
@@ -69,7 +70,7 @@ test('the API returns what is in MySQL, refuses bad parameters with the reason, 
   );
   assert.deepEqual(
     (trades.body.trades as { id: string; price: number }[]).map((x) => [x.id, x.price]),
-    tradeRows.map((r) => [r.id, r.price]),
+    tradeRows.map((r): unknown[] => [r.id, r.price]),
   );
 
   for (const [path, reason] of [

@@ -7,9 +7,13 @@ import { createDatabase } from '../helpers/mysql';
 import { migrate } from '../../src/core/stores/mysql/schema';
 import { codecs, type Candle, type Trade } from '../../src/core/serde';
 
+const INSERT_CANDLES =
+  'INSERT INTO candles (symbol, window_ms, window_start, window_end, open, high, low, close, volume, vwap, trade_count, avg_price, is_final, version) ' +
+  'VALUES ?';
+
 export const utc = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
 
-/** A migrated database holding `count` 1s candles and `count` 1m... of one symbol, plus trades. */
+/** A migrated database holding `count` 1s candles and one 1m candle of one symbol, plus 30 trades. */
 export async function seedDatabase(t: TestContext, symbol: string, count: number, endMs = Date.now()) {
   const db = await createDatabase(t, 'fp_dashapi');
   await db.connection.query(`USE \`${db.name}\``);
@@ -39,34 +43,28 @@ export async function seedDatabase(t: TestContext, symbol: string, count: number
         4,
       ]);
     }
-    await db.connection.query(
-      'INSERT INTO candles (symbol, window_ms, window_start, window_end, open, high, low, close, volume, vwap, trade_count, avg_price, is_final, version) VALUES ?',
-      [rows],
-    );
+    await db.connection.query(INSERT_CANDLES, [rows]);
   }
-  await db.connection.query(
-    'INSERT INTO candles (symbol, window_ms, window_start, window_end, open, high, low, close, volume, vwap, trade_count, avg_price, is_final, version) VALUES ?',
+  await db.connection.query(INSERT_CANDLES, [
     [
       [
-        [
-          symbol,
-          60000,
-          utc(Math.floor(last / 60000) * 60000),
-          utc(Math.floor(last / 60000) * 60000 + 60000),
-          1,
-          2,
-          0.5,
-          1.5,
-          9,
-          null,
-          9,
-          1.2,
-          0,
-          9,
-        ],
+        symbol,
+        60000,
+        utc(Math.floor(last / 60000) * 60000),
+        utc(Math.floor(last / 60000) * 60000 + 60000),
+        1,
+        2,
+        0.5,
+        1.5,
+        9,
+        null,
+        9,
+        1.2,
+        0,
+        9,
       ],
     ],
-  );
+  ]);
   const trades = Array.from({ length: 30 }, (_, i) => [
     randomUUID(),
     symbol,
