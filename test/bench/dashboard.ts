@@ -93,7 +93,8 @@ async function main(): Promise<void> {
       `candle committed in Kafka -> drawn in the page: p50 ${fmt(p50)} ms, p99 ${fmt(p99)} ms (${fmt(latencies.length)} candles drawn)`,
     );
     console.log(
-      `server RSS with 50 websocket clients (1 stalled): ${fmt(rssBefore, 1)} MiB before the feed, peak ${fmt(rssPeak, 1)} MiB, ${fmt(rssAfter, 1)} MiB after ${fmt(seconds)} s`,
+      `server RSS with 50 websocket clients (1 stalled): ${fmt(rssBefore, 1)} MiB before the feed, ` +
+        `peak ${fmt(rssPeak, 1)} MiB, ${fmt(rssAfter, 1)} MiB after ${fmt(seconds)} s`,
     );
     emitResult('dashboard', {
       readyMs,
