@@ -122,7 +122,7 @@ test('the API returns what is in MySQL, refuses bad parameters with the reason, 
   assert.ok(received.flatMap((m) => m.trades).some((x) => x.id === trade.id));
 });
 
-test('503 with the reason while MySQL is unreachable; a non-loopback host needs a token, checked on API and websocket', async (t) => {
+test('503 with the reason while MySQL is unreachable; Kafka down is reported; a non-loopback host needs a token, checked on API and websocket', async (t) => {
   const down = await startDashboard(t, ['--pattern', 'no-such-topic'], {
     FINPIPE_MYSQL_URL: 'mysql://root:hunter22secret@127.0.0.1:1/finpipe',
   });
@@ -135,6 +135,20 @@ test('503 with the reason while MySQL is unreachable; a non-loopback host needs 
   assert.doesNotMatch(JSON.stringify(report), /hunter22secret/);
   const out = await down.cli.stop();
   assert.doesNotMatch(out.stdout + out.stderr, /hunter22secret/);
+
+  // Kafka down: history is still served; the health data and the live feed say what is wrong.
+  const noKafka = await startDashboard(t, [], {
+    FINPIPE_KAFKA_BROKERS: '127.0.0.1:1',
+    FINPIPE_MYSQL_URL: 'mysql://root@127.0.0.1:3306/mysql',
+  });
+  assert.equal((await get(`${noKafka.url}/api/symbols`)).status, 200);
+  const kafkaDown = (await waitFor('the live feed error', async () => {
+    const { body } = await get(`${noKafka.url}/api/status`);
+    return body.at && (body.live as { error: string | null }).error ? body : null;
+  }))!;
+  assert.equal((kafkaDown.kafka as { reachable: boolean }).reachable, false);
+  assert.match(String((kafkaDown.live as { error: string }).error), /Kafka: .*ECONNREFUSED/);
+  assert.equal((await noKafka.cli.stop()).code, 0);
 
   const refused = await runCli(['dashboard', '--host', '0.0.0.0', '--port', '0'], {}, 20_000);
   assert.equal(refused.code, 2, refused.stderr);

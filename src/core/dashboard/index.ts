@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { describeError } from '../errors';
+import { sleep } from '../retry';
 import type { Stage } from '../stage';
 import { openStoreReader } from '../stores';
 import type { StoreReader } from '../stores/types';
@@ -66,7 +67,7 @@ export class DashboardStage implements Stage<DashboardStats> {
     const poll = async (): Promise<void> => {
       while (!signal.aborted) {
         await this.live.refresh();
-        await new Promise((r) => setTimeout(r, this.options.topicPollMs).unref());
+        await sleep(this.options.topicPollMs, signal);
       }
     };
     const polling = poll();

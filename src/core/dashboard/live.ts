@@ -57,10 +57,13 @@ export class LiveFeed {
       const names = (await admin.listTopics()).filter((t) => this.pattern.test(t) && !notASymbolTopic(this.config, t));
       const grew = names.some((t) => !this.topics.has(t));
       if (grew || this.crashed || (!this.consumer && names.length > 0)) await this.resubscribe(names);
+      if (this.counters.error) this.logger.info('live feed: reading from Kafka again');
       this.counters.error = null;
     } catch (error) {
-      this.counters.error = `Kafka: ${redactText(describeError(error))}`;
-      this.logger.warn({ err: this.counters.error }, 'live feed: cannot read from Kafka; retrying');
+      const reason = `Kafka: ${redactText(describeError(error))}`;
+      // Once per distinct problem, not every poll.
+      if (reason !== this.counters.error) this.logger.warn({ err: reason }, 'live feed: cannot read from Kafka; retrying');
+      this.counters.error = reason;
       this.crashed = true;
     } finally {
       await admin.disconnect().catch(() => {});
