@@ -8,6 +8,8 @@ import type { RowDataPacket } from 'mysql2/promise';
 import puppeteer, { type Page } from 'puppeteer-core';
 import { createTopic, waitFor } from '../helpers/kafka';
 import { freePort } from '../../src/core/net';
+import { migrate } from '../../src/core/stores/mysql/schema';
+import { createDatabase } from '../helpers/mysql';
 import { candleAt, seedDatabase, startDashboard, tradeAt, txProducer, utc, writeCommitted } from './dashboard-fixtures';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -142,5 +144,37 @@ test(
     );
     const errors = (await page.evaluate("document.getElementById('banner').hidden")) as boolean;
     assert.equal(errors, true, 'no error banner once everything is back');
+  },
+);
+
+test(
+  'the page says what is wrong while there is no data, and recovers by itself when data arrives',
+  { skip: missing && !onCi },
+  async (t) => {
+    assert.ok(!missing, `${CHROMIUM} is missing on CI: .ci/run installs it (apt-get install -y chromium)`);
+    const db = await createDatabase(t, 'fp_dashempty');
+    const dashboard = await startDashboard(t, ['--pattern', 'no-such-topic'], { FINPIPE_MYSQL_URL: db.url });
+    const browser = await puppeteer.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless=new'] });
+    t.after(() => browser.close());
+    const page = await browser.newPage();
+    await page.goto(dashboard.url, { waitUntil: 'load' });
+    const banner = () =>
+      page.evaluate("document.getElementById('banner').hidden ? '' : document.getElementById('banner').textContent") as Promise<string>;
+    await waitFor('the "no data yet" banner', async () => /no data yet/.test(await banner()));
+
+    // The sink creates its tables and writes: the page picks it up without a reload.
+    const symbol = `DASHE:${randomUUID().slice(0, 8)}`;
+    await db.connection.query(`USE \`${db.name}\``);
+    await migrate(db.connection, db.name);
+    await db.connection.query(
+      `INSERT INTO candles (symbol, window_ms, window_start, window_end, open, high, low, close, volume, vwap, trade_count, avg_price, is_final, version)
+     VALUES (?, 10000, '2026-01-02 03:04:00', '2026-01-02 03:04:10', 1, 2, 0.5, 1.5, 3, NULL, 3, 1.2, 1, 4)`,
+      [symbol],
+    );
+    await waitFor('the page to draw the new data', async () => (await pageCall<boolean>(page, 'ready')) && (await banner()) === '', 20_000);
+    assert.deepEqual(
+      await pageCall<PageCandle>(page, 'lastCandle').then((c) => [c.window_start, c.open, c.high, c.low, c.close, c.volume]),
+      [Date.UTC(2026, 0, 2, 3, 4, 0), 1, 2, 0.5, 1.5, 3],
+    );
   },
 );

@@ -129,7 +129,18 @@
     state.ready = true;
   }
 
+  let starting = false;
   async function start() {
+    if (starting) return; // one retry loop at a time (a websocket reconnect also calls this)
+    starting = true;
+    try {
+      await startLoop();
+    } finally {
+      starting = false;
+    }
+  }
+
+  async function startLoop() {
     for (let delay = 1000; ; delay = Math.min(delay * 2, 5000)) {
       try {
         const { symbols } = await api('/api/symbols');
