@@ -21,6 +21,12 @@ export async function runDashboardCommand(global: GlobalOptions, flags: Dashboar
   const { config, logger } = createContext(global, 'dashboard', { 'mysql.url': flags.mysqlUrl });
   const authToken = flags.authToken ?? process.env.FINPIPE_DASHBOARD_TOKEN ?? undefined;
   registerSecret(authToken);
+  if (flags.authToken)
+    process.stderr.write(
+      chalk.yellow(
+        'warning: --auth-token on the command line is visible to every user of this machine (ps); prefer FINPIPE_DASHBOARD_TOKEN\n',
+      ),
+    );
   if (!isLoopback(flags.host)) {
     process.stderr.write(
       chalk.yellow(
