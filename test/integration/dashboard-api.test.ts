@@ -148,6 +148,11 @@ test('503 with the reason while MySQL is unreachable; Kafka down is reported; a 
   }))!;
   assert.equal((kafkaDown.kafka as { reachable: boolean }).reachable, false);
   assert.match(String((kafkaDown.live as { error: string }).error), /Kafka: .*ECONNREFUSED/);
+
+  const busy = await runCli(['dashboard', '--port', new URL(noKafka.url).port], {}, 20_000);
+  assert.equal(busy.code, 2, busy.stderr);
+  assert.match(busy.stderr, /cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
+
   assert.equal((await noKafka.cli.stop()).code, 0);
 
   const refused = await runCli(['dashboard', '--host', '0.0.0.0', '--port', '0'], {}, 20_000);

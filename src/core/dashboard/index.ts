@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { describeError } from '../errors';
+import { FinpipeError, describeError } from '../errors';
 import { sleep } from '../retry';
 import type { Stage } from '../stage';
 import { openStoreReader } from '../stores';
@@ -56,10 +56,7 @@ export class DashboardStage implements Stage<DashboardStats> {
       }
       wss.handleUpgrade(req, socket, head, (ws) => this.hub.add(ws));
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port, this.options.host, () => resolve());
-    });
+    await listen(server, this.options.host, this.options.port);
     const { port } = server.address() as AddressInfo;
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
     this.options.onListening?.(`http://${host}:${port}`);
@@ -131,5 +128,23 @@ export class DashboardStage implements Stage<DashboardStats> {
       this.options.logger.error({ err: describeError(error) }, 'dashboard request failed');
       if (!res.headersSent) json(500, { error: 'internal error' });
     }
+  }
+}
+
+/** Listens; a port it cannot have is the user's to fix. */
+async function listen(server: http.Server, host: string, port: number): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL')
+      throw new FinpipeError('USAGE', `cannot listen on ${host}:${port}: ${code}`, {
+        hint: 'pick another port with --port (0 = any free port) or another --host',
+        cause: error,
+      });
+    throw error;
   }
 }
