@@ -178,3 +178,17 @@ test(
     );
   },
 );
+
+test('panning to the left edge loads older history', { skip: missing && !onCi }, async (t) => {
+  assert.ok(!missing, `${CHROMIUM} is missing on CI: .ci/run installs it (apt-get install -y chromium)`);
+  const symbol = `DASHO:${randomUUID().slice(0, 8)}`;
+  const db = await seedDatabase(t, symbol, 10_500);
+  const dashboard = await startDashboard(t, ['--pattern', 'no-such-topic'], { FINPIPE_MYSQL_URL: db.url });
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless=new'] });
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(dashboard.url, { waitUntil: 'load' });
+  await waitFor('the first 10,000 candles', async () => (await pageCall<number>(page, 'bars')) === 10_000, 20_000);
+  await pageCall(page, 'scrollToOldest');
+  await waitFor('the older 500 candles', async () => (await pageCall<number>(page, 'bars')) === 10_500, 20_000);
+});

@@ -122,6 +122,7 @@
       api(`/api/trades?${q}&limit=${TAPE}`),
     ]);
     state.candles = new Map(candles.map((c) => [c.window_start, c]));
+    older.done = false;
     state.trades = trades;
     drawAll();
     renderTape();
@@ -130,6 +131,31 @@
   }
 
   let starting = false;
+  // Panning to the left edge loads older history, 2,000 candles at a time.
+  const older = { loading: false, done: false };
+  async function loadOlder() {
+    if (older.loading || older.done || !state.ready || state.candles.size === 0) return;
+    older.loading = true;
+    const [symbol, windowMs] = [state.symbol, state.window];
+    try {
+      let oldest = Infinity;
+      for (const k of state.candles.keys()) if (k < oldest) oldest = k;
+      const q = `symbol=${encodeURIComponent(symbol)}&window=${windowMs}&to=${oldest}&limit=2000`;
+      const { candles } = await api(`/api/candles?${q}`);
+      if (symbol !== state.symbol || windowMs !== state.window) return;
+      if (candles.length === 0) older.done = true;
+      for (const c of candles) state.candles.set(c.window_start, c);
+      if (candles.length) drawAll();
+    } catch (error) {
+      banner(`${error.message} — retrying`);
+    } finally {
+      older.loading = false;
+    }
+  }
+  chart.timeScale().subscribeVisibleLogicalRangeChange((range) => {
+    if (range && range.from < 20) void loadOlder();
+  });
+
   async function start() {
     if (starting) return; // one retry loop at a time (a websocket reconnect also calls this)
     starting = true;
@@ -240,6 +266,7 @@
     trades: () => state.trades.slice(),
     latencies: () => state.latencies.slice(),
     bars: () => candleSeries.data().length,
+    scrollToOldest: () => chart.timeScale().scrollToPosition(-candleSeries.data().length, false),
   };
 
   void start();
