@@ -192,3 +192,22 @@ test('panning to the left edge loads older history', { skip: missing && !onCi },
   await pageCall(page, 'scrollToOldest');
   await waitFor('the older 500 candles', async () => (await pageCall<number>(page, 'bars')) === 10_500, 20_000);
 });
+
+test('with MySQL unreachable the page says so in its banner and health strip', { skip: missing && !onCi }, async (t) => {
+  assert.ok(!missing, `${CHROMIUM} is missing on CI: .ci/run installs it (apt-get install -y chromium)`);
+  const dashboard = await startDashboard(t, ['--pattern', 'no-such-topic'], {
+    FINPIPE_MYSQL_URL: 'mysql://root:pw-never-shown@127.0.0.1:1/finpipe',
+  });
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless=new'] });
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(dashboard.url, { waitUntil: 'load' });
+  await waitFor('the banner and the health strip', async () => {
+    const text = (await page.evaluate(
+      "document.getElementById('banner').textContent + ' | ' + document.getElementById('health').textContent",
+    )) as string;
+    return /the store cannot be read/.test(text) && /mysql DOWN/.test(text);
+  });
+  const html = await page.content();
+  assert.doesNotMatch(html, /pw-never-shown/);
+});
