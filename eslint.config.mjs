@@ -67,6 +67,16 @@ export default defineConfig(
       'no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_' }],
     },
   },
+  {
+    // The dashboard page's script: plain browser JS served as-is (no bundler, no types), so it
+    // is linted as a browser script, without type information.
+    files: ['src/core/dashboard/public/**/*.js'],
+    extends: [js.configs.recommended],
+    languageOptions: {
+      sourceType: 'script',
+      globals: globals.browser,
+    },
+  },
   prettier,
   {
     // After eslint-config-prettier, which turns max-len off: prettier wraps code at 140 but leaves

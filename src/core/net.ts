@@ -11,3 +11,14 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
     });
   });
 }
+
+/** `port` when nobody listens on it now, else any free port (the OS picks it). */
+export function portOrFree(port: number, host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      error.code === 'EADDRINUSE' || error.code === 'EACCES' ? void freePort(host).then(resolve, reject) : reject(error),
+    );
+    server.listen(port, host, () => server.close(() => resolve(port)));
+  });
+}

@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
-import { runCli } from '../helpers/cli';
-import { deleteTopicsQuietly } from '../helpers/kafka';
+import net from 'node:net';
+import { runCli, startCli } from '../helpers/cli';
+import { deleteTopicsQuietly, waitFor } from '../helpers/kafka';
 import { createDatabase } from '../helpers/mysql';
 import { symbolToTopic } from '../../src/core/symbols';
 
@@ -28,11 +29,35 @@ test('finpipe demo runs every stage, drains, and its summary matches MySQL', asy
     ]),
   );
 
-  const r = await runCli(
-    ['demo', '--symbols', symbols.join(','), '--rate', '500', '--duration', '6s', '--windows', '1s', '--group-prefix', `demo-${id}`],
+  // The dashboard's port is taken: the demo falls back to a free one and prints the real URL.
+  const blocker = net.createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  t.after(() => blocker.close());
+  const taken = (blocker.address() as net.AddressInfo).port;
+  const demo = startCli(
+    t,
+    [
+      'demo',
+      ...['--symbols', symbols.join(','), '--rate', '500', '--duration', '8s', '--windows', '1s', '--group-prefix', `demo-${id}`],
+      ...['--dashboard-port', String(taken)],
+    ],
     env,
-    120_000,
   );
+  const url = (await waitFor(
+    'the dashboard URL',
+    () => /dashboard: open (http:\/\/127\.0\.0\.1:(\d+))/.exec(demo.output().stdout),
+    30_000,
+  ))!;
+  assert.notEqual(Number(url[2]), taken);
+  await waitFor(
+    'the demo symbols in the dashboard',
+    async () => {
+      const body = (await (await fetch(`${url[1]}/api/symbols`)).json()) as { symbols: string[] };
+      return symbols.every((s) => body.symbols.includes(s));
+    },
+    30_000,
+  );
+  const r = await demo.exited;
   assert.equal(r.code, 0, r.stderr.slice(-3000));
 
   const [[row]] = await db.connection.query<RowDataPacket[]>(
@@ -43,9 +68,14 @@ test('finpipe demo runs every stage, drains, and its summary matches MySQL', asy
   assert.equal(Number(row.s), 2);
   // The summary is read back after draining: it must match the table exactly.
   assert.match(r.stdout, new RegExp(`MySQL ${db.name} \\(this run\\): ${trades.toLocaleString('en-US')} trades`));
-  assert.match(r.stdout, /stage restarts: sink 0, process 0, simulate 0, produce 0/);
+  assert.match(r.stdout, /stage restarts: sink 0, process 0, simulate 0, produce 0, dashboard 0/);
   assert.match(r.stdout, /latest candles \(MySQL\)/);
   for (const s of symbols) assert.match(r.stdout, new RegExp(`${s.replace(':', ':')}\\s+1s\\s+`));
+});
+
+test('finpipe demo --no-dashboard starts no dashboard', async () => {
+  const r = await runCli(['demo', '--no-dashboard', '--duration', '1s'], { FINPIPE_KAFKA_BROKERS: '127.0.0.1:1' }, 60_000);
+  assert.doesNotMatch(r.stdout, /dashboard: open/);
 });
 
 test('finpipe demo says what to start when a service is down', async () => {

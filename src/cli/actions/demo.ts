@@ -22,6 +22,8 @@ interface DemoFlags {
   windows: string;
   groupPrefix: string;
   logDir?: string;
+  dashboard: boolean;
+  dashboardPort: number;
 }
 
 export async function runDemoCommand(global: GlobalOptions, opts: DemoFlags): Promise<void> {
@@ -45,6 +47,11 @@ export async function runDemoCommand(global: GlobalOptions, opts: DemoFlags): Pr
       windows: opts.windows,
       groupPrefix: opts.groupPrefix,
       runDir,
+      dashboardPort: opts.dashboard ? opts.dashboardPort : null,
+      onDashboard: (url) => {
+        process.stdout.write(`dashboard: open ${url}\n`);
+        logger.info({ url }, `dashboard: open ${url}`);
+      },
       onTick: view.tick,
     });
     view.stop();

@@ -21,6 +21,8 @@ export function demoCommand(): Command {
     .option('--seed <n>', 'simulator seed: the same seed gives the same trades', positiveInt, 1)
     .option('-w, --windows <sizes>', 'candle window sizes for process', '1s,10s')
     .option('--group-prefix <prefix>', 'consumer groups are <prefix>-process and <prefix>-sink', 'finpipe')
+    .option('--no-dashboard', 'do not start `finpipe dashboard` alongside the pipeline')
+    .option('--dashboard-port <n>', 'dashboard port (when taken: any free port; the URL printed is the real one)', positiveInt, 8080)
     .option('--log-dir <path>', 'where each stage writes its JSON log (default: a new folder under the system temp dir)')
     .addHelpText(
       'after',
@@ -34,7 +36,17 @@ Examples:
     )
     .action(
       async (
-        opts: { symbols: string[]; rate: number; duration: number; seed: number; windows: string; groupPrefix: string; logDir?: string },
+        opts: {
+          symbols: string[];
+          rate: number;
+          duration: number;
+          seed: number;
+          windows: string;
+          groupPrefix: string;
+          logDir?: string;
+          dashboard: boolean;
+          dashboardPort: number;
+        },
         command: Command,
       ) => {
         const { runDemoCommand } = await import('../actions/demo');

@@ -6,6 +6,7 @@ import { sinkCommand } from './sink';
 import { simulateCommand } from './simulate';
 import { statusCommand } from './status';
 import { demoCommand } from './demo';
+import { dashboardCommand } from './dashboard';
 
 /** Every subcommand, in the pipeline's start-up order. Each file only defines options. */
 export function registerCommands(program: Command): void {
@@ -17,6 +18,7 @@ export function registerCommands(program: Command): void {
     sinkCommand(),
     statusCommand(),
     demoCommand(),
+    dashboardCommand(),
   ]) {
     program.addCommand(command);
   }

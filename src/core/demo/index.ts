@@ -13,7 +13,7 @@ import { sleep } from '../retry';
 import { openStoreReader } from '../stores';
 import type { LatestCandle, StoreReader } from '../stores/types';
 import { Supervisor, type StageState } from './supervisor';
-import { freePort } from '../net';
+import { freePort, portOrFree } from '../net';
 import { groupLag } from '../kafka/lag';
 
 /**
@@ -37,6 +37,10 @@ export interface DemoOptions {
   runDir: string;
   /** Consumer groups are `<groupPrefix>-process` and `<groupPrefix>-sink`. */
   groupPrefix: string;
+  /** Also run `finpipe dashboard` on this port (taken: any free port); null = no dashboard. */
+  dashboardPort: number | null;
+  /** Called once the dashboard listens, with the URL to open. */
+  onDashboard?: (url: string) => void;
   /** Called about once a second with the live view. */
   onTick?: (view: DemoView) => void;
 }
@@ -115,13 +119,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     view = await sampler.sample(supervisor.states(), Date.now() - started);
     return { ...view, latestCandles: await store.latestCandles(options.symbols), logDir: options.runDir };
   } finally {
-    await supervisor.stopAll(['produce', 'simulate', 'process', 'sink']);
+    await supervisor.stopAll(['produce', 'simulate', 'process', 'sink', 'dashboard']);
     await admin.disconnect().catch(() => {});
     await store.close();
   }
 }
 
-/** Starts the stages in start-up order: the consumers first, so nothing waits on a missing reader. */
+/** Starts the stages in start-up order: the consumers first, so nothing waits on a missing reader; the dashboard last. */
 async function startStages(
   supervisor: Supervisor,
   options: DemoOptions,
@@ -150,6 +154,17 @@ async function startStages(
     env: { FINNHUB_TOKEN: 'finpipe-demo' },
     logFile: log('produce'),
   });
+  const dashboardPort = options.dashboardPort === null ? null : await portOrFree(options.dashboardPort);
+  if (dashboardPort !== null) {
+    const pattern = perSymbolTopics.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+    supervisor.start({
+      name: 'dashboard',
+      args: ['dashboard', '--port', String(dashboardPort), '--pattern', pattern],
+      logFile: log('dashboard'),
+    });
+    await waitForPort(dashboardPort, options.signal, 'the dashboard', 'dashboard.log');
+    options.onDashboard?.(`http://127.0.0.1:${dashboardPort}`);
+  }
 }
 
 async function connectKafka(config: Config, logger: Logger): Promise<Admin> {
@@ -266,7 +281,13 @@ function percentile(sorted: number[], q: number): number | null {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
-async function waitForPort(port: number, signal: AbortSignal, timeoutMs = 15_000): Promise<void> {
+async function waitForPort(
+  port: number,
+  signal: AbortSignal,
+  what = 'the simulator',
+  logFile = 'simulate.log',
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!signal.aborted) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -278,11 +299,9 @@ async function waitForPort(port: number, signal: AbortSignal, timeoutMs = 15_000
     });
     if (ok) return;
     if (Date.now() > deadline)
-      throw new FinpipeError(
-        'SOURCE_UNAVAILABLE',
-        `the simulator did not start listening on 127.0.0.1:${port} within ${timeoutMs / 1000} s`,
-        { hint: "see simulate.log in the demo's log directory" },
-      );
+      throw new FinpipeError('SOURCE_UNAVAILABLE', `${what} did not start listening on 127.0.0.1:${port} within ${timeoutMs / 1000} s`, {
+        hint: `see ${logFile} in the demo's log directory`,
+      });
     await sleep(100, signal);
   }
 }

@@ -103,7 +103,40 @@ export interface StoreReader {
   newestTradeAgeMs(symbols: string[], sinceMs: number): Promise<number | null>;
   /** The latest candle of each symbol and window size; empty before the sink created anything. */
   latestCandles(symbols: string[]): Promise<LatestCandle[]>;
+  /** Every symbol with trades or candles, sorted; empty before the sink created anything. (Dashboard.) */
+  symbols(): Promise<string[]>;
+  /** The window sizes (ms) this symbol has candles for, ascending; empty when none. (Dashboard.) */
+  windowSizes(symbol: string): Promise<number[]>;
+  /**
+   * The newest `limit` candles of one symbol and window size with `fromMs <= window_start < toMs`,
+   * oldest first; empty before the sink created anything. (Dashboard.)
+   */
+  candles(symbol: string, windowMs: number, range: { fromMs: number; toMs: number; limit: number }): Promise<CandleRow[]>;
+  /** The newest `limit` trades of one symbol, newest first; empty when none. (Dashboard.) */
+  latestTrades(symbol: string, limit: number): Promise<TradeRow[]>;
   close(): Promise<void>;
+}
+
+/** One candle as the dashboard draws it: times in ms since the epoch. */
+export interface CandleRow {
+  window_start: number;
+  window_end: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  vwap: number | null;
+  trade_count: number;
+  is_final: boolean;
+}
+
+/** One trade as the dashboard's tape shows it: time in ms since the epoch. */
+export interface TradeRow {
+  id: string;
+  price: number;
+  volume: number;
+  trade_timestamp: number;
 }
 
 export interface SymbolSummary {
