@@ -1,6 +1,7 @@
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import { collectStatus, type PipelineStatus } from '../status';
+import type { StoreReader } from '../stores/types';
 import { DASHBOARD_GROUP_PREFIX } from './live';
 
 /** The pipeline health strip: what `finpipe status` knows, condensed. Nothing secret in it. */
@@ -72,5 +73,61 @@ export class HealthPoller {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+  }
+}
+
+/**
+ * Freshness, as the demo measures it: how old the newest trade in the store is, sampled
+ * every `everyMs` (trades of the last minute), with p50/p99 over the last `keep` samples.
+ * The store being down leaves a gap; the strip already says "mysql DOWN" then.
+ */
+export class FreshnessSampler {
+  private samples: number[] = [];
+  private symbols: string[] = [];
+  private symbolsAt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly reader: () => Promise<StoreReader>,
+    private readonly onReaderFailed: () => void,
+    private readonly everyMs = 1_000,
+    private readonly keep = 60,
+  ) {}
+
+  start(): void {
+    const tick = async (): Promise<void> => {
+      await this.sample().catch(() => this.onReaderFailed());
+      if (!this.stopped) this.timer = setTimeout(() => void tick(), this.everyMs).unref();
+    };
+    void tick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** p50/p99 of the samples kept, in ms; null before the first trade. */
+  percentiles(): { p50Ms: number | null; p99Ms: number | null } {
+    if (this.samples.length === 0) return { p50Ms: null, p99Ms: null };
+    const sorted = [...this.samples].sort((a, b) => a - b);
+    const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
+    return { p50Ms: at(0.5), p99Ms: at(0.99) };
+  }
+
+  private async sample(): Promise<void> {
+    const reader = await this.reader();
+    const now = Date.now();
+    // The symbol list changes rarely; reading it every 10 s keeps each sample one query.
+    if (now - this.symbolsAt > 10_000) {
+      this.symbols = await reader.symbols();
+      this.symbolsAt = now;
+    }
+    if (this.symbols.length === 0) return;
+    const age = await reader.newestTradeAgeMs(this.symbols, now - 60_000);
+    if (age === null) return;
+    this.samples.push(Math.max(0, age));
+    if (this.samples.length > this.keep) this.samples.shift();
   }
 }

@@ -9,7 +9,7 @@ import type { StoreReader } from '../stores/types';
 import { answerApi, type ApiContext } from './api';
 import { authorized } from './auth';
 import { ClientHub } from './clients';
-import { HealthPoller } from './health';
+import { FreshnessSampler, HealthPoller } from './health';
 import { LiveFeed, type LiveStats } from './live';
 import type { DashboardOptions } from './options';
 import { readStatic, staticFiles } from './static';
@@ -33,12 +33,18 @@ export class DashboardStage implements Stage<DashboardStats> {
   private readonly hub = new ClientHub();
   private readonly live: LiveFeed;
   private readonly health: HealthPoller;
+  private readonly freshness: FreshnessSampler;
   private reader: Promise<StoreReader> | null = null;
   private apiRequests = 0;
 
   constructor(private readonly options: DashboardOptions) {
     this.live = new LiveFeed(options.config, options.logger, this.hub, options.pattern);
     this.health = new HealthPoller(options.config, options.logger, options.statusIntervalMs);
+    const api = this.apiContext();
+    this.freshness = new FreshnessSampler(
+      () => api.reader(),
+      () => api.readerFailed(),
+    );
   }
 
   snapshot(): DashboardStats {
@@ -61,6 +67,7 @@ export class DashboardStage implements Stage<DashboardStats> {
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
     this.options.onListening?.(`http://${host}:${port}`);
     this.health.start();
+    this.freshness.start();
     const poll = async (): Promise<void> => {
       while (!signal.aborted) {
         await this.live.refresh();
@@ -70,6 +77,7 @@ export class DashboardStage implements Stage<DashboardStats> {
     const polling = poll();
     await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
     this.health.stop();
+    this.freshness.stop();
     this.hub.close();
     wss.close();
     server.closeAllConnections();
@@ -88,7 +96,7 @@ export class DashboardStage implements Stage<DashboardStats> {
         this.reader = null;
         void failed?.then((r) => r.close()).catch(() => {});
       },
-      health: () => ({ ...this.health.latest(), live: { error: this.live.stats().error } }),
+      health: () => ({ ...this.health.latest(), freshness: this.freshness.percentiles(), live: { error: this.live.stats().error } }),
       logger: this.options.logger,
     };
   }

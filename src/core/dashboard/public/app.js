@@ -236,6 +236,8 @@
         parts.push(span(`kafka ${h.kafka.reachable ? 'up' : `DOWN: ${h.kafka.error || ''}`}`, h.kafka.reachable ? 'good' : 'bad'));
         parts.push(span(`mysql ${h.mysql.reachable ? 'up' : `DOWN: ${h.mysql.error || ''}`}`, h.mysql.reachable ? 'good' : 'bad'));
         parts.push(span(`raw ${h.rawPerSec === null ? '-' : h.rawPerSec} trades/s`));
+        const f = h.freshness || {};
+        parts.push(span(`freshness p50 ${f.p50Ms == null ? '-' : `${f.p50Ms} ms`} p99 ${f.p99Ms == null ? '-' : `${f.p99Ms} ms`}`));
         parts.push(span(`dead letters ${h.deadLetters ?? 0}`, h.deadLetters ? 'bad' : ''));
         parts.push(span(`late trades ${h.lateTrades ?? 0}`));
         for (const s of h.stages.slice(0, 8)) parts.push(span(`${s.group}: lag ${s.lag}`, s.lag > 1000 ? 'bad' : ''));
