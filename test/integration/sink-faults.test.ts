@@ -14,6 +14,7 @@ import {
   readCandles,
   readTrades,
   sendInTransactions,
+  settledEnds,
   sortTrades,
   tradeMessage,
   transactionalProducer,
@@ -127,14 +128,7 @@ test('stopped during a MySQL outage: gives up after its grace period, exits 1 na
   const a = await admin(t);
   const [before, during] = [makeTrades('AAPL', 1_000), makeTrades('AAPL', 1_000, T0 + 1e6)];
   await sendInTransactions(producer, topic, before.map(tradeMessage));
-  // The commit returns before the broker has written the commit marker (it writes markers
-  // after logging the commit), so the end offset is read once it counts the marker too.
-  let end = { high: '' };
-  await waitFor(
-    'the commit marker',
-    async () => ([end] = await a.fetchTopicOffsets(topic)) && Number(end.high) === before.length + 1,
-    10_000,
-  );
+  const [end] = await settledEnds(a, topic, [before.length + 1]); // the records and one commit marker
 
   const groupId = uniqueName('sink-giveup');
   const args = ['sink', topic, '--group', groupId, '--batch-rows', '500', '--flush', '100ms'];

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Producer, Message } from 'kafkajs';
+import type { Admin, Producer, Message } from 'kafkajs';
 import type mysql from 'mysql2/promise';
 import { codecs, RECORD_TYPE_HEADER, type Candle, type Trade } from '../../src/core/serde';
-import { testKafka, uniqueName } from '../helpers/kafka';
+import { testKafka, uniqueName, waitFor } from '../helpers/kafka';
 
 /**
  * Records as `finpipe process` writes them to a per-symbol topic (key = symbol, header
@@ -69,6 +69,24 @@ export async function transactionalProducer(): Promise<Producer> {
 }
 
 /** Sends messages in transactions of `chunk`; `abort` aborts them instead (readers must never see them). */
+/**
+ * The end offsets of `topic`, once each partition's end is `highs[partition]`. A transaction's
+ * commit returns before the broker has written its commit markers (it writes them after
+ * logging the commit), so an end offset read at once can miss the marker, or all of it.
+ */
+export async function settledEnds(a: Admin, topic: string, highs: number[]): Promise<{ partition: number; high: string }[]> {
+  let ends: { partition: number; high: string }[] = [];
+  await waitFor(
+    `the commit markers of ${topic}`,
+    async () => {
+      ends = await a.fetchTopicOffsets(topic);
+      return highs.every((h, partition) => Number(ends.find((e) => e.partition === partition)?.high) === h);
+    },
+    10_000,
+  );
+  return ends;
+}
+
 export async function sendInTransactions(
   producer: Producer,
   topic: string,

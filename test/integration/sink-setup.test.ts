@@ -12,6 +12,7 @@ import {
   makeTrades,
   readTrades,
   sendInTransactions,
+  settledEnds,
   sortTrades,
   tradeMessage,
   transactionalProducer,
@@ -85,7 +86,7 @@ test('the trades table dropped while the sink runs: it stops with a clear error;
   t.after(() => producer.disconnect());
   const a = await admin(t);
   await sendInTransactions(producer, topic, makeTrades('MSFT', 300).map(tradeMessage));
-  const [end] = await a.fetchTopicOffsets(topic);
+  const [end] = await settledEnds(a, topic, [301]); // 300 records and one commit marker
 
   const groupId = uniqueName('sink-droptable');
   const sink = startCli(t, ['sink', topic, '--group', groupId, '--flush', '100ms'], {
@@ -124,7 +125,7 @@ test('two sinks migrating one fresh database at once: the schema is created once
   const env = { FINPIPE_MYSQL_URL: `mysql://${MYSQL.user}@${MYSQL.host}:${MYSQL.port}/${name}`, FINPIPE_DLQ_TOPIC: uniqueName('dlq') };
   const sinks = groups.map((g) => startCli(t, ['sink', topic, '--group', g, '--flush', '100ms'], env));
   const a = await admin(t);
-  const ends = await a.fetchTopicOffsets(topic);
+  const ends = await settledEnds(a, topic, [501, 501]); // per partition: 500 records and one commit marker
   await waitFor(
     'both sinks to commit every record',
     async () => {
