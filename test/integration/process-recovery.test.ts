@@ -1,23 +1,18 @@
 import '../helpers/kafkajs-read-committed'; // first: fixes kafkajs' read_committed filter before kafkajs loads
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Admin, Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import { admin as connectAdmin, producer as connectProducer, waitFor } from '../helpers/kafka';
 import { startCli, type RunningCli } from '../helpers/cli';
-import { symbolToTopic } from '../../src/core/symbols';
-import type { Candle, RawTrade } from '../../src/core/serde';
+import type { RawTrade } from '../../src/core/serde';
 import {
-  byId,
-  candleKey,
+  assertOutputsAreTheReference,
   committedFraction,
-  decodeOutputs,
-  decodeTrade,
   frameMessage,
   readToEnd,
   reference,
   scenario,
   waitProcessed,
-  type Expected,
   type Frame,
   type Scenario,
 } from './process-fixtures';
@@ -68,25 +63,6 @@ async function feed(p: Producer, s: Scenario, frames: Frame[]): Promise<void> {
     await p.send({ topic: s.raw, messages: frames.slice(i, i + 25).map(frameMessage) });
     await new Promise((r) => setTimeout(r, 15));
   }
-}
-
-async function assertExactlyTheReference(adm: Admin, s: Scenario, exp: Expected): Promise<void> {
-  const out = decodeOutputs(await readToEnd(adm, s.symbols.map(symbolToTopic)));
-  assert.equal(out.trades.length, exp.trades.length, 'no trade lost or doubled');
-  assert.deepEqual(out.trades.sort(byId), exp.trades.sort(byId));
-  const last = new Map<string, Candle>();
-  let finals = 0;
-  for (const c of out.candles) {
-    const prev = last.get(candleKey(c));
-    if (prev) assert.ok(c.version > prev.version && !prev.is_final, `${candleKey(c)}: version ${c.version} after ${prev.version}`);
-    last.set(candleKey(c), c);
-    if (c.is_final) finals++;
-  }
-  assert.equal(finals, exp.finals.size, 'one final candle per closed window');
-  assert.deepEqual(new Map([...last].filter(([, c]) => c.is_final)), exp.finals);
-  assert.deepEqual(new Map([...last].filter(([, c]) => !c.is_final)), exp.open);
-  const late = (await readToEnd(adm, [s.late])).map((r) => decodeTrade(r.value!));
-  assert.deepEqual(late.sort(byId), exp.late.sort(byId));
 }
 
 /** The running process's log for a failure message: its last lines, without the once-a-second stats lines. */
@@ -156,7 +132,7 @@ test('kill -9 mid-run, twice, then a restart: the same trades (ids included) and
     'the reference covers every trade fed',
   );
   assert.ok(exp.late.length > 0 && exp.finals.size > 100);
-  await assertExactlyTheReference(adm, s, exp);
+  await assertOutputsAreTheReference(adm, s, exp);
 });
 
 test('two instances share the partitions and hand over on rebalance: the same output as one', async (t) => {
@@ -184,7 +160,7 @@ test('two instances share the partitions and hand over on rebalance: the same ou
   const exp = reference(await readToEnd(adm, [s.raw]), [1_000, 10_000], 2_000);
   assert.ok(a.trades > 0 && b.trades > 0, `both did work (${a.trades} + ${b.trades})`);
   assert.equal(a.trades + b.trades, exp.trades.length, 'together they processed each trade once');
-  await assertExactlyTheReference(adm, s, exp);
+  await assertOutputsAreTheReference(adm, s, exp);
 });
 
 function lastJoin(c: RunningCli): string {
