@@ -84,10 +84,13 @@ test(
         await new Promise((r) => setTimeout(r, 200)); // pacing the feed, not waiting for a result
       }
     })();
-    t.after(async () => {
+    const stopFlowing = async () => {
       running = false;
       await flowing;
-    });
+    };
+    // Also stopped at the end of the test: the database connection is closed by an earlier
+    // cleanup hook, and a feed still writing then fails the test.
+    t.after(() => stopFlowing().catch(() => {}));
 
     const browser = await puppeteer.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless=new'] });
     t.after(() => browser.close());
@@ -144,6 +147,7 @@ test(
     );
     const errors = (await page.evaluate("document.getElementById('banner').hidden")) as boolean;
     assert.equal(errors, true, 'no error banner once everything is back');
+    await stopFlowing();
   },
 );
 
