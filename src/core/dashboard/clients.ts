@@ -2,23 +2,8 @@ import type { WebSocket } from 'ws';
 import type { Candle, Trade } from '../serde';
 import { DASHBOARD_LIMITS } from './options';
 
-/** A candle as pushed to the page: times in ms, plus `ts`, when it was committed to Kafka. */
-export interface LiveCandle {
-  symbol: string;
-  window_ms: number;
-  window_start: number;
-  window_end: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-  vwap: number | null;
-  trade_count: number;
-  is_final: boolean;
-  version: number;
-  ts: number;
-}
+/** A candle as pushed to the page: the record's fields but avg_price, plus `ts`, when it was committed to Kafka. */
+export type LiveCandle = Omit<Candle, 'avg_price'> & { ts: number };
 
 export interface LiveTrade {
   id: string;
@@ -135,8 +120,8 @@ export class ClientHub {
 }
 
 export function liveCandle(candle: Candle, ts: number): LiveCandle {
-  const { symbol, window_ms, window_start, window_end, open, high, low, close, volume, vwap, trade_count, is_final, version } = candle;
-  return { symbol, window_ms, window_start, window_end, open, high, low, close, volume, vwap, trade_count, is_final, version, ts };
+  const { avg_price: _avg, ...shown } = candle;
+  return { ...shown, ts };
 }
 
 export function liveTrade({ id, symbol, price, volume, trade_timestamp }: Trade): LiveTrade {
