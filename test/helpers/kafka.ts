@@ -28,11 +28,26 @@ export async function admin(t: TestContext): Promise<Admin> {
 export async function createTopic(t: TestContext, prefix = 'test', partitions = 1, configs: Record<string, string> = {}): Promise<string> {
   const name = uniqueName(prefix);
   const a = await admin(t);
-  await a.createTopics({
-    topics: [{ topic: name, numPartitions: partitions, configEntries: Object.entries(configs).map(([n, v]) => ({ name: n, value: v })) }],
-    waitForLeaders: true,
-  });
   t.after(() => deleteTopicsQuietly([name]));
+  try {
+    await a.createTopics({
+      topics: [{ topic: name, numPartitions: partitions, configEntries: Object.entries(configs).map(([n, v]) => ({ name: n, value: v })) }],
+      waitForLeaders: true,
+    });
+  } catch (error) {
+    // Right after creating a topic the broker may answer its metadata with
+    // UNKNOWN_TOPIC_OR_PARTITION for a moment; kafkajs' wait for leaders does not retry that.
+    if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
+    await waitFor(
+      `the metadata of ${name}`,
+      () =>
+        a.fetchTopicMetadata({ topics: [name] }).then(
+          () => true,
+          () => false,
+        ),
+      10_000,
+    );
+  }
   return name;
 }
 
