@@ -1,7 +1,11 @@
 import type { Admin, ITopicConfig } from 'kafkajs';
 import { ConfigResourceTypes } from 'kafkajs';
 import { FinpipeError } from '../errors';
+import { retry } from '../retry';
 import { assertTopicName } from '../symbols';
+
+/** The broker's answer for a topic whose metadata has not propagated yet (or that does not exist). */
+const UNKNOWN_TOPIC = 'UNKNOWN_TOPIC_OR_PARTITION';
 
 export interface TopicSpec {
   name: string;
@@ -54,9 +58,11 @@ export async function createTopics(admin: Admin, specs: TopicSpec[], { strict = 
     try {
       await admin.createTopics({ topics, waitForLeaders: true });
     } catch (error) {
+      // Another client may have created some of them meanwhile, and right after creation the
+      // broker may answer metadata with UNKNOWN_TOPIC_OR_PARTITION for a moment (kafkajs' wait
+      // for leaders does not retry that): both are settled by the re-check below.
       const problems = creationProblems(error);
-      // Another client may have created some of them meanwhile; re-check below.
-      if (problems.some((p) => p.type !== 'TOPIC_ALREADY_EXISTS')) {
+      if (problems.some((p) => p.type !== 'TOPIC_ALREADY_EXISTS' && p.type !== UNKNOWN_TOPIC)) {
         const collides = problems.some((p) => p.type === 'INVALID_TOPIC_EXCEPTION');
         throw new FinpipeError(
           'KAFKA_ERROR',
@@ -71,9 +77,13 @@ export async function createTopics(admin: Admin, specs: TopicSpec[], { strict = 
       }
     }
   }
-  const after = await existingPartitions(
-    admin,
-    specs.map((s) => s.name),
+  const after = await retry(
+    () =>
+      existingPartitions(
+        admin,
+        specs.map((s) => s.name),
+      ),
+    { retriable: (e) => (e as { type?: string }).type === UNKNOWN_TOPIC, attempts: 20, initialMs: 100, maxMs: 1_000 },
   );
   return specs.map((spec) => {
     const partitions = after.get(spec.name);
