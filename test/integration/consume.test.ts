@@ -77,7 +77,10 @@ async function writeEveryKind(t: TestContext, topic: string): Promise<void> {
         value: trade.encode(TRADE),
         headers: { [RECORD_TYPE_HEADER]: 'trade', 'finpipe.late.reason': 'its 10000ms window(s) had already closed' },
       },
-      deadLetterMessage({ stage: 'produce', reason: 'p: must be a finite number > 0', source: 'today.ndjson:3', value: '{"s":"X","p":-1}' }, 1718000000999),
+      deadLetterMessage(
+        { stage: 'produce', reason: 'p: must be a finite number > 0', source: 'today.ndjson:3', value: '{"s":"X","p":-1}' },
+        1718000000999,
+      ),
       { key: null, value: Buffer.from([0xff, 0xfe, 0x01, 0x02, 0x03]) },
       { key: null, value: framed, headers: { [RECORD_TYPE_HEADER]: 'trade' } },
     ],
@@ -109,7 +112,10 @@ test('consume decodes every kind of record finpipe writes, and leaves no group b
     lines.map((l) => l.type),
     ['raw', 'trade', 'candle', 'late-trade', 'dead-letter', 'undecodable', 'undecodable', 'raw'],
   );
-  assert.deepEqual(lines[0].value, { type: 'trade', data: [{ s: 'BINANCE:BTCUSDT', p: 62001.5, t: 1718000000123, v: 0.25, c: ['1', null] }] });
+  assert.deepEqual(lines[0].value, {
+    type: 'trade',
+    data: [{ s: 'BINANCE:BTCUSDT', p: 62001.5, t: 1718000000123, v: 0.25, c: ['1', null] }],
+  });
   assert.equal(lines[0].key, 'BINANCE:BTCUSDT');
   assert.deepEqual(lines[1].value, TRADE);
   assert.deepEqual(lines[2].value, CANDLE);

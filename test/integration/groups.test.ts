@@ -79,7 +79,10 @@ test('groups list and describe show idle and live groups with offsets, lag and m
   const list = await runCli(['groups', 'list']);
   assert.equal(list.code, 0, list.stderr);
   const groups = json<{ groupId: string; state: string; members: number; finpipe: string | null }[]>(list.stdout);
-  assert.deepEqual(groups.find((g) => g.groupId === idle), { groupId: idle, state: 'Empty', protocolType: 'consumer', members: 0, finpipe: 'process' });
+  assert.deepEqual(
+    groups.find((g) => g.groupId === idle),
+    { groupId: idle, state: 'Empty', protocolType: 'consumer', members: 0, finpipe: 'process' },
+  );
   assert.deepEqual(
     groups.find((g) => g.groupId === live.groupId),
     { groupId: live.groupId, state: 'Stable', protocolType: 'consumer', members: 1, finpipe: null },
@@ -118,7 +121,9 @@ test('groups reset-offsets: dry run, to earliest, latest, a datetime and a durat
   const a = await admin(t);
   const idle = await idleGroup(t, a, topic);
   const committed = async (groupId: string) =>
-    (await a.fetchOffsets({ groupId, topics: [topic] }))[0].partitions.sort((x, y) => x.partition - y.partition).map((p) => Number(p.offset));
+    (await a.fetchOffsets({ groupId, topics: [topic] }))[0].partitions
+      .sort((x, y) => x.partition - y.partition)
+      .map((p) => Number(p.offset));
 
   const dry = await runCli(['groups', 'reset-offsets', idle, '--topic', topic, '--to-earliest', '--dry-run']);
   assert.equal(dry.code, 0, dry.stderr);
@@ -139,15 +144,18 @@ test('groups reset-offsets: dry run, to earliest, latest, a datetime and a durat
   assert.deepEqual(await reset('--topic', topic, '--to-earliest'), [0, 0]);
   assert.deepEqual(await reset('--all-topics', '--to-latest'), [5, 5]);
   assert.deepEqual(await reset('--topic', topic, '--to-datetime', new Date(base + 3 * 60_000).toISOString()), [3, 3]);
-  // Now minus 58.5 minutes: after the records stamped base+0 and base+1 min, before base+2 min.
-  assert.deepEqual(await reset('--topic', topic, '--by-duration', '58m30s'), [2, 2]);
+  // Back to base + 1.5 min (30 s either side to spare): after the records stamped base + 0 and 1 min.
+  const lookback = `${Math.round((Date.now() - (base + 90_000)) / 1000)}s`;
+  assert.deepEqual(await reset('--topic', topic, '--by-duration', lookback), [2, 2]);
 
   const live = await liveGroup(t, topic);
   const refused = await runCli(['groups', 'reset-offsets', live.groupId, '--topic', topic, '--to-earliest']);
   assert.equal(refused.code, 1);
   assert.match(
     refused.stderr,
-    new RegExp(`refusing to reset the offsets of group ${live.groupId}: it has 1 active member\\(s\\) \\(groups-test-member@.*\\(hint: stop its consumers first`),
+    new RegExp(
+      `refusing to reset the offsets of group ${live.groupId}: it has 1 active member\\(s\\) \\(groups-test-member@.*\\(hint: stop its consumers first`,
+    ),
   );
   const refusedDry = await runCli(['groups', 'reset-offsets', live.groupId, '--topic', topic, '--to-earliest', '--dry-run']);
   assert.equal(refusedDry.code, 1, 'even the plan is refused: it could not be applied');
@@ -172,7 +180,10 @@ test('groups delete removes an idle group and refuses an active one', async (t) 
   // One active group among several: nothing is deleted.
   const mixed = await runCli(['groups', 'delete', idle, live.groupId]);
   assert.equal(mixed.code, 1);
-  assert.ok((await a.listGroups()).groups.some((g) => g.groupId === idle), 'the idle group was kept too');
+  assert.ok(
+    (await a.listGroups()).groups.some((g) => g.groupId === idle),
+    'the idle group was kept too',
+  );
 
   const deleted = await runCli(['groups', 'delete', idle]);
   assert.equal(deleted.code, 0, deleted.stderr);

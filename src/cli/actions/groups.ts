@@ -25,10 +25,7 @@ export async function runGroupsList(global: GlobalOptions, opts: { format?: Form
   if (formatOf(opts) === 'json') return print(JSON.stringify(groups, null, 2));
   if (groups.length === 0) return print('no consumer groups');
   print(
-    formatTable([
-      ['GROUP', 'STATE', 'MEMBERS', 'FINPIPE'],
-      ...groups.map((g) => [g.groupId, g.state, String(g.members), g.finpipe ?? '']),
-    ]),
+    formatTable([['GROUP', 'STATE', 'MEMBERS', 'FINPIPE'], ...groups.map((g) => [g.groupId, g.state, String(g.members), g.finpipe ?? ''])]),
   );
 }
 
@@ -42,7 +39,12 @@ export async function runGroupsDescribe(global: GlobalOptions, groupId: string, 
     print(
       formatTable([
         ['MEMBER', 'CLIENT-ID', 'HOST', 'ASSIGNED'],
-        ...d.memberList.map((m) => [m.memberId, m.clientId, m.host, m.assignment.map((a) => `${a.topic}[${a.partitions.join(',')}]`).join(' ')]),
+        ...d.memberList.map((m) => [
+          m.memberId,
+          m.clientId,
+          m.host,
+          m.assignment.map((a) => `${a.topic}[${a.partitions.join(',')}]`).join(' '),
+        ]),
       ]),
     );
     print('');

@@ -73,7 +73,10 @@ export function groupsCommand(): Command {
     .description('members, and per partition the committed offset, end offset and lag')
     .argument('<group>', 'group id')
     .addOption(formatOption())
-    .addHelpText('after', '\nEnd offsets are last stable offsets (read_committed), as finpipe reads.\n\nExamples:\n  $ finpipe groups describe finpipe-sink')
+    .addHelpText(
+      'after',
+      '\nEnd offsets are last stable offsets (read_committed), as finpipe reads.\n\nExamples:\n  $ finpipe groups describe finpipe-sink',
+    )
     .action(async (group: string, opts: { format?: Format }, command: Command) => {
       const { runGroupsDescribe } = await import('../actions/groups');
       await runGroupsDescribe(globalOptions(command), group, opts);
@@ -93,7 +96,7 @@ export function groupsCommand(): Command {
     .addOption(formatOption())
     .addHelpText(
       'after',
-      '\nStop the group\'s consumers first: a running member would overwrite the reset at its next commit.\n' +
+      "\nStop the group's consumers first: a running member would overwrite the reset at its next commit.\n" +
         "A process group's window state is saved per committed offset (<group>-state): to reprocess, prefer a new --group.\n\n" +
         'Examples:\n  $ finpipe groups reset-offsets finpipe-sink --topic BINANCE_BTCUSDT --to-earliest --dry-run\n' +
         '  $ finpipe groups reset-offsets finpipe-sink --all-topics --by-duration 1h',

@@ -64,7 +64,8 @@ export async function decodeRecord(kind: TopicKind, record: RecordBytes, options
   const recordType = headers[RECORD_TYPE_HEADER];
   if (headers[LATE_REASON_HEADER] !== undefined) return decodeAs('late-trade', 'trade', value, options);
   if (recordType === 'trade' || recordType === 'candle') return decodeAs(recordType, recordType, value, options);
-  if (recordType !== undefined) return undecodable(value, `unknown ${RECORD_TYPE_HEADER} header "${recordType}" (expected trade or candle)`);
+  if (recordType !== undefined)
+    return undecodable(value, `unknown ${RECORD_TYPE_HEADER} header "${recordType}" (expected trade or candle)`);
   if (kind === 'symbol') return undecodable(value, `a per-symbol record without its ${RECORD_TYPE_HEADER} header`);
   if (kind === 'late') return decodeAs('late-trade', 'trade', value, options);
   return decodeAs('raw', 'raw', value, options);

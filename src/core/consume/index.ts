@@ -45,7 +45,13 @@ export function streamOutput(stream: NodeJS.WritableStream): Output {
 }
 
 /** Reads and prints; returns the number of records printed. */
-export async function consume(config: Config, logger: Logger, request: ConsumeRequest, signal: AbortSignal, output: Output): Promise<number> {
+export async function consume(
+  config: Config,
+  logger: Logger,
+  request: ConsumeRequest,
+  signal: AbortSignal,
+  output: Output,
+): Promise<number> {
   const kind = topicKind(request.topic, config.topics);
   const { print } = request;
   let headerShown = false;

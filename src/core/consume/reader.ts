@@ -50,7 +50,10 @@ export interface ReadPlan {
 }
 
 /** Where each chosen partition starts and ends. */
-export async function planRead(admin: Admin, options: Pick<ReadOptions, 'topic' | 'offset' | 'partitions' | 'follow'>): Promise<ReadPlan[]> {
+export async function planRead(
+  admin: Admin,
+  options: Pick<ReadOptions, 'topic' | 'offset' | 'partitions' | 'follow'>,
+): Promise<ReadPlan[]> {
   const { topic } = options;
   if (!(await admin.listTopics()).includes(topic))
     throw new FinpipeError('TOPIC_NOT_FOUND', `topic ${topic} does not exist`, {
@@ -81,7 +84,10 @@ function assignExactly(topic: string, partitions: number[]): PartitionAssigner {
   return () => ({
     name: 'FinpipeConsumeAssigner',
     version: 1,
-    protocol: ({ topics }) => ({ name: 'FinpipeConsumeAssigner', metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }) }),
+    protocol: ({ topics }) => ({
+      name: 'FinpipeConsumeAssigner',
+      metadata: AssignerProtocol.MemberMetadata.encode({ version: 1, topics, userData: Buffer.alloc(0) }),
+    }),
     assign: async ({ members }) =>
       members.map((member, i) => ({
         memberId: member.memberId,
@@ -104,7 +110,12 @@ export async function readPartitions(kafka: Kafka, admin: Admin, plan: ReadPlan[
     readUncommitted: false,
     allowAutoTopicCreation: false,
     maxWaitTimeInMs: 250,
-    partitionAssigners: [assignExactly(options.topic, active.map((p) => p.partition))],
+    partitionAssigners: [
+      assignExactly(
+        options.topic,
+        active.map((p) => p.partition),
+      ),
+    ],
   });
   const state = new ReadState(active, options);
   consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => state.readThrough(payload.partition, Number(payload.lastOffset) + 1));

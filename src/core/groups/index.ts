@@ -61,16 +61,23 @@ export async function describeExisting(admin: Admin, groupId: string): Promise<G
 export function assertIdle(group: GroupDescription, action: string): void {
   if (group.members.length === 0) return;
   const clients = [...new Set(group.members.map((m) => `${m.clientId}@${m.clientHost}`))].join(', ');
-  throw new FinpipeError('GROUP_ACTIVE', `refusing to ${action} group ${group.groupId}: it has ${group.members.length} active member(s) (${clients})`, {
-    hint: 'stop its consumers first (their next commit would undo this); `finpipe groups describe` shows them',
-    context: { groupId: group.groupId },
-  });
+  throw new FinpipeError(
+    'GROUP_ACTIVE',
+    `refusing to ${action} group ${group.groupId}: it has ${group.members.length} active member(s) (${clients})`,
+    {
+      hint: 'stop its consumers first (their next commit would undo this); `finpipe groups describe` shows them',
+      context: { groupId: group.groupId },
+    },
+  );
 }
 
 function memberAssignment(buffer: Buffer): { topic: string; partitions: number[] }[] {
   try {
     const decoded = AssignerProtocol.MemberAssignment.decode(buffer);
-    return Object.entries(decoded?.assignment ?? {}).map(([topic, partitions]) => ({ topic, partitions: [...partitions].sort((a, b) => a - b) }));
+    return Object.entries(decoded?.assignment ?? {}).map(([topic, partitions]) => ({
+      topic,
+      partitions: [...partitions].sort((a, b) => a - b),
+    }));
   } catch {
     return []; // not a consumer-protocol group (e.g. Kafka Connect): no partitions to show
   }
@@ -97,7 +104,11 @@ export async function describeGroup(admin: Admin, groupId: string): Promise<Grou
     lag.push({ topic, partition: p, committed: null, end, lag: end });
   }
   const partitions = lag
-    .map((l) => ({ ...l, clientId: owner.get(`${l.topic}/${l.partition}`)?.clientId ?? null, memberId: owner.get(`${l.topic}/${l.partition}`)?.memberId ?? null }))
+    .map((l) => ({
+      ...l,
+      clientId: owner.get(`${l.topic}/${l.partition}`)?.clientId ?? null,
+      memberId: owner.get(`${l.topic}/${l.partition}`)?.memberId ?? null,
+    }))
     .sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
   return { ...summary(group), memberList, partitions, totalLag: partitions.reduce((s, p) => s + p.lag, 0) };
 }

@@ -43,7 +43,9 @@ export async function planReset(admin: Admin, groupId: string, topics: string[],
   const existing = new Set(await admin.listTopics());
   const missing = topics.filter((t) => !existing.has(t));
   if (missing.length > 0)
-    throw new FinpipeError('TOPIC_NOT_FOUND', `topic ${missing.join(', ')} does not exist`, { hint: 'check the name with `finpipe topics list`' });
+    throw new FinpipeError('TOPIC_NOT_FOUND', `topic ${missing.join(', ')} does not exist`, {
+      hint: 'check the name with `finpipe topics list`',
+    });
   const committed = await admin.fetchOffsets({ groupId, topics });
   const rows: ResetRow[] = [];
   for (const topic of topics) {
@@ -55,7 +57,12 @@ export async function planReset(admin: Admin, groupId: string, topics: string[],
     const current = committed.find((t) => t.topic === topic)?.partitions ?? [];
     for (const r of ranges) {
       const now = Number(current.find((p) => p.partition === r.partition)?.offset ?? -1);
-      const newOffset = target.kind === 'earliest' ? Number(r.low) : target.kind === 'latest' ? Number(r.high) : (atTime?.get(r.partition) ?? Number(r.high));
+      const newOffset =
+        target.kind === 'earliest'
+          ? Number(r.low)
+          : target.kind === 'latest'
+            ? Number(r.high)
+            : (atTime?.get(r.partition) ?? Number(r.high));
       rows.push({ topic, partition: r.partition, current: now >= 0 ? now : null, target: newOffset });
     }
   }

@@ -19,7 +19,14 @@ export interface ClientSettings {
   retry: Pick<RetryOptions, 'retries' | 'initialRetryTime' | 'maxRetryTime'>;
   consumer: Pick<
     ConsumerConfig,
-    'sessionTimeout' | 'heartbeatInterval' | 'rebalanceTimeout' | 'minBytes' | 'maxBytes' | 'maxBytesPerPartition' | 'maxWaitTimeInMs' | 'metadataMaxAge'
+    | 'sessionTimeout'
+    | 'heartbeatInterval'
+    | 'rebalanceTimeout'
+    | 'minBytes'
+    | 'maxBytes'
+    | 'maxBytesPerPartition'
+    | 'maxWaitTimeInMs'
+    | 'metadataMaxAge'
   >;
 }
 
@@ -54,7 +61,11 @@ export const CLIENT_SETTINGS: Record<string, SettingSpec> = {
     },
     apply: (s, v) => (s.clientId = String(v)),
   },
-  'request.timeout.ms': { doc: 'how long to wait for a broker to answer a request', parse: ms(100, DAY_MS), apply: (s, v) => (s.client.requestTimeout = +v) },
+  'request.timeout.ms': {
+    doc: 'how long to wait for a broker to answer a request',
+    parse: ms(100, DAY_MS),
+    apply: (s, v) => (s.client.requestTimeout = +v),
+  },
   'socket.connection.setup.timeout.ms': {
     doc: 'how long to wait for a TCP (and TLS) connection to a broker',
     parse: ms(100, 600_000),
@@ -67,7 +78,11 @@ export const CLIENT_SETTINGS: Record<string, SettingSpec> = {
   },
   retries: { doc: 'how often a failed request is retried', parse: integer(0, 100, 'retries'), apply: (s, v) => (s.retry.retries = +v) },
   'retry.backoff.ms': { doc: 'the first wait before a retry', parse: ms(1, 600_000), apply: (s, v) => (s.retry.initialRetryTime = +v) },
-  'retry.backoff.max.ms': { doc: 'the longest wait between retries', parse: ms(1, 3_600_000), apply: (s, v) => (s.retry.maxRetryTime = +v) },
+  'retry.backoff.max.ms': {
+    doc: 'the longest wait between retries',
+    parse: ms(1, 3_600_000),
+    apply: (s, v) => (s.retry.maxRetryTime = +v),
+  },
   'session.timeout.ms': {
     doc: 'consumers: how soon the group notices a dead member (the broker allows 6000-1800000 by default)',
     parse: ms(1_000, 3_600_000),
@@ -83,8 +98,16 @@ export const CLIENT_SETTINGS: Record<string, SettingSpec> = {
     parse: ms(1_000, DAY_MS),
     apply: (s, v) => (s.consumer.rebalanceTimeout = +v),
   },
-  'fetch.min.bytes': { doc: 'consumers: least data a fetch waits for', parse: bytes(1, 104_857_600), apply: (s, v) => (s.consumer.minBytes = +v) },
-  'fetch.max.bytes': { doc: 'consumers: most data one fetch returns', parse: bytes(1_024, 1_073_741_824), apply: (s, v) => (s.consumer.maxBytes = +v) },
+  'fetch.min.bytes': {
+    doc: 'consumers: least data a fetch waits for',
+    parse: bytes(1, 104_857_600),
+    apply: (s, v) => (s.consumer.minBytes = +v),
+  },
+  'fetch.max.bytes': {
+    doc: 'consumers: most data one fetch returns',
+    parse: bytes(1_024, 1_073_741_824),
+    apply: (s, v) => (s.consumer.maxBytes = +v),
+  },
   'max.partition.fetch.bytes': {
     doc: 'consumers: most data one fetch returns per partition',
     parse: bytes(1_024, 1_073_741_824),

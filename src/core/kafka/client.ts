@@ -48,17 +48,17 @@ export function createKafka(config: KafkaConfig, logger: Logger, stage: string, 
   return new ConfiguredKafka(
     {
       clientId: `${settings?.clientId ?? config.clientId}-${stage}`,
-    brokers: config.brokers,
-    ssl,
-    sasl,
-    connectionTimeout: 5_000,
-    requestTimeout: 30_000,
-    ...settings?.client,
-    logLevel: kafkaLogLevel(logger.level),
-    logCreator: kafkaLogCreator(logger),
-    // Reconnects are retried by the stages themselves with their own backoff and messages;
-    // kafkajs' retries cover short blips inside one operation.
-    retry: { initialRetryTime: 200, retries, maxRetryTime: 10_000, ...settings?.retry },
+      brokers: config.brokers,
+      ssl,
+      sasl,
+      connectionTimeout: 5_000,
+      requestTimeout: 30_000,
+      ...settings?.client,
+      logLevel: kafkaLogLevel(logger.level),
+      logCreator: kafkaLogCreator(logger),
+      // Reconnects are retried by the stages themselves with their own backoff and messages;
+      // kafkajs' retries cover short blips inside one operation.
+      retry: { initialRetryTime: 200, retries, maxRetryTime: 10_000, ...settings?.retry },
     },
     settings,
   );
