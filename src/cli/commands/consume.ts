@@ -24,8 +24,9 @@ function partitions(value: string, previous: number[] = []): number[] {
 
 const HELP_AFTER = `
 Decodes whatever finpipe writes: the raw topic's Finnhub messages, per-symbol Trade and
-Candle records (told apart by the finpipe.type header), late trades, and dead letters
-(reason, stage and source from their headers, the original bytes as text or base64).
+Candle records (told apart by the finpipe.type header), late trades, dead letters
+(reason, stage and source from their headers, the original bytes as text or base64), and
+process's <group>-state changelogs (JSON).
 A record it cannot decode is printed as "undecodable" with the reason and its bytes in
 base64; reading goes on. A value in the Schema Registry wire format (byte 0, a 4-byte
 schema id, Avro) is reported as framed with its schema id.

@@ -12,7 +12,8 @@ import { codecs, RECORD_TYPE_HEADER } from '../serde';
  *   - header finpipe.late.reason  a late trade (Trade schema) on the late topic;
  *   - header finpipe.type         trade | candle on a per-symbol topic;
  *   - no header: by the topic     the raw topic's Finnhub message (trades.avsc); a
- *                                 per-symbol record without its header is undecodable.
+ *                                 process group's `<group>-state` changelog holds JSON;
+ *                                 a per-symbol record without its header is undecodable.
  *
  * Schema Registry framing (magic byte 0, 4-byte schema id, Avro) is recognised but not
  * decoded here: `framed` is the seam where a registry-backed decoder plugs in. Without one,
@@ -20,7 +21,7 @@ import { codecs, RECORD_TYPE_HEADER } from '../serde';
  */
 
 /** What a topic is to finpipe (consume works this out from the topic name and the settings). */
-export type TopicKind = 'raw' | 'symbol' | 'late' | 'dead-letter' | 'other';
+export type TopicKind = 'raw' | 'symbol' | 'late' | 'dead-letter' | 'state' | 'other';
 
 export interface RecordBytes {
   value: Buffer | null;
@@ -30,6 +31,7 @@ export interface RecordBytes {
 
 export type DecodedRecord =
   | { type: 'raw' | 'trade' | 'candle' | 'late-trade'; value: unknown; schemaId?: number }
+  | { type: 'state'; value: unknown }
   | { type: 'dead-letter'; value: DeadLetterView }
   | { type: 'tombstone'; value: null }
   | { type: 'undecodable'; value: { reason: string; base64: string; schemaId?: number } };
@@ -68,6 +70,7 @@ export async function decodeRecord(kind: TopicKind, record: RecordBytes, options
     return undecodable(value, `unknown ${RECORD_TYPE_HEADER} header "${recordType}" (expected trade or candle)`);
   if (kind === 'symbol') return undecodable(value, `a per-symbol record without its ${RECORD_TYPE_HEADER} header`);
   if (kind === 'late') return decodeAs('late-trade', 'trade', value, options);
+  if (kind === 'state') return decodeJson(value);
   return decodeAs('raw', 'raw', value, options);
 }
 
@@ -90,6 +93,15 @@ async function decodeAs(
     return { type, value: await options.framed(schemaId, value.subarray(5), schema), schemaId };
   } catch (error) {
     return undecodable(value, `framed (schema id ${schemaId}) but not decodable: ${(error as Error).message}`, schemaId);
+  }
+}
+
+/** A state changelog record: JSON written by process (state-store.ts). */
+function decodeJson(value: Buffer): DecodedRecord {
+  try {
+    return { type: 'state', value: JSON.parse(value.toString('utf8')) as unknown };
+  } catch (error) {
+    return undecodable(value, `not JSON: ${(error as Error).message}`);
   }
 }
 

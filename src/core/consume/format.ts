@@ -74,6 +74,8 @@ export function summary(decoded: DecodedRecord): string {
     }
     case 'tombstone':
       return '(null value)';
+    case 'state':
+      return JSON.stringify(decoded.value);
     case 'undecodable':
       return `${decoded.value.reason} | base64 ${decoded.value.base64}`;
   }

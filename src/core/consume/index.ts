@@ -30,6 +30,8 @@ export function topicKind(topic: string, topics: Config['topics']): TopicKind {
   if (topic === topics.raw) return 'raw';
   if (topic === topics.late) return 'late';
   if (topic === topics.deadLetter) return 'dead-letter';
+  // process's changelog, `<group>-state` (its records carry no header to tell them by).
+  if (topic.endsWith('-state')) return 'state';
   return 'other';
 }
 

@@ -41,6 +41,12 @@ describe('decodeRecord', () => {
     assert.equal((await decodeRecord('late', { value, headers: {} })).type, 'late-trade');
   });
 
+  test("a process group's state changelog holds JSON", async () => {
+    const value = Buffer.from('{"nextOffset":"42"}');
+    assert.deepEqual(await decodeRecord('state', { value, headers: {} }), { type: 'state', value: { nextOffset: '42' } });
+    assert.equal((await decodeRecord('state', { value: Buffer.from('{oops'), headers: {} })).type, 'undecodable');
+  });
+
   test('a dead letter shows its reason and context headers and the original bytes', async () => {
     const m = deadLetterMessage({ stage: 'process', reason: 'bad', source: 'trades/0/7', value: Buffer.from([1, 2, 0xff]) }, 0, 2);
     const decoded = await decodeRecord('other', { value: m.value as Buffer, headers: headersOf(m.headers as Record<string, string>) });
