@@ -10,7 +10,7 @@ import { startOffset, type OffsetSpec } from './offset-spec';
  *
  * kafkajs has no consumer without a group, so the reader uses a private throwaway group,
  * `finpipe-consume-<uuid>`: its one member is assigned exactly the chosen partitions (own
- * assigner), seeks them to the start offsets, never commits (autoCommit off, no
+ * assigner), seeks them to the start offsets as it joins, never commits (autoCommit off, no
  * commitOffsets), and the group is deleted after the member has left. A group without
  * offsets that is left behind anyway (kill -9) is removed by the broker on its own.
  *
@@ -118,6 +118,11 @@ export async function readPartitions(kafka: Kafka, admin: Admin, plan: ReadPlan[
     ],
   });
   const state = new ReadState(active, options);
+  // Seek on joining, before the first fetch (and again on a rejoin after kafkajs restarted
+  // the consumer: from where delivery got to, so nothing is fetched twice for nothing).
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    for (const p of active) consumer.seek({ topic: options.topic, partition: p.partition, offset: String(state.position(p.partition)) });
+  });
   consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => state.readThrough(payload.partition, Number(payload.lastOffset) + 1));
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     if (!payload.restart) state.fail(payload.error);
@@ -126,7 +131,6 @@ export async function readPartitions(kafka: Kafka, admin: Admin, plan: ReadPlan[
     await consumer.connect();
     await consumer.subscribe({ topic: options.topic, fromBeginning: true });
     await consumer.run({ autoCommit: false, eachBatch: async ({ batch }) => state.deliver(batch) });
-    for (const p of active) consumer.seek({ topic: options.topic, partition: p.partition, offset: String(p.start) });
     await state.finished;
     return state.delivered;
   } finally {
@@ -164,6 +168,11 @@ class ReadState {
     }
     this.finished = new Promise((resolve, reject) => (this.finish = (error) => (error ? reject(error) : resolve())));
     options.signal.addEventListener('abort', () => this.stop(), { once: true });
+  }
+
+  /** The next offset to deliver on a partition. */
+  position(partition: number): number {
+    return this.next.get(partition) ?? 0;
   }
 
   /** Delivers a fetched batch's records at or after the partition's position, in order. */
