@@ -4,6 +4,8 @@ import { FinpipeError } from '../core/errors';
 import { redactText } from '../core/redact';
 import { applyColourPreference, endQuietlyOnClosedPipes } from '../core/ui/terminal';
 import { registerCommands } from './commands';
+import { collect } from './commands/options';
+import { CLIENT_SETTINGS } from '../core/kafka/client-settings';
 import type { GlobalOptions } from './context';
 
 /**
@@ -15,7 +17,12 @@ export function buildProgram(): Command {
   const program = new Command('finpipe')
     .description('Real-time market data: Finnhub websocket -> Kafka (Avro) -> per-symbol trades and candles, exactly once -> MySQL.')
     .version((require('../../../package.json') as { version: string }).version, '-V, --version')
-    .addOption(new Option('--brokers <list>', 'Kafka bootstrap servers (env FINPIPE_KAFKA_BROKERS)'))
+    .addOption(new Option('-b, --brokers <list>', 'Kafka bootstrap servers (env FINPIPE_KAFKA_BROKERS)'))
+    .addOption(
+      new Option('-X, --kafka-setting <key=value>', 'Kafka client setting, repeatable (e.g. -X request.timeout.ms=10000); list below')
+        .argParser(collect)
+        .default([]),
+    )
     .addOption(new Option('--env-file <path>', 'read settings from this file instead of ./.env'))
     .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env FINPIPE_LOG_LEVEL)'))
     .addOption(new Option('--log-format <format>', 'auto|json|pretty (env FINPIPE_LOG_FORMAT)'))
@@ -31,7 +38,9 @@ Start-up order (each in its own terminal, or all at once with the demo):
   $ finpipe process
   $ finpipe produce BINANCE:BTCUSDT BINANCE:ETHUSDT
 
-${settingsHelp()}`,
+${settingsHelp()}
+
+${clientSettingsHelp()}`,
   );
   registerCommands(program);
   addHelpCommand(program);
@@ -57,6 +66,14 @@ function settingsHelp(): string {
 names another file), then defaults. Every variable with its default (README, Configuration:
 what each means):
 ${SETTINGS.map((s) => `  ${s.env}=${s.default ?? ''}`).join('\n')}`;
+}
+
+/** The closed list of -X keys (README: Kafka client settings). */
+function clientSettingsHelp(): string {
+  return `Kafka client settings for -X key=value (any command that connects to Kafka):
+${Object.entries(CLIENT_SETTINGS)
+  .map(([key, spec]) => `  ${key}  ${spec.doc}`)
+  .join('\n')}`;
 }
 
 /**

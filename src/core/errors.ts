@@ -18,6 +18,8 @@ export const ERROR_CODES = {
   SYMBOL_UNKNOWN: { exit: 2, retriable: false },
   TOPIC_CONFLICT: { exit: 1, retriable: false },
   TOPIC_NOT_FOUND: { exit: 1, retriable: false },
+  GROUP_NOT_FOUND: { exit: 1, retriable: false },
+  GROUP_ACTIVE: { exit: 1, retriable: false },
   KAFKA_UNAVAILABLE: { exit: 1, retriable: true },
   KAFKA_ERROR: { exit: 1, retriable: false },
   MYSQL_UNAVAILABLE: { exit: 1, retriable: true },

@@ -7,6 +7,8 @@ import { simulateCommand } from './simulate';
 import { statusCommand } from './status';
 import { demoCommand } from './demo';
 import { dashboardCommand } from './dashboard';
+import { consumeCommand } from './consume';
+import { groupsCommand } from './groups';
 
 /** Every subcommand, in the pipeline's start-up order. Each file only defines options. */
 export function registerCommands(program: Command): void {
@@ -19,6 +21,8 @@ export function registerCommands(program: Command): void {
     statusCommand(),
     demoCommand(),
     dashboardCommand(),
+    consumeCommand(),
+    groupsCommand(),
   ]) {
     program.addCommand(command);
   }

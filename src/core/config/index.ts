@@ -6,6 +6,7 @@ import { parseMysqlConfig, readSecretFile, type MysqlConfig } from './mysql';
 import { topicNameProblem } from '../symbols';
 import { LIMITS } from '../limits';
 import type { LevelWithSilent } from 'pino';
+import type { ClientSettings } from '../kafka/client-settings';
 
 export { SETTINGS } from './settings';
 export type { MysqlConfig, MysqlTls, MysqlSslMode } from './mysql';
@@ -17,6 +18,8 @@ export interface KafkaConfig {
   sslCaFile?: string;
   sslRejectUnauthorized: boolean;
   sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  /** `-X key=value` settings (kafka/client-settings.ts); applied by createKafka. */
+  clientSettings?: ClientSettings;
 }
 
 export interface Config {

@@ -1,9 +1,24 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, type KafkaConfig as KafkaJsConfig, type SASLOptions } from 'kafkajs';
+import { Kafka, type ConsumerConfig, type Consumer, type KafkaConfig as KafkaJsConfig, type SASLOptions } from 'kafkajs';
 import type { KafkaConfig } from '../config';
 import { FinpipeError } from '../errors';
 import type { Logger } from '../log';
 import { kafkaLogCreator, kafkaLogLevel } from './log-bridge';
+import { withConsumerSettings, type ClientSettings } from './client-settings';
+
+/** A kafkajs client whose consumers get the `-X` consumer settings on top of their own. */
+class ConfiguredKafka extends Kafka {
+  constructor(
+    config: KafkaJsConfig,
+    private readonly settings: ClientSettings | undefined,
+  ) {
+    super(config);
+  }
+
+  override consumer(config: ConsumerConfig): Consumer {
+    return super.consumer(withConsumerSettings(config, this.settings));
+  }
+}
 
 /**
  * One kafkajs client per stage, with finpipe's TLS/SASL settings and its logs bridged into
@@ -29,17 +44,22 @@ export function createKafka(config: KafkaConfig, logger: Logger, stage: string, 
   const sasl = config.sasl
     ? ({ mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as SASLOptions)
     : undefined;
-  return new Kafka({
-    clientId: `${config.clientId}-${stage}`,
-    brokers: config.brokers,
-    ssl,
-    sasl,
-    connectionTimeout: 5_000,
-    requestTimeout: 30_000,
-    logLevel: kafkaLogLevel(logger.level),
-    logCreator: kafkaLogCreator(logger),
-    // Reconnects are retried by the stages themselves with their own backoff and messages;
-    // kafkajs' retries cover short blips inside one operation.
-    retry: { initialRetryTime: 200, retries, maxRetryTime: 10_000 },
-  });
+  const settings = config.clientSettings;
+  return new ConfiguredKafka(
+    {
+      clientId: `${settings?.clientId ?? config.clientId}-${stage}`,
+      brokers: config.brokers,
+      ssl,
+      sasl,
+      connectionTimeout: 5_000,
+      requestTimeout: 30_000,
+      ...settings?.client,
+      logLevel: kafkaLogLevel(logger.level),
+      logCreator: kafkaLogCreator(logger),
+      // Reconnects are retried by the stages themselves with their own backoff and messages;
+      // kafkajs' retries cover short blips inside one operation.
+      retry: { initialRetryTime: 200, retries, maxRetryTime: 10_000, ...settings?.retry },
+    },
+    settings,
+  );
 }
