@@ -7,6 +7,7 @@ export interface GlobalOptions {
   envFile?: string;
   logLevel?: string;
   logFormat?: string;
+  schemaRegistry?: string;
 }
 
 export interface CommandContext {
@@ -21,7 +22,13 @@ export interface CommandContext {
 export function createContext(global: GlobalOptions, component: string, flags: Record<string, string | undefined> = {}): CommandContext {
   const config = loadConfig({
     envFile: global.envFile,
-    flags: { 'kafka.brokers': global.brokers, 'log.level': global.logLevel, 'log.format': global.logFormat, ...flags },
+    flags: {
+      'kafka.brokers': global.brokers,
+      'log.level': global.logLevel,
+      'log.format': global.logFormat,
+      'schemaRegistry.url': global.schemaRegistry,
+      ...flags,
+    },
   });
   const logger = configureLogging(config.log.level, config.log.format).child({ component });
   return { config, logger };
