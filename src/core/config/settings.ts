@@ -109,7 +109,9 @@ export const SETTINGS: SettingSpec[] = [
   {
     path: 'schemaRegistry.url',
     env: 'FINPIPE_SCHEMA_REGISTRY_URL',
-    doc: 'Schema Registry (Confluent API) base URL, e.g. http://127.0.0.1:8081/apis/ccompat/v7; empty = plain Avro, no framing. A password in it (user:password@) is never logged.',
+    doc:
+      'Schema Registry (Confluent API) base URL, e.g. http://127.0.0.1:8081/apis/ccompat/v7; empty = plain Avro, no framing. ' +
+      'A password in it (user:password@) is never logged.',
   },
   { path: 'schemaRegistry.username', env: 'FINPIPE_SCHEMA_REGISTRY_USERNAME', doc: 'Schema Registry basic-auth user name.' },
   {

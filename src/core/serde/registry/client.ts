@@ -50,7 +50,7 @@ export class RegistryClient {
     const exists = await this.call(`check ${subject}`, async () => {
       try {
         const response = await this.api.Subject.compatible({ subject, version: 'latest', body: { schema: text } });
-        const result = response.data() as { is_compatible: boolean; messages?: string[]; reason?: string | null };
+        const result = response.data<{ is_compatible: boolean; messages?: string[]; reason?: string | null }>();
         if (!result.is_compatible)
           throw incompatible(subject, this.config.url, [...(result.messages ?? []), result.reason ?? ''].join(' '));
         return true;
@@ -62,10 +62,19 @@ export class RegistryClient {
     const id = await this.call(`register ${subject}`, async () => {
       try {
         const response = await this.api.Subject.register({ subject, body: { schema: text } });
-        return (response.data() as { id: number }).id;
+        return response.data<{ id: number }>().id;
       } catch (error) {
-        if ((error as ResponseError).status === 409) throw incompatible(subject, this.config.url, (error as Error).message);
-        throw error;
+        if ((error as ResponseError).status !== 409) throw error;
+        // 409 is also what a registration racing another writer's gets (Apicurio: "already
+        // exists"); if the schema is registered now, that is success.
+        const existing = await this.registeredId(subject, text);
+        if (existing !== null) return existing;
+        const message = (error as Error).message;
+        // Apicurio answers "already exists" while another request creating the subject has
+        // not finished (or an earlier attempt of ours timed out but went through): try again.
+        if (/already exists/i.test(message))
+          throw new FinpipeError('REGISTRY_UNAVAILABLE', `registering ${subject} raced another registration: ${message}`);
+        throw incompatible(subject, this.config.url, message);
       }
     });
     if (!exists)
@@ -73,6 +82,16 @@ export class RegistryClient {
         this.api.Subject.updateConfig({ subject, body: { compatibility: COMPATIBILITY.BACKWARD } }),
       );
     return id;
+  }
+
+  /** The id of `schema` under `subject` if it is registered there, else null. */
+  private async registeredId(subject: string, text: string): Promise<number | null> {
+    try {
+      return (await this.api.Subject.registered({ subject, body: { schema: text } })).data<{ id: number }>().id;
+    } catch (error) {
+      if ((error as ResponseError).status === 404) return null;
+      throw error;
+    }
   }
 
   /** The Avro schema with registry id `id`, parsed; null when the registry has no such id. */

@@ -2,7 +2,7 @@ import avro from 'avsc';
 import type { SchemaRegistryConfig } from '../../config';
 import { FinpipeError } from '../../errors';
 import { codecs, readSchema, type Codec } from '..';
-import { frame, frameBody, frameHeader, frameId } from '../framing';
+import { FRAME_HEADER_LENGTH, frame, frameBody, frameHeader, frameId } from '../framing';
 import { RegistryClient } from './client';
 
 /**
@@ -38,7 +38,7 @@ export function schemaOf(kind: ValueKind): avro.Schema {
 }
 
 function codecOf(kind: ValueKind): Codec<unknown> {
-  return codecs()[kind] as Codec<unknown>;
+  return codecs()[kind];
 }
 
 /** The subjects a topic's values are registered under (see the module comment). */
@@ -111,12 +111,26 @@ class FramedWriter implements ValueWriter {
   readonly framed = true;
   /** Per prepared topic, the frame header of each kind registered for it. */
   private readonly headers = new Map<string, Partial<Record<ValueKind, Buffer>>>();
+  /** Registrations under way: process's partitions write to the same topics concurrently. */
+  private readonly pending = new Map<string, Promise<void>>();
+  private readonly scratch = Buffer.allocUnsafe(64 * 1024);
 
   constructor(private readonly client: RegistryClient) {}
 
   async prepare(topic: string, kinds: ValueKind[]): Promise<void> {
     const known = this.headers.get(topic);
     if (known && kinds.every((kind) => known[kind])) return;
+    const key = `${topic}\u0000${kinds.join(',')}`;
+    let pending = this.pending.get(key);
+    if (!pending) {
+      pending = this.register(topic, kinds).finally(() => this.pending.delete(key));
+      this.pending.set(key, pending);
+    }
+    await pending;
+  }
+
+  private async register(topic: string, kinds: ValueKind[]): Promise<void> {
+    const known = this.headers.get(topic);
     const headers: Partial<Record<ValueKind, Buffer>> = { ...known };
     for (const { subject, kind } of subjectsFor(topic, kinds))
       headers[kind] = frameHeader(await this.client.register(subject, schemaOf(kind)));
@@ -126,7 +140,12 @@ class FramedWriter implements ValueWriter {
   encode(topic: string, kind: ValueKind, value: unknown): Buffer {
     const header = this.headers.get(topic)?.[kind];
     if (!header) throw new FinpipeError('INTERNAL', `no schema id for ${kind} values on topic ${topic}: prepare() was not called for it`);
-    return frame(header, codecOf(kind).encode(value));
+    // Header and body written into a scratch buffer, then copied out once: one allocation
+    // per value, like plain encoding (frame() on top of toBuffer would cost a second one).
+    header.copy(this.scratch, 0);
+    const end = codecOf(kind).type.encode(value, this.scratch, FRAME_HEADER_LENGTH);
+    if (end < 0) return frame(header, codecOf(kind).encode(value)); // larger than the scratch buffer
+    return Buffer.from(this.scratch.subarray(0, end));
   }
 }
 
