@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
 import mysql from 'mysql2/promise';
+import { registryDown, registryStatus, registryUp } from './services/registry.mjs';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -503,14 +504,20 @@ async function mysqlStatus() {
 
 // ---------------------------------------------------------------- commands
 
-async function up() {
-  // Both at once: a cold Kafka start dominates, MariaDB is usually already running.
-  const results = await Promise.allSettled([kafkaUp(), mysqlUp()]);
+const SERVICES = {
+  kafka: () => kafkaUp(),
+  mysql: () => mysqlUp(),
+  registry: () => registryUp(CACHE_DIR, UserError),
+};
+
+async function up(names) {
+  const wanted = names.length > 0 ? names : ['kafka', 'mysql'];
+  const unknown = wanted.filter((name) => !SERVICES[name]);
+  if (unknown.length > 0) throw new UserError(`unknown service ${unknown.join(', ')}; known: ${Object.keys(SERVICES).join(', ')}`);
+  // All at once: a cold Kafka start dominates, MariaDB is usually already running.
+  const results = await Promise.allSettled(wanted.map((name) => SERVICES[name]()));
   let failed = false;
-  for (const [name, r] of [
-    ['kafka', results[0]],
-    ['mysql', results[1]],
-  ]) {
+  for (const [name, r] of wanted.map((name, i) => [name, results[i]])) {
     if (r.status === 'fulfilled') {
       console.log(r.value);
     } else {
@@ -524,14 +531,15 @@ async function up() {
 
 async function down() {
   console.log(await kafkaDown());
+  console.log(await registryDown(CACHE_DIR));
   console.log("mysql  left running: MariaDB/MySQL is the machine's own service, not started per project");
   return 0;
 }
 
 async function status(json) {
-  const [kafka, db] = await Promise.all([kafkaStatus(), mysqlStatus()]);
+  const [kafka, db, registry] = await Promise.all([kafkaStatus(), mysqlStatus(), registryStatus(CACHE_DIR)]);
   if (json) {
-    console.log(JSON.stringify({ kafka, mysql: db }, null, 2));
+    console.log(JSON.stringify({ kafka, mysql: db, registry }, null, 2));
   } else {
     if (kafka.up) {
       const who = kafka.pid ? `Apache Kafka ${kafka.version}, pid ${kafka.pid}` : 'not started by finpipe';
@@ -547,6 +555,12 @@ async function status(json) {
     } else {
       console.log(`mysql  down  ${db.host}:${db.port} (${db.error})`);
     }
+    const pid = registry.pid ? `Apicurio Registry ${registry.version}, pid ${registry.pid}` : 'not started by finpipe';
+    console.log(
+      registry.up
+        ? `registry  up    ${registry.url} (${pid})`
+        : `registry  down  ${registry.url} (${registry.error}; optional, start with: npm run services:up registry)`,
+    );
   }
   return kafka.up && db.up ? 0 : 1;
 }
@@ -559,16 +573,17 @@ function kafkaClasspath() {
 }
 
 const USAGE = `usage: node docker/services.mjs <command>
-  up               start Kafka (${HOST}:${KAFKA_PORT}, SASL ${HOST}:${SASL_PORT}) and MySQL if needed, wait until ready
-  down             stop the Kafka broker started by up (MySQL is left running)
-  status [--json]  show whether each service answers; exit 1 unless both do
+  up [names...]    start the named services if needed and wait until ready: kafka (${HOST}:${KAFKA_PORT},
+                   SASL ${HOST}:${SASL_PORT}), mysql, registry (Apicurio, Schema Registry API); default kafka mysql
+  down             stop the Kafka broker and the registry started by up (MySQL is left running)
+  status [--json]  show whether each service answers; exit 1 unless Kafka and MySQL do
   kafka-classpath  print the Kafka jar classpath (java -cp '<it>' ...), fetching jars if needed`;
 
 async function main(argv) {
   const [command, ...rest] = argv;
   switch (command) {
     case 'up':
-      return up();
+      return up(rest);
     case 'down':
       return down();
     case 'status':

@@ -10,6 +10,7 @@ export interface GlobalOptions {
   envFile?: string;
   logLevel?: string;
   logFormat?: string;
+  schemaRegistry?: string;
 }
 
 export interface CommandContext {
@@ -26,7 +27,13 @@ export function createContext(global: GlobalOptions, component: string, flags: R
   const clientSettings = parseClientSettings(global.kafkaSetting ?? []);
   const config = loadConfig({
     envFile: global.envFile,
-    flags: { 'kafka.brokers': global.brokers, 'log.level': global.logLevel, 'log.format': global.logFormat, ...flags },
+    flags: {
+      'kafka.brokers': global.brokers,
+      'log.level': global.logLevel,
+      'log.format': global.logFormat,
+      'schemaRegistry.url': global.schemaRegistry,
+      ...flags,
+    },
   });
   config.kafka.clientSettings = clientSettings;
   const logger = configureLogging(config.log.level, config.log.format).child({ component });

@@ -26,6 +26,9 @@ export function buildProgram(): Command {
     .addOption(new Option('--env-file <path>', 'read settings from this file instead of ./.env'))
     .addOption(new Option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (env FINPIPE_LOG_LEVEL)'))
     .addOption(new Option('--log-format <format>', 'auto|json|pretty (env FINPIPE_LOG_FORMAT)'))
+    .addOption(
+      new Option('--schema-registry <url>', 'frame Avro values for a Schema Registry at this URL (env FINPIPE_SCHEMA_REGISTRY_URL)'),
+    )
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ outputError: () => {} }); // the error boundary prints errors, once

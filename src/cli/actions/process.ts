@@ -2,6 +2,7 @@ import { createContext, type GlobalOptions } from '../context';
 import { runStage } from '../run-stage';
 import { Processor, processOptions, totalLag, type ProcessStats } from '../../core/process';
 import type { StageView } from '../../core/stage';
+import { valueCodecs } from '../../core/serde/registry';
 
 export interface ProcessFlags {
   topic?: string;
@@ -33,6 +34,7 @@ export async function runProcessCommand(global: GlobalOptions, symbols: string[]
   const processor = new Processor(
     processOptions({
       kafka: config.kafka,
+      values: valueCodecs(config.schemaRegistry),
       topics: { raw: config.topics.raw, late: config.topics.late, deadLetter: config.topics.deadLetter },
       groupId: flags.group,
       topicPrefix: flags.topicPrefix,

@@ -4,6 +4,7 @@ import type { Config } from '../../core/config';
 import { FinpipeError } from '../../core/errors';
 import { ProduceStage, resolveFinnhubEndpoint, type ProduceStats, type ProduceSummary, type SourceSpec } from '../../core/produce';
 import type { StageView } from '../../core/stage';
+import { valueCodecs } from '../../core/serde/registry';
 
 export interface ProduceFlags {
   url?: string;
@@ -40,6 +41,7 @@ export async function runProduceCommand(global: GlobalOptions, symbols: string[]
   });
   const stage = new ProduceStage({
     kafka: config.kafka,
+    values: valueCodecs(config.schemaRegistry).writer,
     topics: { raw: config.topics.raw, deadLetter: config.topics.deadLetter, late: config.topics.late },
     logger,
     source: sourceFromFlags(symbols, flags, config),

@@ -3,6 +3,7 @@ import { redactText, registerSecret } from '../redact';
 import { SETTINGS, LOG_LEVELS, type LogFormat, type SettingSpec } from './settings';
 import { readDotenv } from './dotenv';
 import { parseMysqlConfig, readSecretFile, type MysqlConfig } from './mysql';
+import { parseSchemaRegistryConfig, type SchemaRegistryConfig } from './schema-registry';
 import { topicNameProblem } from '../symbols';
 import { LIMITS } from '../limits';
 import type { LevelWithSilent } from 'pino';
@@ -10,6 +11,7 @@ import type { ClientSettings } from '../kafka/client-settings';
 
 export { SETTINGS } from './settings';
 export type { MysqlConfig, MysqlTls, MysqlSslMode } from './mysql';
+export type { SchemaRegistryConfig } from './schema-registry';
 
 export interface KafkaConfig {
   brokers: string[];
@@ -29,6 +31,8 @@ export interface Config {
   topics: { raw: string; deadLetter: string; late: string };
   limits: { maxFutureMs: number };
   log: { level: LevelWithSilent; format: LogFormat };
+  /** null: no registry, plain Avro as before. */
+  schemaRegistry: SchemaRegistryConfig | null;
 }
 
 export interface LoadOptions {
@@ -61,6 +65,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const topics = topicSettings(settings);
   const limits = limitSettings(settings);
   const log = logSettings(settings);
+  const schemaRegistry = parseSchemaRegistryConfig(settings.get, settings.fail);
   if (settings.problems.length > 0) {
     throw new FinpipeError('CONFIG_INVALID', `invalid configuration:\n  ${settings.problems.join('\n  ')}`, {
       hint: 'fix the values above (flags, environment or .env); `finpipe --help` lists every setting',
@@ -68,7 +73,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   const warn = options.onWarning ?? ((m: string) => process.stderr.write(redactText(`finpipe: warning: ${m}\n`)));
   settings.flagSecrets.forEach(warn);
-  return { kafka, mysql, finnhub, topics, limits, log };
+  return { kafka, mysql, finnhub, topics, limits, log, schemaRegistry };
 }
 
 /** Every setting's raw value with where it came from, and the problems found so far. */

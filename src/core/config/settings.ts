@@ -107,6 +107,20 @@ export const SETTINGS: SettingSpec[] = [
     doc: 'Topic for trades that arrive later than the allowed lateness.',
   },
   {
+    path: 'schemaRegistry.url',
+    env: 'FINPIPE_SCHEMA_REGISTRY_URL',
+    doc:
+      'Schema Registry (Confluent API) base URL, e.g. http://127.0.0.1:8081/apis/ccompat/v7; empty = plain Avro, no framing. ' +
+      'A password in it (user:password@) is never logged.',
+  },
+  { path: 'schemaRegistry.username', env: 'FINPIPE_SCHEMA_REGISTRY_USERNAME', doc: 'Schema Registry basic-auth user name.' },
+  {
+    path: 'schemaRegistry.password',
+    env: 'FINPIPE_SCHEMA_REGISTRY_PASSWORD',
+    secret: true,
+    doc: 'Schema Registry basic-auth password (never logged).',
+  },
+  {
     path: 'limits.maxFuture',
     env: 'FINPIPE_MAX_FUTURE',
     default: '1m',

@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Admin } from 'kafkajs';
 import type { Config } from '../config';
+import { schemaRegistryEnv } from '../config/schema-registry';
 import type { Logger } from '../log';
 import { FinpipeError, describeError } from '../errors';
 import { createKafka } from '../kafka/client';
@@ -81,7 +82,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     await admin.disconnect().catch(() => {});
     throw error;
   }
-  const supervisor = new Supervisor(logger, process.env);
+  // The stages inherit the registry settings, also when the demo got them as a flag.
+  const supervisor = new Supervisor(logger, { ...process.env, ...schemaRegistryEnv(config.schemaRegistry) });
   try {
     await ensureTopics(admin, [
       { name: config.topics.raw, partitions: 6, replicationFactor: -1 },

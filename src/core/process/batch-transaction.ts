@@ -1,6 +1,7 @@
 import type { Admin, Batch, EachBatchPayload, IHeaders } from 'kafkajs';
 import { deadLetterMessage } from '../kafka/dead-letter';
-import { codecs, RECORD_TYPE_HEADER, type Trade } from '../serde';
+import { RECORD_TYPE_HEADER, type Trade } from '../serde';
+import { SYMBOL_TOPIC_KINDS } from './value-schemas';
 import { symbolTopics } from '../symbols';
 import type { ProcessOptions } from './options';
 import { OutputBuffer } from './output-buffer';
@@ -40,7 +41,6 @@ interface BatchCounts {
  * task, whose in-memory state may hold half of this batch.
  */
 export class BatchTransaction {
-  private readonly codec = codecs();
   private readonly keep: (symbol: string) => boolean;
   private readonly rawTopic: string;
 
@@ -114,6 +114,8 @@ export class BatchTransaction {
     const { topics, windows: windowConfig } = this.options;
     const partition = batch.partition;
     const check = this.tradeCheck();
+    const { reader, writer } = this.options.values;
+    await reader.prepare(batch.messages);
     for (const m of batch.messages) {
       if (next !== null && BigInt(m.offset) < next) continue; // committed before we took over
       counts.records++;
@@ -122,6 +124,7 @@ export class BatchTransaction {
         { topic: rawTopic, partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp },
         keep,
         check,
+        reader,
       );
       if (!decoded.ok || decoded.rejected.length > 0) {
         // The whole record, as received, with every reason; its good trades (if any) go on below.
@@ -136,8 +139,11 @@ export class BatchTransaction {
       for (const trade of decoded.trades) {
         counts.trades++;
         const topic = outputs.topic(trade.symbol);
-        if (!outputs.ready(topic)) await outputs.ensure(topic);
-        const value = this.codec.trade.encode(trade);
+        if (!outputs.ready(topic)) {
+          await outputs.ensure(topic);
+          await writer.prepare(topic, SYMBOL_TOPIC_KINDS);
+        }
+        const value = writer.encode(topic, 'trade', trade);
         out.push(topic, { key: outputs.key(trade.symbol), partition: outputs.partition(topic), value, headers: TRADE_HEADERS });
         let windows = task.symbols.get(trade.symbol);
         if (!windows) task.symbols.set(trade.symbol, (windows = new SymbolWindows(trade.symbol, windowConfig)));
@@ -178,7 +184,7 @@ export class BatchTransaction {
         out.push(topic, {
           key: outputs.key(windows.symbol),
           partition: outputs.partition(topic),
-          value: this.codec.candle.encode(candle),
+          value: this.options.values.writer.encode(topic, 'candle', candle),
           headers: CANDLE_HEADERS,
         });
       }

@@ -3,6 +3,7 @@ import { SETTINGS } from '../config/settings';
 import { FinpipeError } from '../errors';
 import { LIMITS } from '../limits';
 import type { Logger } from '../log';
+import { PLAIN_VALUES, type ValueReader, type ValueWriter } from '../serde/registry';
 import { topicPrefixProblem } from './output-topics';
 import type { EmitMode, WindowConfig } from './windows';
 
@@ -23,6 +24,8 @@ export interface ProcessOptions {
   /** How soon a crashed instance's partitions move to the others. */
   sessionTimeoutMs: number;
   logger: Logger;
+  /** How values are encoded and decoded: Schema Registry framing or plain Avro (the default). */
+  values: { writer: ValueWriter; reader: ValueReader };
 }
 
 /**
@@ -82,5 +85,6 @@ export function processOptions(input: ProcessInput): ProcessOptions {
     maxFutureMs: input.maxFutureMs ?? d.maxFutureMs,
     fromBeginning: input.fromBeginning ?? d.fromBeginning,
     sessionTimeoutMs: input.sessionTimeoutMs ?? d.sessionTimeoutMs,
+    values: input.values ?? PLAIN_VALUES,
   };
 }

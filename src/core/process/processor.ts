@@ -8,6 +8,7 @@ import type { Stage } from '../stage';
 import { BatchTransaction } from './batch-transaction';
 import type { ProcessOptions } from './options';
 import { OutputTopics, prepareTopics, topicNaming } from './output-topics';
+import { registerValueSchemas } from './value-schemas';
 import { PartitionTasks, type PartitionTask } from './partition-tasks';
 import { ChangelogReader, changelogTopicName, deleteLeftoverReaderGroups } from './state-store';
 import { copyStats, newStats, type ProcessStats } from './stats';
@@ -124,6 +125,7 @@ export class Processor implements Stage<ProcessStats> {
       failed.catch(() => {});
       const outputs = new OutputTopics(admin, logger, topicNaming(options.topicPrefix, options.topics, changelogTopic));
       const batches = new BatchTransaction(admin, outputs, options, changelogTopic, this.stats);
+      await registerValueSchemas(options, outputs);
       const run: Run = { signal, tasks, batches, failures: new Map(), fail };
       consumer = this.consumer(kafka, run);
       await consumer.connect();

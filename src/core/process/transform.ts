@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { FinpipeError } from '../errors';
 import { LIMITS } from '../limits';
-import { codecs, type RawMessage, type RawTrade, type Trade } from '../serde';
+import type { RawMessage, RawTrade, Trade } from '../serde';
+import { PLAIN_VALUES, type ValueReader } from '../serde/registry';
 
 /**
  * Raw-topic record -> trades: the per-record half of `process`, pure (no Kafka).
@@ -110,11 +111,12 @@ export function decodeRawRecord(
   record: RawRecordRef,
   keep: (symbol: string) => boolean = () => true,
   check: TradeCheck = () => null,
+  reader: ValueReader = PLAIN_VALUES.reader,
 ): Decoded {
   if (!record.value) return { ok: false, reason: 'record has no value (tombstone)' };
   let raw: RawMessage;
   try {
-    raw = codecs().raw.decode(record.value);
+    raw = reader.decode<RawMessage>('raw', record.value, record.topic, record.partition);
   } catch (error) {
     return { ok: false, reason: error instanceof FinpipeError ? error.message : String(error) };
   }

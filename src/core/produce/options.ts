@@ -6,6 +6,7 @@ import type { KafkaConfig } from '../config';
 import { LIMITS } from '../limits';
 import type { Logger } from '../log';
 import type { BackoffOptions } from '../retry';
+import type { ValueWriter } from '../serde/registry';
 
 export interface BatchingOptions {
   maxBatchMessages: number;
@@ -56,6 +57,8 @@ export interface ProduceOptions {
   record?: string;
   /** Stop after at least this many trades (a frame is never split). */
   maxTrades?: number;
+  /** Schema Registry framing of the raw records (src/core/serde/registry); default: plain Avro. */
+  values?: ValueWriter;
 }
 
 export const PRODUCE_DEFAULTS = {

@@ -17,7 +17,8 @@
  * limit (sources/trade-limits.ts) is dead-lettered on its own: the trade's JSON and its
  * reason.
  */
-import { codecs, type RawTrade } from '../serde';
+import type { RawTrade } from '../serde';
+import { PLAIN_VALUES, type ValueWriter } from '../serde/registry';
 import { deadLetterMessage } from '../kafka/dead-letter';
 import { LIMITS } from '../limits';
 import type { Logger } from '../log';
@@ -77,8 +78,7 @@ export class WarnLimiter {
 
 export class TradePipeline implements FrameSink {
   readonly counters: PipelineCounters = { frames: 0, trades: 0, messages: 0, deadLetters: 0, invalidTrades: 0, pings: 0, errorFrames: 0 };
-  private readonly codec = codecs().raw;
-  private readonly encode = (data: RawTrade[]): Buffer => this.codec.encode({ data, type: 'trade' });
+  private readonly encode = (data: RawTrade[]): Buffer => this.values.encode(this.topics.raw, 'raw', { data, type: 'trade' });
   private readonly warnings: WarnLimiter;
   private readonly errors: WarnLimiter;
 
@@ -87,6 +87,7 @@ export class TradePipeline implements FrameSink {
     private readonly topics: { raw: string; deadLetter: string },
     private readonly logger: Logger,
     readonly limits: TradeLimits,
+    private readonly values: ValueWriter = PLAIN_VALUES.writer,
   ) {
     this.warnings = new WarnLimiter(logger);
     this.errors = new WarnLimiter(logger, 5, 60_000);

@@ -70,11 +70,19 @@ export class ProduceStage implements Stage<ProduceStats, ProduceSummary> {
     const { opts } = this;
     const log = opts.logger;
     const source = (this.source = await createSource(opts.source, log, signal));
+    // Before anything is created or written: a schema the registry refuses stops produce here.
+    await opts.values?.prepare(opts.topics.raw, ['raw']);
     await createProduceTopics(opts);
     const producer = await connectProducer(opts);
     const out = (this.out = new BatchingProducer(producer, log, opts.batching));
     const reservedTopics = [opts.topics.raw, opts.topics.deadLetter, ...(opts.topics.late ? [opts.topics.late] : [])];
-    const pipeline = (this.pipeline = new TradePipeline(out, opts.topics, log, { maxFutureMs: opts.maxFutureMs, reservedTopics }));
+    const pipeline = (this.pipeline = new TradePipeline(
+      out,
+      opts.topics,
+      log,
+      { maxFutureMs: opts.maxFutureMs, reservedTopics },
+      opts.values,
+    ));
     const onAbort = (): void => {
       this.stopReason = 'signal';
       this.stop.abort();

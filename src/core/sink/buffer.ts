@@ -1,7 +1,8 @@
 import type { IHeaders, KafkaMessage } from 'kafkajs';
 import { describeError } from '../errors';
 import { sleep } from '../retry';
-import type { SourceRef } from '../stores/records';
+import { PLAIN_VALUES, type ValueReader } from '../serde/registry';
+import { recordKind, type SourceMessage, type SourceRef } from '../stores/records';
 import type { StoreBatch } from '../stores/types';
 
 /** One topic-partition as seen by the consumer; shared by the refs of its records (one object per partition, not per record). */
@@ -61,7 +62,10 @@ export interface DeadLetter {
 
 /** What the consumer has read and not yet committed: the store's batch, plus what committing it takes. */
 export class Pending {
-  constructor(readonly rows: StoreBatch<Ref>) {}
+  constructor(
+    readonly rows: StoreBatch<Ref>,
+    private readonly values: ValueReader = PLAIN_VALUES.reader,
+  ) {}
 
   /** Records that could not be decoded: dead letters, not rows. */
   poison: DeadLetter[] = [];
@@ -85,13 +89,19 @@ export class Pending {
     for (let i = from; i < to; i++) {
       const ref = new Ref(source, messages[i]);
       try {
-        this.rows.add(messages[i], ref);
+        this.rows.add(this.values.framed ? this.unframed(messages[i], source) : messages[i], ref);
       } catch (error) {
         this.poison.push({ ref, reason: describeError(error) });
       }
     }
     this.perTopic.set(source.topic, (this.perTopic.get(source.topic) ?? 0) + (to - from));
     this.positions.set(source.key, { topic: source.topic, partition: source.partition, offset: nextOffset(messages[to - 1].offset) });
+  }
+
+  /** With Schema Registry framing: the record with its value as plain Avro, which is what stores read. */
+  private unframed(message: KafkaMessage, source: PartitionSource): SourceMessage {
+    const kind = recordKind(message);
+    return { key: message.key, headers: message.headers, value: this.values.plain(kind, message.value!, source.topic, source.partition) };
   }
 }
 
@@ -108,8 +118,10 @@ export class RecordBuffer {
     private readonly newBatch: () => StoreBatch<Ref>,
     private readonly batchRows: number,
     private readonly flushMs: number,
+    /** Schema Registry framing (or plain Avro) of the records; the consumer prepares each batch with it. */
+    readonly values: ValueReader = PLAIN_VALUES.reader,
   ) {
-    this.current = new Pending(newBatch());
+    this.current = new Pending(newBatch(), values);
   }
 
   get pending(): Pending {
@@ -127,7 +139,7 @@ export class RecordBuffer {
   /** Hands the buffer over and starts an empty one. */
   take(): Pending {
     const taken = this.current;
-    this.current = new Pending(this.newBatch());
+    this.current = new Pending(this.newBatch(), this.values);
     this.wakeRoomWaiters();
     return taken;
   }

@@ -217,6 +217,8 @@ export class SinkConsumer {
     // Records are taken in runs, as many at a time as the buffer has room for. Whether to
     // stop (stopping, kafkajs no longer running, a seek made this batch stale) can only change
     // while this function awaits, so it is checked before each run, not for every record.
+    // Schema ids of framed records are looked up before decoding (which is synchronous).
+    await buffer.values.prepare(messages);
     let next = 0;
     while (next < messages.length) {
       if (stopping() || this.resubscribing || !isRunning() || isStale()) return;

@@ -12,6 +12,7 @@ import { Flusher } from './flusher';
 import { withSinkDefaults, type ResolvedSinkOptions, type SinkOptions } from './options';
 import { SinkCounters, type SinkStats } from './stats';
 import { PatternWatcher, validateSinkTopics, waitForTopics } from './topics';
+import { valueCodecs } from '../serde/registry';
 
 /**
  * `finpipe sink`: per-symbol topics -> a store (MySQL), exactly once in effect.
@@ -106,7 +107,12 @@ export class Sink implements Stage<SinkStats> {
     crashed.catch(() => {}); // observed through the race below
     const stopping = () => this.stopping;
     const retryContext = { config, logger, stopping };
-    const buffer = (this.buffer = new RecordBuffer(() => store.newBatch(), options.batchRows, options.flushMs));
+    const buffer = (this.buffer = new RecordBuffer(
+      () => store.newBatch(),
+      options.batchRows,
+      options.flushMs,
+      valueCodecs(options.config.schemaRegistry).reader,
+    ));
     const consumer = (this.consumer = new SinkConsumer({
       ...retryContext,
       kafka,
