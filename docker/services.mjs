@@ -5,7 +5,9 @@
 //   - MariaDB/MySQL, the machine's own database service.
 // docker/compose.yml is the same stack for people who do have Docker.
 //
-//   node docker/services.mjs up | down | status [--json] | kafka-classpath
+//   - Apache Cassandra, only when asked (`up cassandra`): services/cassandra.mjs.
+//
+//   node docker/services.mjs up [kafka] [mysql] [cassandra] | down | status [--json] | kafka-classpath
 //
 // Plain Node 20 ESM on purpose: it runs before `tsc` in `npm test`.
 
@@ -18,6 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
 import mysql from 'mysql2/promise';
+import { cassandraDown, cassandraStatus, cassandraStatusLine, cassandraUp } from './services/cassandra.mjs';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -503,19 +506,22 @@ async function mysqlStatus() {
 
 // ---------------------------------------------------------------- commands
 
-async function up() {
-  // Both at once: a cold Kafka start dominates, MariaDB is usually already running.
-  const results = await Promise.allSettled([kafkaUp(), mysqlUp()]);
+const STARTERS = { kafka: kafkaUp, mysql: mysqlUp, cassandra: cassandraUp };
+const DEFAULT_SERVICES = ['kafka', 'mysql']; // the light set; the others only when named
+
+async function up(names) {
+  const unknown = names.filter((n) => !STARTERS[n]);
+  if (unknown.length > 0) throw new UserError(`unknown service ${unknown.join(', ')}; one of: ${Object.keys(STARTERS).join(', ')}`);
+  const wanted = names.length > 0 ? [...new Set(names)] : DEFAULT_SERVICES;
+  // All at once: a cold Kafka start dominates, MariaDB is usually already running.
+  const results = await Promise.allSettled(wanted.map((n) => STARTERS[n]()));
   let failed = false;
-  for (const [name, r] of [
-    ['kafka', results[0]],
-    ['mysql', results[1]],
-  ]) {
+  for (const [name, r] of wanted.map((n, i) => [n, results[i]])) {
     if (r.status === 'fulfilled') {
       console.log(r.value);
     } else {
       failed = true;
-      const msg = r.reason instanceof UserError ? r.reason.message : r.reason?.stack || String(r.reason);
+      const msg = r.reason instanceof UserError || r.reason?.expected ? r.reason.message : r.reason?.stack || String(r.reason);
       console.error(`${name}  FAILED ${msg}`);
     }
   }
@@ -524,14 +530,15 @@ async function up() {
 
 async function down() {
   console.log(await kafkaDown());
+  console.log(await cassandraDown());
   console.log("mysql  left running: MariaDB/MySQL is the machine's own service, not started per project");
   return 0;
 }
 
 async function status(json) {
-  const [kafka, db] = await Promise.all([kafkaStatus(), mysqlStatus()]);
+  const [kafka, db, cassandra] = await Promise.all([kafkaStatus(), mysqlStatus(), cassandraStatus()]);
   if (json) {
-    console.log(JSON.stringify({ kafka, mysql: db }, null, 2));
+    console.log(JSON.stringify({ kafka, mysql: db, cassandra }, null, 2));
   } else {
     if (kafka.up) {
       const who = kafka.pid ? `Apache Kafka ${kafka.version}, pid ${kafka.pid}` : 'not started by finpipe';
@@ -547,6 +554,7 @@ async function status(json) {
     } else {
       console.log(`mysql  down  ${db.host}:${db.port} (${db.error})`);
     }
+    console.log(cassandraStatusLine(cassandra));
   }
   return kafka.up && db.up ? 0 : 1;
 }
@@ -559,16 +567,17 @@ function kafkaClasspath() {
 }
 
 const USAGE = `usage: node docker/services.mjs <command>
-  up               start Kafka (${HOST}:${KAFKA_PORT}, SASL ${HOST}:${SASL_PORT}) and MySQL if needed, wait until ready
-  down             stop the Kafka broker started by up (MySQL is left running)
-  status [--json]  show whether each service answers; exit 1 unless both do
+  up [names...]    start Kafka (${HOST}:${KAFKA_PORT}, SASL ${HOST}:${SASL_PORT}) and MySQL if needed, wait until ready;
+                   names pick services: kafka, mysql, cassandra (${HOST}:9042, only when named)
+  down             stop Kafka and Cassandra started by up (MySQL is left running)
+  status [--json]  show whether each service answers; exit 1 unless Kafka and MySQL do (Cassandra is optional)
   kafka-classpath  print the Kafka jar classpath (java -cp '<it>' ...), fetching jars if needed`;
 
 async function main(argv) {
   const [command, ...rest] = argv;
   switch (command) {
     case 'up':
-      return up();
+      return up(rest);
     case 'down':
       return down();
     case 'status':
