@@ -57,7 +57,9 @@ function requireJava17() {
   const major = Number(/version "(\d+)/.exec(r.stderr)?.[1]);
   // Cassandra 5.0 runs on Java 11 and 17 only; the module flags below are Java 17's.
   if (major && major !== 17) {
-    throw new CassandraServiceError(`Cassandra ${CASSANDRA_VERSION} is started with Java 17 here, but \`java\` is ${major}: ${INSTALL_HINT}`);
+    throw new CassandraServiceError(
+      `Cassandra ${CASSANDRA_VERSION} is started with Java 17 here, but \`java\` is ${major}: ${INSTALL_HINT}`,
+    );
   }
 }
 
@@ -82,7 +84,16 @@ function assemble() {
   const started = Date.now();
   const r = spawnSync(
     'mvn',
-    ['-B', '-q', '-Dstyle.color=never', '-f', POM, 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${LIB_DIR}`],
+    [
+      '-B',
+      '-q',
+      '-Dstyle.color=never',
+      '-f',
+      POM,
+      'dependency:copy-dependencies',
+      '-DincludeScope=runtime',
+      `-DoutputDirectory=${LIB_DIR}`,
+    ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const jars = fs.readdirSync(LIB_DIR).filter((f) => f.endsWith('.jar'));

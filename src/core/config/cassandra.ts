@@ -11,7 +11,8 @@ import { registerSecret } from '../redact';
 export const CASSANDRA_CONSISTENCIES = ['LOCAL_QUORUM', 'LOCAL_ONE', 'QUORUM', 'EACH_QUORUM', 'ONE', 'ALL'] as const;
 export type CassandraConsistency = (typeof CASSANDRA_CONSISTENCIES)[number];
 
-export type CassandraReplication = { class: 'SimpleStrategy'; replicationFactor: number } | { class: 'NetworkTopologyStrategy'; datacenters: Record<string, number> };
+export type CassandraReplication =
+  { class: 'SimpleStrategy'; replicationFactor: number } | { class: 'NetworkTopologyStrategy'; datacenters: Record<string, number> };
 
 export interface CassandraConfig {
   contactPoints: string[];
@@ -58,7 +59,8 @@ export function parseReplication(text: string): CassandraReplication | string {
     const datacenters: Record<string, number> = {};
     for (const part of rest.split(',').map((s) => s.trim())) {
       const m = /^([A-Za-z0-9_.-]+)=(\d{1,2})$/.exec(part);
-      if (!m || Number(m[2]) < 1) return `"${text}": expected NetworkTopologyStrategy:<datacenter>=<replicas>[,...], e.g. NetworkTopologyStrategy:dc1=3`;
+      if (!m || Number(m[2]) < 1)
+        return `"${text}": expected NetworkTopologyStrategy:<datacenter>=<replicas>[,...], e.g. NetworkTopologyStrategy:dc1=3`;
       datacenters[m[1]] = Number(m[2]);
     }
     return { class: 'NetworkTopologyStrategy', datacenters };

@@ -87,7 +87,7 @@ export const SETTINGS: SettingSpec[] = [
     path: 'cassandra.localDatacenter',
     env: 'FINPIPE_CASSANDRA_LOCAL_DATACENTER',
     default: 'datacenter1',
-    doc: "The Cassandra datacenter finpipe is in: LOCAL_* consistency levels and load balancing use its nodes.",
+    doc: 'The Cassandra datacenter finpipe is in: LOCAL_* consistency levels and load balancing use its nodes.',
   },
   {
     path: 'cassandra.replication',
@@ -101,7 +101,11 @@ export const SETTINGS: SettingSpec[] = [
     default: 'LOCAL_QUORUM',
     doc: 'Consistency level of writes and reads: LOCAL_QUORUM, LOCAL_ONE, QUORUM, EACH_QUORUM, ONE or ALL.',
   },
-  { path: 'cassandra.username', env: 'FINPIPE_CASSANDRA_USERNAME', doc: 'Cassandra user (PasswordAuthenticator); empty = no authentication.' },
+  {
+    path: 'cassandra.username',
+    env: 'FINPIPE_CASSANDRA_USERNAME',
+    doc: 'Cassandra user (PasswordAuthenticator); empty = no authentication.',
+  },
   { path: 'cassandra.password', env: 'FINPIPE_CASSANDRA_PASSWORD', secret: true, doc: 'Cassandra password (never logged).' },
   {
     path: 'cassandra.passwordFile',
