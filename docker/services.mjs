@@ -7,7 +7,7 @@
 //
 //   - Apache Cassandra, only when asked (`up cassandra`): services/cassandra.mjs.
 //
-//   node docker/services.mjs up [kafka] [mysql] [cassandra] | down | status [--json] | kafka-classpath
+//   node docker/services.mjs up [kafka] [mysql] [cassandra] | down | stop cassandra | status [--json] | kafka-classpath
 //
 // Plain Node 20 ESM on purpose: it runs before `tsc` in `npm test`.
 
@@ -570,6 +570,7 @@ const USAGE = `usage: node docker/services.mjs <command>
   up [names...]    start Kafka (${HOST}:${KAFKA_PORT}, SASL ${HOST}:${SASL_PORT}) and MySQL if needed, wait until ready;
                    names pick services: kafka, mysql, cassandra (${HOST}:9042, only when named)
   down             stop Kafka and Cassandra started by up (MySQL is left running)
+  stop cassandra   stop only Cassandra
   status [--json]  show whether each service answers; exit 1 unless Kafka and MySQL do (Cassandra is optional)
   kafka-classpath  print the Kafka jar classpath (java -cp '<it>' ...), fetching jars if needed`;
 
@@ -580,6 +581,10 @@ async function main(argv) {
       return up(rest);
     case 'down':
       return down();
+    case 'stop': // one optional service, leaving the shared ones running (Cassandra's outage test)
+      if (rest[0] !== 'cassandra') throw new UserError('only `stop cassandra` is supported; `down` stops everything');
+      console.log(await cassandraDown());
+      return 0;
     case 'status':
       return status(rest.includes('--json'));
     case 'kafka-classpath':

@@ -77,8 +77,7 @@ export function toCassandraError(config: CassandraConfig, error: unknown, doing 
   if (classifyCassandraError(error) === 'unavailable') return cassandraUnavailable(config, error);
   const auth =
     error instanceof cassandra.errors.AuthenticationError ||
-    (error instanceof cassandra.errors.ResponseError &&
-      [Number(CODES.badCredentials), Number(CODES.unauthorized)].includes(error.code));
+    (error instanceof cassandra.errors.ResponseError && [Number(CODES.badCredentials), Number(CODES.unauthorized)].includes(error.code));
   const hint = auth
     ? 'check FINPIPE_CASSANDRA_USERNAME and the password, and that the role may CREATE, ALTER, SELECT and MODIFY in the keyspace'
     : 'see the Cassandra message; rerun with --log-level debug for details';

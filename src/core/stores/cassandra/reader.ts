@@ -9,7 +9,8 @@ import { dayNumber, dayOf } from './statements';
 
 const DAY_MS = 86_400_000;
 /** A bigint column (the driver's Long) or a count as a number. */
-const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(String(v)));
+const num = (v: unknown): number =>
+  v === null || v === undefined ? 0 : typeof v === 'number' ? v : (v as cassandra.types.Long).toNumber();
 const ms = (v: unknown): number => (v as Date).getTime();
 /** As MySQL prints a DATETIME(3): `YYYY-MM-DD HH:MM:SS.mmm`, UTC. */
 const datetimeText = (t: number): string => new Date(t).toISOString().replace('T', ' ').replace('Z', '');
