@@ -139,6 +139,8 @@ cdc_raw_directory: ${DATA_DIR}/cdc_raw
 authenticator: AllowAllAuthenticator
 authorizer: AllowAllAuthorizer
 storage_compatibility_mode: NONE
+# A development node: dropping a keyspace (tests do it all the time) need not snapshot it first.
+auto_snapshot: false
 `;
 }
 

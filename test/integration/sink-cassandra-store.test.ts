@@ -40,7 +40,7 @@ test('the keyspace and tables are created when missing, keyed for their reads; m
     applied: [{ version: 1, name: 'create trades, candles and symbol_partitions' }],
   });
   const keyspace = await ks.client.execute('SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?', [ks.name]);
-  assert.match(String(keyspace.first().replication.class), /SimpleStrategy/);
+  assert.match((keyspace.first().replication as Record<string, string>).class, /SimpleStrategy/);
   const columns = await ks.client.execute(
     'SELECT table_name, column_name, kind, position, clustering_order, type FROM system_schema.columns WHERE keyspace_name = ?',
     [ks.name],
@@ -54,7 +54,8 @@ test('the keyspace and tables are created when missing, keyed for their reads; m
   assert.deepEqual(keyOf('trades', 'clustering'), ['trade_timestamp', 'id']);
   assert.deepEqual(keyOf('candles', 'partition_key'), ['symbol', 'window_ms', 'day']);
   assert.deepEqual(keyOf('candles', 'clustering'), ['window_start']);
-  const type = (table: string, column: string) => columns.rows.find((r) => r.table_name === table && r.column_name === column)?.type;
+  const type = (table: string, column: string) =>
+    String(columns.rows.find((r) => r.table_name === table && r.column_name === column)?.type);
   assert.equal(type('trades', 'price'), 'double');
   assert.equal(type('trades', 'trade_timestamp'), 'timestamp');
   assert.equal(type('trades', 'trade_conditions'), 'frozen<list<text>>');
