@@ -2,10 +2,12 @@
 // Local services for finpipe on machines without a Docker engine:
 //   - a real Apache Kafka broker (single-node KRaft), assembled from Maven Central
 //     jars with `mvn` and run with `java`, detached so it outlives this script;
-//   - MariaDB/MySQL, the machine's own database service.
+//   - MariaDB/MySQL, the machine's own database service;
+//   - only when named: Apache Cassandra (`up cassandra`, services/cassandra.mjs) and an
+//     Apicurio Schema Registry (`up registry`, services/registry.mjs).
 // docker/compose.yml is the same stack for people who do have Docker.
 //
-//   node docker/services.mjs up | down | status [--json] | kafka-classpath
+//   node docker/services.mjs up [kafka] [mysql] [cassandra] [registry] | down | stop cassandra | status [--json] | kafka-classpath
 //
 // Plain Node 20 ESM on purpose: it runs before `tsc` in `npm test`.
 
@@ -19,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
 import mysql from 'mysql2/promise';
 import { registryDown, registryStatus, registryUp } from './services/registry.mjs';
+import { cassandraDown, cassandraStatus, cassandraStatusLine, cassandraUp } from './services/cassandra.mjs';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -504,25 +507,22 @@ async function mysqlStatus() {
 
 // ---------------------------------------------------------------- commands
 
-const SERVICES = {
-  kafka: () => kafkaUp(),
-  mysql: () => mysqlUp(),
-  registry: () => registryUp(CACHE_DIR, UserError),
-};
+const STARTERS = { kafka: kafkaUp, mysql: mysqlUp, cassandra: cassandraUp, registry: () => registryUp(CACHE_DIR, UserError) };
+const DEFAULT_SERVICES = ['kafka', 'mysql']; // the light set; the others only when named
 
 async function up(names) {
-  const wanted = names.length > 0 ? names : ['kafka', 'mysql'];
-  const unknown = wanted.filter((name) => !SERVICES[name]);
-  if (unknown.length > 0) throw new UserError(`unknown service ${unknown.join(', ')}; known: ${Object.keys(SERVICES).join(', ')}`);
+  const unknown = names.filter((n) => !STARTERS[n]);
+  if (unknown.length > 0) throw new UserError(`unknown service ${unknown.join(', ')}; one of: ${Object.keys(STARTERS).join(', ')}`);
+  const wanted = names.length > 0 ? [...new Set(names)] : DEFAULT_SERVICES;
   // All at once: a cold Kafka start dominates, MariaDB is usually already running.
-  const results = await Promise.allSettled(wanted.map((name) => SERVICES[name]()));
+  const results = await Promise.allSettled(wanted.map((n) => STARTERS[n]()));
   let failed = false;
-  for (const [name, r] of wanted.map((name, i) => [name, results[i]])) {
+  for (const [name, r] of wanted.map((n, i) => [n, results[i]])) {
     if (r.status === 'fulfilled') {
       console.log(r.value);
     } else {
       failed = true;
-      const msg = r.reason instanceof UserError ? r.reason.message : r.reason?.stack || String(r.reason);
+      const msg = r.reason instanceof UserError || r.reason?.expected ? r.reason.message : r.reason?.stack || String(r.reason);
       console.error(`${name}  FAILED ${msg}`);
     }
   }
@@ -531,15 +531,16 @@ async function up(names) {
 
 async function down() {
   console.log(await kafkaDown());
+  console.log(await cassandraDown());
   console.log(await registryDown(CACHE_DIR));
   console.log("mysql  left running: MariaDB/MySQL is the machine's own service, not started per project");
   return 0;
 }
 
 async function status(json) {
-  const [kafka, db, registry] = await Promise.all([kafkaStatus(), mysqlStatus(), registryStatus(CACHE_DIR)]);
+  const [kafka, db, cassandra, registry] = await Promise.all([kafkaStatus(), mysqlStatus(), cassandraStatus(), registryStatus(CACHE_DIR)]);
   if (json) {
-    console.log(JSON.stringify({ kafka, mysql: db, registry }, null, 2));
+    console.log(JSON.stringify({ kafka, mysql: db, cassandra, registry }, null, 2));
   } else {
     if (kafka.up) {
       const who = kafka.pid ? `Apache Kafka ${kafka.version}, pid ${kafka.pid}` : 'not started by finpipe';
@@ -555,6 +556,7 @@ async function status(json) {
     } else {
       console.log(`mysql  down  ${db.host}:${db.port} (${db.error})`);
     }
+    console.log(cassandraStatusLine(cassandra));
     const pid = registry.pid ? `Apicurio Registry ${registry.version}, pid ${registry.pid}` : 'not started by finpipe';
     console.log(
       registry.up
@@ -574,9 +576,11 @@ function kafkaClasspath() {
 
 const USAGE = `usage: node docker/services.mjs <command>
   up [names...]    start the named services if needed and wait until ready: kafka (${HOST}:${KAFKA_PORT},
-                   SASL ${HOST}:${SASL_PORT}), mysql, registry (Apicurio, Schema Registry API); default kafka mysql
-  down             stop the Kafka broker and the registry started by up (MySQL is left running)
-  status [--json]  show whether each service answers; exit 1 unless Kafka and MySQL do
+                   SASL ${HOST}:${SASL_PORT}), mysql, cassandra (${HOST}:9042), registry (Apicurio, Schema Registry
+                   API); default: kafka mysql (the others only when named)
+  down             stop Kafka, Cassandra and the registry started by up (MySQL is left running)
+  stop cassandra   stop only Cassandra
+  status [--json]  show whether each service answers; exit 1 unless Kafka and MySQL do (the others are optional)
   kafka-classpath  print the Kafka jar classpath (java -cp '<it>' ...), fetching jars if needed`;
 
 async function main(argv) {
@@ -586,6 +590,10 @@ async function main(argv) {
       return up(rest);
     case 'down':
       return down();
+    case 'stop': // one optional service, leaving the shared ones running (Cassandra's outage test)
+      if (rest[0] !== 'cassandra') throw new UserError('only `stop cassandra` is supported; `down` stops everything');
+      console.log(await cassandraDown());
+      return 0;
     case 'status':
       return status(rest.includes('--json'));
     case 'kafka-classpath':

@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   KAFKA_ERROR: { exit: 1, retriable: false },
   MYSQL_UNAVAILABLE: { exit: 1, retriable: true },
   MYSQL_ERROR: { exit: 1, retriable: false },
+  CASSANDRA_UNAVAILABLE: { exit: 1, retriable: true },
+  CASSANDRA_ERROR: { exit: 1, retriable: false },
   SOURCE_UNAVAILABLE: { exit: 1, retriable: true },
   SOURCE_ERROR: { exit: 1, retriable: false },
   DECODE_FAILED: { exit: 1, retriable: false },

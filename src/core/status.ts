@@ -15,15 +15,20 @@ import type { StoreHealth, SymbolSummary } from './stores/types';
  */
 export interface PipelineStatus {
   ok: boolean;
+  /** The store the sink writes (FINPIPE_STORE): its section in `services` has this name. */
+  store: string;
   services: {
     kafka: { reachable: boolean; brokers: string[]; clusterId?: string; brokerCount?: number; controller?: number | null; error?: string };
     /** `refused`: the server answered but refused us (credentials, privileges, TLS), as opposed to unreachable. */
-    mysql: StoreHealth & { refused?: boolean; hint?: string };
+    mysql?: StoreService;
+    cassandra?: StoreService;
   };
   topics: { name: string; partitions: number; messages: number }[];
   groups: GroupStatus[];
   symbols: SymbolStatus[];
 }
+
+export type StoreService = StoreHealth & { refused?: boolean; hint?: string };
 
 export interface GroupStatus {
   groupId: string;
@@ -39,7 +44,8 @@ export async function collectStatus(config: Config, logger: Logger): Promise<Pip
   const [kafka, db] = await Promise.all([kafkaStatus(config, logger), storeStatus(config, logger)]);
   return {
     ok: kafka.service.reachable && db.service.reachable,
-    services: { kafka: kafka.service, mysql: db.service },
+    store: config.store,
+    services: { kafka: kafka.service, [config.store]: db.service },
     topics: kafka.topics,
     groups: kafka.groups,
     symbols: db.symbols,
@@ -107,11 +113,8 @@ async function groupStatus(admin: Admin): Promise<GroupStatus[]> {
   return result;
 }
 
-async function storeStatus(
-  config: Config,
-  logger: Logger,
-): Promise<{ service: PipelineStatus['services']['mysql']; symbols: SymbolStatus[] }> {
-  const reader = await openStoreReader('mysql', { config, logger });
+async function storeStatus(config: Config, logger: Logger): Promise<{ service: StoreService; symbols: SymbolStatus[] }> {
+  const reader = await openStoreReader(config.store, { config, logger });
   try {
     try {
       await reader.open();
@@ -119,7 +122,8 @@ async function storeStatus(
       // open() tells an unreachable server (retriable) from one that refused us (wrong
       // password: not retriable); health() alone cannot, and "start the services" would be
       // the wrong advice for a refused password.
-      const { host, port, database } = config.mysql;
+      const { host, port, database } =
+        config.store === 'cassandra' ? { ...config.cassandra, database: config.cassandra.keyspace } : config.mysql;
       const refused = !(error instanceof FinpipeError && error.retriable);
       const hint = error instanceof FinpipeError ? error.hint : undefined;
       return { service: { reachable: false, refused, host, port, database, error: redactText(describeError(error)), hint }, symbols: [] };

@@ -21,20 +21,21 @@ interface DemoFlags {
   seed: number;
   windows: string;
   groupPrefix: string;
+  store?: string;
   logDir?: string;
   dashboard: boolean;
   dashboardPort: number;
 }
 
 export async function runDemoCommand(global: GlobalOptions, opts: DemoFlags): Promise<void> {
-  const { config, logger } = createContext(global, 'demo');
+  const { config, logger } = createContext(global, 'demo', { 'store.name': opts.store });
   const runDir = opts.logDir ?? mkdtempSync(path.join(tmpdir(), 'finpipe-demo-'));
   const shutdown = shutdownSignal(logger);
   logger.info(
     { symbols: opts.symbols, rate: opts.rate, durationMs: opts.duration, logDir: runDir },
     'starting the pipeline: sink, process, simulator, produce',
   );
-  const view = liveView(logger);
+  const view = liveView(logger, storeLabel(config));
   try {
     const summary = await runDemo({
       config,
@@ -63,7 +64,12 @@ export async function runDemoCommand(global: GlobalOptions, opts: DemoFlags): Pr
 }
 
 /** One live line per stage on a terminal; a stats log line every 5 s otherwise. */
-function liveView(logger: Logger): { tick: (v: DemoView) => void; stop: () => void } {
+/** How the summary names the store the demo wrote to. */
+function storeLabel(config: Config): string {
+  return config.store === 'cassandra' ? `Cassandra ${config.cassandra.keyspace}` : `MySQL ${config.mysql.database}`;
+}
+
+function liveView(logger: Logger, label: string): { tick: (v: DemoView) => void; stop: () => void } {
   const lines: Record<string, StatusLine> = {};
   const interactive = isInteractive();
   let lastLogged = 0;
@@ -78,7 +84,7 @@ function liveView(logger: Logger): { tick: (v: DemoView) => void; stop: () => vo
       const { stages: _stages, ...figures } = v;
       logger.info(
         { stats: figures },
-        `${n(v.mysqlTrades)} trades and ${n(v.mysqlCandles)} candles in MySQL, freshness p99 ${ms(v.freshnessP99Ms)}`,
+        `${n(v.mysqlTrades)} trades and ${n(v.mysqlCandles)} candles in ${label}, freshness p99 ${ms(v.freshnessP99Ms)}`,
       );
     }
   };
@@ -129,15 +135,17 @@ function summaryText(summary: DemoSummary, config: Config, opts: DemoFlags): str
     '',
     chalk.bold(`finpipe demo: ${(summary.elapsedMs / 1000).toFixed(1)} s, ${opts.symbols.length} symbols at ${n(opts.rate)} trades/s`),
     `  raw topic ${config.topics.raw}: ${n(summary.rawRecords)} records   dead letters: ${n(summary.deadLetters)}   late trades: ${n(summary.lateTrades)}`,
-    `  MySQL ${config.mysql.database} (this run): ${n(summary.mysqlTrades)} trades, ${n(summary.mysqlCandles)} candles   ` +
+    `  ${storeLabel(config)} (this run): ${n(summary.mysqlTrades)} trades, ${n(summary.mysqlCandles)} candles   ` +
       `freshness p50 ${ms(summary.freshnessP50Ms)}, p99 ${ms(summary.freshnessP99Ms)}`,
     `  stage restarts: ${summary.stages.map((s) => `${s.name} ${s.restarts}`).join(', ')}   logs: ${summary.logDir}`,
     '',
-    chalk.bold('latest candles (MySQL)'),
+    chalk.bold(`latest candles (${storeLabel(config).split(' ')[0]})`),
     candles,
     '',
-    `Look around: ${chalk.cyan('npx finpipe status')}, ` +
-      chalk.cyan(`mariadb ${config.mysql.database} -e "SELECT * FROM candles ORDER BY window_start DESC LIMIT 10"`),
+    `Look around: ${chalk.cyan('npx finpipe status')}` +
+      (config.store === 'mysql'
+        ? `, ${chalk.cyan(`mariadb ${config.mysql.database} -e "SELECT * FROM candles ORDER BY window_start DESC LIMIT 10"`)}`
+        : ''),
     '',
   ].join('\n');
 }

@@ -10,6 +10,7 @@ import type { StageView } from '../../core/stage';
 export interface SinkFlags {
   pattern?: string;
   mysqlUrl?: string;
+  store?: string;
   group: string;
   batchRows: number;
   flush: number;
@@ -20,7 +21,7 @@ export interface SinkFlags {
 const STATS_LOG_INTERVAL_MS = 10_000;
 
 export async function runSinkCommand(global: GlobalOptions, topics: string[], flags: SinkFlags): Promise<void> {
-  const { config, logger } = createContext(global, 'sink', { 'mysql.url': flags.mysqlUrl });
+  const { config, logger } = createContext(global, 'sink', { 'mysql.url': flags.mysqlUrl, 'store.name': flags.store });
   if (topics.length === 0 && !flags.pattern) {
     throw new FinpipeError('USAGE', 'name at least one topic or give --pattern', {
       hint: "e.g. finpipe sink BINANCE_BTCUSDT, or finpipe sink --pattern 'BINANCE_.*'",
@@ -31,6 +32,7 @@ export async function runSinkCommand(global: GlobalOptions, topics: string[], fl
     config,
     logger,
     topics,
+    store: config.store,
     pattern: parsePattern(flags.pattern),
     groupId: flags.group,
     batchRows: flags.batchRows,

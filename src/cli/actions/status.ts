@@ -1,6 +1,6 @@
 import chalk from 'chalk';
 import { createContext, type GlobalOptions } from '../context';
-import { collectStatus, type PipelineStatus } from '../../core/status';
+import { collectStatus, type PipelineStatus, type StoreService } from '../../core/status';
 import { FinpipeError } from '../../core/errors';
 import { formatTable } from './table';
 
@@ -10,7 +10,8 @@ export async function runStatus(global: GlobalOptions, opts: { format: 'table' |
   if (opts.format === 'json') {
     process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
   } else {
-    const { kafka, mysql } = status.services;
+    const { kafka } = status.services;
+    const db = storeService(status);
     const up = (ok: boolean) => (ok ? chalk.green('up  ') : chalk.red('DOWN'));
     const out: string[] = [chalk.bold('services')];
     out.push(
@@ -18,7 +19,7 @@ export async function runStatus(global: GlobalOptions, opts: { format: 'table' |
         (kafka.reachable ? `  ${kafka.brokerCount} broker(s), cluster ${kafka.clusterId}` : `  ${kafka.error}`),
     );
     out.push(
-      `  mysql  ${up(mysql.reachable)}  ${mysql.host}:${mysql.port}/${mysql.database}${mysql.reachable ? `  ${mysql.version}` : `  ${mysql.error}`}`,
+      `  ${status.store}  ${up(db.reachable)}  ${db.host}:${db.port}/${db.database}${db.reachable ? `  ${db.version}` : `  ${db.error}`}`,
     );
     if (status.topics.length)
       out.push(
@@ -56,7 +57,7 @@ export async function runStatus(global: GlobalOptions, opts: { format: 'table' |
     if (status.symbols.length)
       out.push(
         '',
-        chalk.bold('symbols (MySQL)'),
+        chalk.bold(`symbols (${STORE_LABELS[status.store] ?? status.store})`),
         indent(
           formatTable([
             ['SYMBOL', 'TRADES', 'LAST TRADE (UTC)', 'LAST CANDLE END (UTC)'],
@@ -70,7 +71,16 @@ export async function runStatus(global: GlobalOptions, opts: { format: 'table' |
 }
 
 /** What is wrong, and what to do about it: start a service that is down, fix credentials a service refused. */
-function statusError({ services: { kafka, mysql } }: PipelineStatus): FinpipeError {
+const STORE_LABELS: Record<string, string> = { mysql: 'MySQL', cassandra: 'Cassandra' };
+
+function storeService(status: PipelineStatus): StoreService {
+  return status.services[status.store as 'mysql' | 'cassandra']!;
+}
+
+function statusError(status: PipelineStatus): FinpipeError {
+  const { kafka } = status.services;
+  if (status.store === 'cassandra') return cassandraStatusError(status);
+  const mysql = storeService(status);
   const problems: string[] = [];
   const hints: string[] = [];
   if (!kafka.reachable) {
@@ -85,6 +95,25 @@ function statusError({ services: { kafka, mysql } }: PipelineStatus): FinpipeErr
     hints.push('start MySQL/MariaDB (from a checkout: `npm run services:up`) or check FINPIPE_MYSQL_URL');
   }
   const code = !kafka.reachable ? 'KAFKA_UNAVAILABLE' : mysql.refused ? 'MYSQL_ERROR' : 'MYSQL_UNAVAILABLE';
+  return new FinpipeError(code, problems.join('; '), { hint: hints.join('; ') });
+}
+
+function cassandraStatusError(status: PipelineStatus): FinpipeError {
+  const { kafka } = status.services;
+  const db = storeService(status);
+  const problems: string[] = [];
+  const hints: string[] = [];
+  if (!kafka.reachable) {
+    problems.push('Kafka unreachable');
+    hints.push(`start Kafka (from a checkout: \`npm run services:up\`) or check FINPIPE_KAFKA_BROKERS / --brokers`);
+  }
+  if (!db.reachable) {
+    problems.push(db.refused ? (db.error ?? 'Cassandra refused the connection') : 'Cassandra unreachable');
+    hints.push(
+      db.hint ?? 'start Cassandra (from a checkout: `npm run services:up -- cassandra`) or check FINPIPE_CASSANDRA_CONTACT_POINTS',
+    );
+  }
+  const code = !kafka.reachable ? 'KAFKA_UNAVAILABLE' : db.refused ? 'CASSANDRA_ERROR' : 'CASSANDRA_UNAVAILABLE';
   return new FinpipeError(code, problems.join('; '), { hint: hints.join('; ') });
 }
 

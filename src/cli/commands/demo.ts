@@ -20,6 +20,7 @@ export function demoCommand(): Command {
     .option('-d, --duration <duration>', 'how long to run before draining and summarising (Ctrl-C ends it early)', parseDuration, 60_000)
     .option('--seed <n>', 'simulator seed: the same seed gives the same trades', positiveInt, 1)
     .option('-w, --windows <sizes>', 'candle window sizes for process', '1s,10s')
+    .option('--store <name>', 'where the sink writes and the live view reads: mysql or cassandra (env FINPIPE_STORE)')
     .option('--group-prefix <prefix>', 'consumer groups are <prefix>-process and <prefix>-sink', 'finpipe')
     .option('--no-dashboard', 'do not start `finpipe dashboard` alongside the pipeline')
     .option('--dashboard-port <n>', 'dashboard port (when taken: any free port; the URL printed is the real one)', positiveInt, 8080)
@@ -43,6 +44,7 @@ Examples:
           seed: number;
           windows: string;
           groupPrefix: string;
+          store?: string;
           logDir?: string;
           dashboard: boolean;
           dashboardPort: number;

@@ -6,7 +6,9 @@ import type { SinkFlags } from '../actions/sink';
 /** `finpipe sink <topics...>` / `--pattern <regex>`: per-symbol topics -> MySQL. */
 export function sinkCommand(): Command {
   return new Command('sink')
-    .description('per-symbol topics -> MySQL tables trades and candles (database and tables created when missing)')
+    .description(
+      'per-symbol topics -> the store (MySQL, or Cassandra with --store cassandra): tables trades and candles, created when missing',
+    )
     .argument('[topics...]', 'per-symbol topics written by finpipe process, e.g. BINANCE_BTCUSDT')
     .option(
       '--pattern <regex>',
@@ -18,6 +20,7 @@ export function sinkCommand(): Command {
       '--mysql-url <url>',
       'mysql://user:password@host:port/database (env FINPIPE_MYSQL_URL; prefer the variable when there is a password: a command line shows in ps)',
     )
+    .option('--store <name>', 'where rows go: mysql or cassandra (env FINPIPE_STORE, default mysql)')
     .option('-g, --group <id>', 'consumer group: run more sinks with the same group to share the partitions', SINK_DEFAULTS.groupId)
     .option('--batch-rows <n>', 'write a transaction once this many records are buffered', positiveInt, SINK_DEFAULTS.batchRows)
     .option('--flush <duration>', '...or once the oldest buffered record is this old', durationArg, SINK_DEFAULTS.flushMs)
@@ -45,6 +48,7 @@ that the database refuses go to the dead-letter topic (FINPIPE_DLQ_TOPIC) with t
 Examples:
   $ finpipe sink BINANCE_BTCUSDT
   $ finpipe sink --pattern 'BINANCE_.*'
+  $ finpipe sink BINANCE_BTCUSDT --store cassandra     (FINPIPE_CASSANDRA_* say where; see the README)
   $ FINPIPE_MYSQL_URL=mysql://root@127.0.0.1:3306/finpipe finpipe sink BINANCE_BTCUSDT BINANCE_ETHUSDT --batch-rows 10000 --flush 2s`,
     )
     .action(async (topics: string[], opts: SinkFlags, command: Command) => {

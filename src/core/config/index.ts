@@ -4,6 +4,7 @@ import { SETTINGS, LOG_LEVELS, type LogFormat, type SettingSpec } from './settin
 import { readDotenv } from './dotenv';
 import { parseMysqlConfig, readSecretFile, type MysqlConfig } from './mysql';
 import { parseSchemaRegistryConfig, type SchemaRegistryConfig } from './schema-registry';
+import { parseCassandraConfig, type CassandraConfig } from './cassandra';
 import { topicNameProblem } from '../symbols';
 import { LIMITS } from '../limits';
 import type { LevelWithSilent } from 'pino';
@@ -12,6 +13,7 @@ import type { ClientSettings } from '../kafka/client-settings';
 export { SETTINGS } from './settings';
 export type { MysqlConfig, MysqlTls, MysqlSslMode } from './mysql';
 export type { SchemaRegistryConfig } from './schema-registry';
+export type { CassandraConfig, CassandraConsistency } from './cassandra';
 
 export interface KafkaConfig {
   brokers: string[];
@@ -27,6 +29,9 @@ export interface KafkaConfig {
 export interface Config {
   kafka: KafkaConfig;
   mysql: MysqlConfig;
+  /** The store `finpipe sink` writes and `status`/`demo` read: a name registered in src/core/stores/index.ts. */
+  store: string;
+  cassandra: CassandraConfig;
   finnhub: { token?: string; wsUrl: string; restUrl: string };
   topics: { raw: string; deadLetter: string; late: string };
   limits: { maxFutureMs: number };
@@ -61,6 +66,23 @@ export function loadConfig(options: LoadOptions = {}): Config {
     },
     settings.fail,
   );
+  const store = (settings.get('store.name') || 'mysql').toLowerCase();
+  const cassandra = parseCassandraConfig(
+    {
+      contactPoints: settings.get('cassandra.contactPoints') ?? '',
+      keyspace: settings.get('cassandra.keyspace') ?? '',
+      localDatacenter: settings.get('cassandra.localDatacenter') ?? '',
+      replication: settings.get('cassandra.replication') ?? '',
+      consistency: settings.get('cassandra.consistency') ?? '',
+      username: settings.get('cassandra.username') || undefined,
+      password: settings.get('cassandra.password') || undefined,
+      passwordFile: settings.get('cassandra.passwordFile') || undefined,
+      tls: settings.bool('cassandra.tls'),
+      tlsCaFile: settings.get('cassandra.tlsCaFile') || undefined,
+      tlsRejectUnauthorized: settings.bool('cassandra.tlsRejectUnauthorized'),
+    },
+    settings.fail,
+  );
   const finnhub = finnhubSettings(settings);
   const topics = topicSettings(settings);
   const limits = limitSettings(settings);
@@ -73,7 +95,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   const warn = options.onWarning ?? ((m: string) => process.stderr.write(redactText(`finpipe: warning: ${m}\n`)));
   settings.flagSecrets.forEach(warn);
-  return { kafka, mysql, finnhub, topics, limits, log, schemaRegistry };
+  return { kafka, mysql, store, cassandra, finnhub, topics, limits, log, schemaRegistry };
 }
 
 /** Every setting's raw value with where it came from, and the problems found so far. */

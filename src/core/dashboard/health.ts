@@ -25,7 +25,12 @@ export function healthReport(config: Config, status: PipelineStatus, previous: H
   const seconds = previous ? (now - previous.at) / 1000 : 0;
   const rawPerSec =
     previous?.rawRecords != null && raw !== null && seconds > 0 ? Math.max(0, Math.round((raw - previous.rawRecords) / seconds)) : null;
-  const { kafka, mysql } = status.services;
+  const { kafka } = status.services;
+  // The store's health, whichever FINPIPE_STORE names (the page calls the field mysql).
+  const mysql = status.services[status.store as 'mysql' | 'cassandra'] ?? {
+    reachable: false,
+    error: `no status for store ${status.store}`,
+  };
   return {
     at: now,
     kafka: { reachable: kafka.reachable, ...(kafka.error ? { error: kafka.error } : {}) },

@@ -102,7 +102,7 @@ export class DashboardStage implements Stage<DashboardStats> {
   }
 
   private async openReader(): Promise<StoreReader> {
-    const reader = await openStoreReader('mysql', { config: this.options.config, logger: this.options.logger });
+    const reader = await openStoreReader(this.options.config.store, { config: this.options.config, logger: this.options.logger });
     try {
       await reader.open();
     } catch (error) {

@@ -75,7 +75,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   mkdirSync(options.runDir, { recursive: true });
 
   const admin = await connectKafka(config, logger);
-  const store = await openStoreReader('mysql', { config, logger });
+  const store = await openStoreReader(config.store, { config, logger });
   try {
     await store.open();
   } catch (error) {
@@ -136,7 +136,8 @@ async function startStages(
 ): Promise<void> {
   const port = await freePort();
   const log = (name: string) => path.join(options.runDir, `${name}.log`);
-  supervisor.start({ name: 'sink', args: ['sink', ...perSymbolTopics, '--group', groups.sink], logFile: log('sink') });
+  const sinkArgs = ['sink', ...perSymbolTopics, '--group', groups.sink, '--store', options.config.store];
+  supervisor.start({ name: 'sink', args: sinkArgs, logFile: log('sink') });
   supervisor.start({
     name: 'process',
     args: ['process', ...options.symbols, '--group', groups.process, '--windows', options.windows, '--stats-interval', '1s'],
@@ -162,6 +163,7 @@ async function startStages(
     supervisor.start({
       name: 'dashboard',
       args: ['dashboard', '--port', String(dashboardPort), '--pattern', pattern],
+      env: { FINPIPE_STORE: options.config.store },
       logFile: log('dashboard'),
     });
     await waitForPort(dashboardPort, options.signal, 'the dashboard', 'dashboard.log');

@@ -8,6 +8,7 @@ import type { Store, StoreContext, StoreImplementation, StoreReader, StoreWriteO
  */
 const STORES: Record<string, () => Promise<StoreImplementation>> = {
   mysql: () => import('./mysql').then((m) => m.mysqlStore),
+  cassandra: () => import('./cassandra').then((m) => m.cassandraStore),
 };
 
 export const STORE_NAMES = Object.keys(STORES);

@@ -1,0 +1,396 @@
+// A real Apache Cassandra node for finpipe on machines without a Docker engine: the
+// cassandra-all jars from Maven Central (docker/cassandra-native/pom.xml pins the version),
+// a generated cassandra.yaml, and `java` 17 started detached so it outlives this script.
+// Only started when asked (`node docker/services.mjs up cassandra`): the default stack
+// stays light. docker/compose.yml has the same node as a container.
+//
+// Plain Node 20 ESM, like services.mjs, which imports this module.
+
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import cassandra from 'cassandra-driver';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const NATIVE = path.join(HERE, '..', 'cassandra-native');
+const POM = path.join(NATIVE, 'pom.xml');
+const LOGBACK = path.join(NATIVE, 'logback.xml');
+export const CASSANDRA_VERSION = /<cassandra\.version>([^<]+)<\/cassandra\.version>/.exec(fs.readFileSync(POM, 'utf8'))[1];
+
+const CACHE_DIR = process.env.FINPIPE_CACHE_DIR || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'finpipe');
+const HOME = path.join(CACHE_DIR, `cassandra-${CASSANDRA_VERSION}`);
+const LIB_DIR = path.join(HOME, 'lib');
+const LIB_MARKER = path.join(HOME, 'lib.complete'); // holds the hash of the pom it was built from
+const CONF_DIR = path.join(HOME, 'conf');
+const DATA_DIR = path.join(HOME, 'data');
+const LOG_FILE = path.join(HOME, 'cassandra.log');
+const PID_FILE = path.join(HOME, 'cassandra.pid');
+const START_LOCK = path.join(HOME, 'start.lock');
+
+export const CASSANDRA_HOST = '127.0.0.1';
+export const CASSANDRA_PORT = 9042; // CQL native protocol
+const STORAGE_PORT = 7000; // gossip; a single node still binds it
+const DATACENTER = 'datacenter1'; // what SimpleSnitch calls the local datacenter
+const MAIN_CLASS = 'org.apache.cassandra.service.CassandraDaemon';
+const START_TIMEOUT_MS = 120_000;
+const STOP_TIMEOUT_MS = 45_000;
+const INSTALL_HINT = 'apt-get install openjdk-17-jre-headless maven';
+
+/** An expected failure: services.mjs prints it as one line, without a stack trace. */
+export class CassandraServiceError extends Error {
+  expected = true;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const seconds = (ms) => `${(ms / 1000).toFixed(1)}s`;
+const note = (msg) => process.stderr.write(`${msg}\n`);
+
+// ---------------------------------------------------------------- jars
+
+function requireJava17() {
+  const r = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  if (r.error) throw new CassandraServiceError(`java not found; Cassandra ${CASSANDRA_VERSION} needs Java 17: ${INSTALL_HINT}`);
+  const major = Number(/version "(\d+)/.exec(r.stderr)?.[1]);
+  // Cassandra 5.0 runs on Java 11 and 17 only; the module flags below are Java 17's.
+  if (major && major !== 17) {
+    throw new CassandraServiceError(
+      `Cassandra ${CASSANDRA_VERSION} is started with Java 17 here, but \`java\` is ${major}: ${INSTALL_HINT}`,
+    );
+  }
+}
+
+const pomHash = () => crypto.createHash('sha256').update(fs.readFileSync(POM)).digest('hex');
+
+function libIsComplete() {
+  try {
+    return fs.readFileSync(LIB_MARKER, 'utf8').trim() === pomHash();
+  } catch {
+    return false;
+  }
+}
+
+function assemble() {
+  if (libIsComplete()) return;
+  if (spawnSync('mvn', ['-v'], { stdio: 'ignore' }).error) {
+    throw new CassandraServiceError(`mvn not found; it is needed once to fetch the Cassandra jars from Maven Central: ${INSTALL_HINT}`);
+  }
+  fs.rmSync(LIB_DIR, { recursive: true, force: true });
+  fs.mkdirSync(LIB_DIR, { recursive: true });
+  note(`cassandra  fetching Apache Cassandra ${CASSANDRA_VERSION} jars from Maven Central into ${LIB_DIR} (one time)...`);
+  const started = Date.now();
+  const r = spawnSync(
+    'mvn',
+    [
+      '-B',
+      '-q',
+      '-Dstyle.color=never',
+      '-f',
+      POM,
+      'dependency:copy-dependencies',
+      '-DincludeScope=runtime',
+      `-DoutputDirectory=${LIB_DIR}`,
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const jars = fs.readdirSync(LIB_DIR).filter((f) => f.endsWith('.jar'));
+  if (r.status !== 0 || !jars.includes(`cassandra-all-${CASSANDRA_VERSION}.jar`)) {
+    const output = `${r.stdout}${r.stderr}`.trim().split('\n').slice(-15).join('\n');
+    if (output) note(output);
+    throw new CassandraServiceError(
+      `mvn could not fetch the Cassandra ${CASSANDRA_VERSION} jars (exit ${r.status}); check access to Maven Central and rerun`,
+    );
+  }
+  fs.writeFileSync(LIB_MARKER, `${pomHash()}\n`);
+  note(`cassandra  fetched ${jars.length} jars in ${seconds(Date.now() - started)}`);
+}
+
+// ---------------------------------------------------------------- configuration
+
+/** Rewritten on every start so edits here take effect; the data dir is what persists. */
+function cassandraYaml() {
+  return `# Generated by docker/services/cassandra.mjs on every start; edit that script, not this file.
+cluster_name: finpipe-local
+# One token at 0: a fresh node needs no token allocation (which waits ~30 s).
+num_tokens: 1
+initial_token: 0
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: SimpleSnitch
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "${CASSANDRA_HOST}:${STORAGE_PORT}"
+listen_address: ${CASSANDRA_HOST}
+storage_port: ${STORAGE_PORT}
+rpc_address: ${CASSANDRA_HOST}
+native_transport_port: ${CASSANDRA_PORT}
+data_file_directories:
+  - ${DATA_DIR}/data
+commitlog_directory: ${DATA_DIR}/commitlog
+saved_caches_directory: ${DATA_DIR}/saved_caches
+hints_directory: ${DATA_DIR}/hints
+cdc_raw_directory: ${DATA_DIR}/cdc_raw
+# A local development node, like the default MySQL root without a password.
+authenticator: AllowAllAuthenticator
+authorizer: AllowAllAuthorizer
+storage_compatibility_mode: NONE
+# A development node: dropping a keyspace (tests do it all the time) need not snapshot it first.
+auto_snapshot: false
+`;
+}
+
+// cassandra-5.0's conf/jvm17-server.options: without these exports and opens it stops with
+// "Cassandra is unable to access required classes".
+const EXPORTS = [
+  'java.base/jdk.internal.misc',
+  'java.base/java.lang.ref',
+  'java.management.rmi/com.sun.jmx.remote.internal.rmi',
+  'java.rmi/sun.rmi.registry',
+  'java.rmi/sun.rmi.server',
+  'java.sql/java.sql',
+  'jdk.unsupported/sun.misc',
+  'jdk.compiler/com.sun.tools.javac.file',
+  'jdk.attach/sun.tools.attach',
+];
+const OPENS = [
+  'java.base/java.lang.module',
+  'java.base/jdk.internal.loader',
+  'java.base/jdk.internal.ref',
+  'java.base/jdk.internal.reflect',
+  'java.base/jdk.internal.math',
+  'java.base/jdk.internal.module',
+  'java.base/jdk.internal.util.jar',
+  'java.base/sun.nio.ch',
+  'java.base/java.io',
+  'java.base/java.lang.reflect',
+  'java.base/java.lang',
+  'java.base/java.util',
+  'jdk.management/com.sun.management.internal',
+  'jdk.compiler/com.sun.tools.javac',
+];
+
+function javaArgs() {
+  const jamm = fs.readdirSync(LIB_DIR).find((f) => /^jamm-.*\.jar$/.test(f));
+  return [
+    // A small heap: a development node next to Kafka and MariaDB on a small machine.
+    '-Xms512m',
+    '-Xmx512m',
+    '-Xss256k',
+    '-XX:+UseG1GC',
+    '-XX:+ExitOnOutOfMemoryError',
+    '-ea',
+    '-da:net.openhft...',
+    '-Djava.net.preferIPv4Stack=true',
+    '-Djdk.attach.allowAttachSelf=true',
+    '-Dio.netty.tryReflectionSetAccessible=true',
+    '-Dcassandra-foreground=yes',
+    // Without this the default superuser appears only ~10 s after startup.
+    '-Dcassandra.superuser_setup_delay_ms=0',
+    ...EXPORTS.flatMap((m) => ['--add-exports', `${m}=ALL-UNNAMED`]),
+    ...OPENS.flatMap((m) => ['--add-opens', `${m}=ALL-UNNAMED`]),
+    ...(jamm ? [`-javaagent:${path.join(LIB_DIR, jamm)}`] : []),
+    `-Dcassandra.config=file://${path.join(CONF_DIR, 'cassandra.yaml')}`,
+    `-Dcassandra.storagedir=${DATA_DIR}`,
+    `-Dlogback.configurationFile=file://${LOGBACK}`,
+    '-cp',
+    `${CONF_DIR}:${LIB_DIR}/*`,
+    MAIN_CLASS,
+  ];
+}
+
+// ---------------------------------------------------------------- process
+
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); // a zombie is not alive
+  } catch {
+    return true;
+  }
+}
+
+/** The pid from the pid file if that process is still our Cassandra (guards against pid reuse), else null. */
+function daemonPid() {
+  let pid;
+  try {
+    pid = Number(fs.readFileSync(PID_FILE, 'utf8').trim());
+  } catch {
+    return null;
+  }
+  if (!pid || !isAlive(pid)) return null;
+  try {
+    if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(MAIN_CLASS)) return null;
+  } catch {
+    // no /proc: trust the live pid
+  }
+  return pid;
+}
+
+function takeStartLock() {
+  try {
+    fs.writeFileSync(START_LOCK, `${process.pid}\n`, { flag: 'wx' });
+    return true;
+  } catch (err) {
+    if (err.code !== 'EEXIST') throw err;
+  }
+  const holder = Number(fs.readFileSync(START_LOCK, 'utf8').trim());
+  if (holder && isAlive(holder)) return false;
+  fs.rmSync(START_LOCK, { force: true }); // left behind by an `up` that was killed
+  return takeStartLock();
+}
+
+const portIsFree = (port) =>
+  new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, CASSANDRA_HOST, () => server.close(() => resolve(true)));
+  });
+
+function logTail(lines = 30) {
+  try {
+    return fs.readFileSync(LOG_FILE, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log file)';
+  }
+}
+
+/** Asks the node for its version over CQL: {ok: true, version} or {ok: false, error}. */
+export async function probeCassandra() {
+  const client = new cassandra.Client({
+    contactPoints: [`${CASSANDRA_HOST}:${CASSANDRA_PORT}`],
+    localDataCenter: DATACENTER,
+    socketOptions: { connectTimeout: 2000, readTimeout: 3000 },
+    pooling: { warmup: false },
+  });
+  try {
+    await client.connect();
+    const rs = await client.execute('SELECT release_version FROM system.local');
+    return { ok: true, version: rs.first().release_version };
+  } catch (err) {
+    return { ok: false, error: err.message };
+  } finally {
+    await client.shutdown().catch(() => {});
+  }
+}
+
+async function startDaemon() {
+  for (const port of [CASSANDRA_PORT, STORAGE_PORT]) {
+    if (!(await portIsFree(port))) {
+      throw new CassandraServiceError(
+        `port ${CASSANDRA_HOST}:${port} is taken by a process that is not a Cassandra answering on ${CASSANDRA_PORT}; ` +
+          `free it (ss -ltnp | grep :${port}) and rerun`,
+      );
+    }
+  }
+  fs.mkdirSync(CONF_DIR, { recursive: true });
+  fs.mkdirSync(DATA_DIR, { recursive: true });
+  fs.writeFileSync(path.join(CONF_DIR, 'cassandra.yaml'), cassandraYaml());
+  const out = fs.openSync(LOG_FILE, 'w');
+  const child = spawn('java', javaArgs(), { detached: true, stdio: ['ignore', out, out], cwd: HOME });
+  fs.closeSync(out);
+  child.unref();
+  fs.writeFileSync(PID_FILE, `${child.pid}\n`);
+  const state = { pid: child.pid, exited: null };
+  child.on('exit', (code, signal) => (state.exited = signal ?? `code ${code}`));
+  return state;
+}
+
+async function waitReady(state) {
+  const started = Date.now();
+  let last;
+  while (Date.now() - started < START_TIMEOUT_MS) {
+    last = await probeCassandra();
+    if (last.ok) return last;
+    if (state?.exited) break;
+    await sleep(500);
+  }
+  note(`----- last 30 lines of ${LOG_FILE} -----\n${logTail()}\n-----`);
+  const why = state?.exited
+    ? `the Cassandra process exited (${state.exited})`
+    : `it did not answer CQL within ${START_TIMEOUT_MS / 1000}s (${last?.error})`;
+  throw new CassandraServiceError(`Cassandra on ${CASSANDRA_HOST}:${CASSANDRA_PORT} did not come up: ${why}; see ${LOG_FILE}`);
+}
+
+export async function cassandraUp() {
+  requireJava17();
+  fs.mkdirSync(HOME, { recursive: true });
+  assemble();
+  const running = await probeCassandra();
+  if (running.ok) {
+    const pid = daemonPid();
+    const who = pid ? `pid ${pid}` : 'not started by finpipe';
+    return `cassandra  ready  ${CASSANDRA_HOST}:${CASSANDRA_PORT} (Apache Cassandra ${running.version}, ${who}, already running - reused)`;
+  }
+  const started = Date.now();
+  if (!daemonPid() && takeStartLock()) {
+    try {
+      if (!(await probeCassandra()).ok) {
+        fs.rmSync(PID_FILE, { force: true });
+        await waitReady(await startDaemon());
+      }
+    } finally {
+      fs.rmSync(START_LOCK, { force: true });
+    }
+  } else {
+    note('cassandra  already starting (pid file or another `services.mjs up`); waiting');
+    await waitReady(null);
+  }
+  const { version } = await probeCassandra();
+  return (
+    `cassandra  ready  ${CASSANDRA_HOST}:${CASSANDRA_PORT} (Apache Cassandra ${version}, pid ${daemonPid()}, ` +
+    `datacenter ${DATACENTER}, started in ${seconds(Date.now() - started)})`
+  );
+}
+
+export async function cassandraDown() {
+  const pid = daemonPid();
+  if (!pid) {
+    fs.rmSync(PID_FILE, { force: true });
+    return (await probeCassandra()).ok
+      ? `cassandra  left running: the node on ${CASSANDRA_HOST}:${CASSANDRA_PORT} was not started by finpipe`
+      : 'cassandra  already stopped';
+  }
+  const started = Date.now();
+  process.kill(pid, 'SIGTERM'); // flushes memtables and exits
+  while (isAlive(pid) && Date.now() - started < STOP_TIMEOUT_MS) await sleep(200);
+  let how = 'cleanly';
+  if (isAlive(pid)) {
+    process.kill(pid, 'SIGKILL');
+    how = `killed after ${STOP_TIMEOUT_MS / 1000}s without exiting (the commit log replays on the next start)`;
+  }
+  fs.rmSync(PID_FILE, { force: true });
+  return `cassandra  stopped (pid ${pid}, ${how}, ${seconds(Date.now() - started)})`;
+}
+
+export async function cassandraStatus() {
+  const probe = await probeCassandra();
+  const pid = daemonPid();
+  return {
+    up: probe.ok,
+    host: CASSANDRA_HOST,
+    port: CASSANDRA_PORT,
+    datacenter: DATACENTER,
+    pid,
+    version: probe.ok ? probe.version : null,
+    error: probe.ok ? null : probe.error,
+    log: LOG_FILE,
+  };
+}
+
+export function cassandraStatusLine(s) {
+  if (s.up) {
+    const who = s.pid ? `pid ${s.pid}` : 'not started by finpipe';
+    return `cassandra  up    ${s.host}:${s.port} (Apache Cassandra ${s.version}, ${who}, datacenter ${s.datacenter})`;
+  }
+  const pid = s.pid ? `pid ${s.pid} alive but not answering, see ${s.log}` : 'not running';
+  return `cassandra  down  ${s.host}:${s.port} (${pid}; start with: npm run services:up -- cassandra)`;
+}
