@@ -206,6 +206,27 @@ test('evolution, unknown ids and plain-on-framed: old and new Trade schemas both
   assert.equal(dead.length, 2);
   assert.match(reasons[0], /schema id 987654, which the Schema Registry .* does not know/);
   assert.match(reasons[1], /plain Avro value \(no Schema Registry framing\) on .*whose earlier values are framed/);
+
+  // `finpipe consume` with the registry prints the same topic: old and new schemas resolved,
+  // the unknown id undecodable with its reason, the plain value (migration) decoded as plain.
+  const consumed = await runCli(['consume', topic, '--format', 'json', '--schema-registry', REGISTRY_URL], {
+    FINPIPE_KAFKA_BROKERS: BROKERS.join(','),
+  });
+  assert.equal(consumed.code, 0, consumed.stderr);
+  const printed = consumed.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; value: Record<string, unknown> })
+    .map(({ type, value }) => ({ type, value }));
+  assert.equal(printed.length, all.length + 2);
+  assert.deepEqual(
+    sortTrades(printed.slice(0, all.length).map((d) => d.value as unknown as Trade)),
+    sortTrades(all as Trade[]),
+    'consume resolves the old and the new schema like the sink',
+  );
+  assert.equal(printed[all.length].type, 'undecodable');
+  assert.match(String(printed[all.length].value.reason), /schema id 987654.*does not know/);
+  assert.deepEqual(printed[all.length + 1], { type: 'trade', value: { ...newTrades[0], id: 'plain-after-framed' } });
 });
 
 test('an incompatible schema is refused before anything is written', async (t) => {

@@ -2,6 +2,7 @@ import { createContext, type GlobalOptions } from '../context';
 import { consume, streamOutput } from '../../core/consume';
 import type { ConsumeFormat } from '../../core/consume/format';
 import { parseOffsetSpec } from '../../core/consume/offset-spec';
+import { registryDecoder } from '../../core/consume/registry';
 import { shutdownSignal } from '../../core/lifecycle';
 import { assertTopicName } from '../../core/symbols';
 
@@ -31,6 +32,7 @@ export async function runConsume(global: GlobalOptions, topic: string, flags: Co
         limit: flags.num,
         follow: flags.follow,
         print: { format, key: flags.key, headers: flags.headers },
+        decode: config.schemaRegistry ? { framed: registryDecoder(config.schemaRegistry) } : {},
       },
       shutdown.signal,
       streamOutput(process.stdout),

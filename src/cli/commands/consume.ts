@@ -29,7 +29,8 @@ Candle records (told apart by the finpipe.type header), late trades, dead letter
 process's <group>-state changelogs (JSON).
 A record it cannot decode is printed as "undecodable" with the reason and its bytes in
 base64; reading goes on. A value in the Schema Registry wire format (byte 0, a 4-byte
-schema id, Avro) is reported as framed with its schema id.
+schema id, Avro) is decoded with its writer's schema when --schema-registry (or
+FINPIPE_SCHEMA_REGISTRY_URL) is set, and reported as framed with its schema id otherwise.
 
 Reads with read_committed isolation, like process and sink: records of aborted
 transactions and transaction markers are never shown, and without --follow it stops at

@@ -48,10 +48,11 @@ export interface DeadLetterView {
 }
 
 /**
- * Decodes a framed record: resolves the schema id and returns the value, or throws an Error
- * saying why not (unknown id, wrong schema). Given by the registry support when configured.
+ * Decodes a framed value (the whole value, header included): resolves its schema id and
+ * returns the record, or throws an Error saying why not (unknown id, unreadable schema).
+ * Built by registryDecoder() when a Schema Registry is configured.
  */
-export type FramedDecoder = (schemaId: number, payload: Buffer, expected: 'raw' | 'trade' | 'candle') => Promise<unknown>;
+export type FramedDecoder = (value: Buffer, expected: 'raw' | 'trade' | 'candle') => Promise<unknown>;
 
 export interface DecodeOptions {
   framed?: FramedDecoder;
@@ -80,19 +81,33 @@ async function decodeAs(
   value: Buffer,
   options: DecodeOptions,
 ): Promise<DecodedRecord> {
-  let plainError: string;
+  const schemaId = framedSchemaId(value);
+  // With a registry, a value that looks framed is read as framed first: a framed value can
+  // happen to parse as plain Avro too, but then as the wrong record.
+  if (schemaId !== undefined && options.framed) {
+    try {
+      return { type, value: await options.framed(value, schema), schemaId };
+    } catch (error) {
+      const framedError = (error as Error).message;
+      const plain = decodePlain(type, schema, value);
+      return 'error' in plain ? undecodable(value, `framed (schema id ${schemaId}) but not decodable: ${framedError}`, schemaId) : plain;
+    }
+  }
+  const plain = decodePlain(type, schema, value);
+  if (!('error' in plain)) return plain;
+  if (schemaId === undefined) return undecodable(value, plain.error);
+  return undecodable(value, `framed (schema id ${schemaId}); pass --schema-registry to decode`, schemaId);
+}
+
+function decodePlain(
+  type: 'raw' | 'trade' | 'candle' | 'late-trade',
+  schema: 'raw' | 'trade' | 'candle',
+  value: Buffer,
+): DecodedRecord | { error: string } {
   try {
     return { type, value: codecs()[schema].decode(value) };
   } catch (error) {
-    plainError = (error as Error).message;
-  }
-  const schemaId = framedSchemaId(value);
-  if (schemaId === undefined) return undecodable(value, plainError);
-  if (!options.framed) return undecodable(value, `framed (schema id ${schemaId}); pass --schema-registry to decode`, schemaId);
-  try {
-    return { type, value: await options.framed(schemaId, value.subarray(5), schema), schemaId };
-  } catch (error) {
-    return undecodable(value, `framed (schema id ${schemaId}) but not decodable: ${(error as Error).message}`, schemaId);
+    return { error: (error as Error).message };
   }
 }
 

@@ -84,9 +84,9 @@ describe('decodeRecord', () => {
       value: { reason: 'framed (schema id 258); pass --schema-registry to decode', base64: framed.toString('base64'), schemaId: 258 },
     });
     const seen: unknown[] = [];
-    const framedDecoder = async (id: number, payload: Buffer, expected: string) => {
-      seen.push([id, expected]);
-      return codecs().trade.decode(payload);
+    const framedDecoder = async (value: Buffer, expected: string) => {
+      seen.push([framedSchemaId(value), expected]);
+      return codecs().trade.decode(value.subarray(5));
     };
     assert.deepEqual(
       plain(await decodeRecord('other', { value: framed, headers: { 'finpipe.type': 'trade' } }, { framed: framedDecoder })),
