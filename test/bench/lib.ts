@@ -37,9 +37,15 @@ export interface Child {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/**
+ * Node options for every finpipe command a benchmark starts, e.g.
+ * BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (node refuses --cpu-prof in NODE_OPTIONS).
+ */
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
 /** Starts `finpipe ...args` with JSON logs; its output is kept for error reports. */
 export function startFinpipe(args: string[], env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, [FINPIPE_BIN, ...args], {
+  const proc = spawn(process.execPath, [...NODE_ARGS, FINPIPE_BIN, ...args], {
     env: { ...process.env, FINPIPE_LOG_FORMAT: 'json', FINPIPE_ENV_FILE: '/dev/null', CI: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
