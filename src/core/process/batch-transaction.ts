@@ -1,6 +1,7 @@
 import type { Admin, Batch, EachBatchPayload, IHeaders } from 'kafkajs';
 import { deadLetterMessage } from '../kafka/dead-letter';
-import { codecs, RECORD_TYPE_HEADER, type Trade } from '../serde';
+import { RECORD_TYPE_HEADER, type Trade } from '../serde';
+import { encodeCandleValue, encodeTradeValue } from './codec';
 import { symbolTopics } from '../symbols';
 import type { ProcessOptions } from './options';
 import { OutputBuffer } from './output-buffer';
@@ -40,7 +41,6 @@ interface BatchCounts {
  * task, whose in-memory state may hold half of this batch.
  */
 export class BatchTransaction {
-  private readonly codec = codecs();
   private readonly keep: (symbol: string) => boolean;
   private readonly rawTopic: string;
 
@@ -137,7 +137,7 @@ export class BatchTransaction {
         counts.trades++;
         const topic = outputs.topic(trade.symbol);
         if (!outputs.ready(topic)) await outputs.ensure(topic);
-        const value = this.codec.trade.encode(trade);
+        const value = encodeTradeValue(trade);
         out.push(topic, { key: outputs.key(trade.symbol), partition: outputs.partition(topic), value, headers: TRADE_HEADERS });
         let windows = task.symbols.get(trade.symbol);
         if (!windows) task.symbols.set(trade.symbol, (windows = new SymbolWindows(trade.symbol, windowConfig)));
@@ -178,7 +178,7 @@ export class BatchTransaction {
         out.push(topic, {
           key: outputs.key(windows.symbol),
           partition: outputs.partition(topic),
-          value: this.codec.candle.encode(candle),
+          value: encodeCandleValue(candle),
           headers: CANDLE_HEADERS,
         });
       }

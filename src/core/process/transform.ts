@@ -1,6 +1,7 @@
 import { FinpipeError } from '../errors';
 import { LIMITS } from '../limits';
-import { codecs, type RawMessage, type RawTrade, type Trade } from '../serde';
+import type { RawMessage, RawTrade, Trade } from '../serde';
+import { decodeRawValue } from './codec';
 import { tradeId } from './trade-id';
 
 /**
@@ -99,7 +100,7 @@ export function decodeRawRecord(
   if (!record.value) return { ok: false, reason: 'record has no value (tombstone)' };
   let raw: RawMessage;
   try {
-    raw = codecs().raw.decode(record.value);
+    raw = decodeRawValue(record.value);
   } catch (error) {
     return { ok: false, reason: error instanceof FinpipeError ? error.message : String(error) };
   }
