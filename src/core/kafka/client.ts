@@ -4,7 +4,7 @@ import type { KafkaConfig } from '../config';
 import { FinpipeError } from '../errors';
 import type { Logger } from '../log';
 import { kafkaLogCreator, kafkaLogLevel } from './log-bridge';
-import { installFastRecordEncoder } from './record-encoder';
+import { installFastRecordEncoder } from './fast-encoding';
 
 /**
  * One kafkajs client per stage, with finpipe's TLS/SASL settings and its logs bridged into
@@ -12,7 +12,7 @@ import { installFastRecordEncoder } from './record-encoder';
  * tell produce, process and sink apart.
  */
 export function createKafka(config: KafkaConfig, logger: Logger, stage: string, { retries = 8 }: { retries?: number } = {}): Kafka {
-  installFastRecordEncoder(); // before any producer sends: see record-encoder.ts
+  installFastRecordEncoder(); // before any producer sends: see fast-encoding.ts
   let ssl: KafkaJsConfig['ssl'] = undefined;
   if (config.ssl) {
     let ca: string | undefined;

@@ -1,6 +1,3 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-
 /**
  * A faster encoder for one Kafka record (record batch v2 "Record") inside kafkajs, byte for
  * byte the same as kafkajs' own.
@@ -11,18 +8,12 @@ import path from 'node:path';
  * varint a `Buffer.from([...])`; that is also most of the garbage the collector then spends
  * another 14 % on. `process` writes one record per trade, so this is paid per trade.
  *
- * How: kafkajs loads `protocol/recordBatch/record/v0` lazily, when the first produce request
- * is built, so the module's exports can be replaced in the require cache before that
- * happens. The replacement computes the record's exact size, writes it into a slice of a
- * shared slab (no zero fill, no intermediate Buffers) and returns an object with the two
- * properties kafkajs reads from an Encoder (`buf`, `buffer`). Anything unusual (a header
- * value that is not a string or Buffer, a timestamp delta that is not a safe integer...) is
- * handed to kafkajs' own encoder, so the output never differs:
+ * How: it computes the record's exact size, writes it into a slice of a shared slab (no
+ * zero fill, no intermediate Buffers) and returns an object with the two properties kafkajs
+ * reads from an Encoder (`buf`, `buffer`); fast-encoding.ts installs it in kafkajs' place.
+ * Anything unusual (a header value that is not a string or Buffer, a timestamp delta that is
+ * not a safe integer...) is handed to kafkajs' own encoder, so the output never differs:
  * test/core/kafka/record-encoder.test.ts compares both on random records.
- *
- * Only for the kafkajs version it was written against (the record format is fixed by Kafka,
- * but the module path and the Encoder interface are kafkajs internals); with any other
- * version, or if a produce request was built before installation, kafkajs' encoder stays.
  */
 
 type Value = Buffer | string | null | undefined;
@@ -40,10 +31,6 @@ export interface EncodedRecord {
   readonly buffer: Buffer;
 }
 export type RecordEncoder = (record: RecordInput) => EncodedRecord;
-
-const KAFKAJS_VERSION = '2.2.4';
-const RECORD_MODULE = 'kafkajs/src/protocol/recordBatch/record/v0';
-const PRODUCE_REQUEST_MODULE = 'kafkajs/src/protocol/requests/produce/v3/request';
 
 /** Size of a zigzag varint of a 32-bit signed integer. */
 function varIntSize(value: number): number {
@@ -111,72 +98,44 @@ function take(n: number): Buffer {
   return out;
 }
 
+/** The record's bytes (in a slice of a shared slab), or null when it is not ours to encode. */
+export function encodeRecordFast(record: RecordInput): Buffer | null {
+  const { offsetDelta = 0, timestampDelta = 0, key, value, headers = {} } = record;
+  // Varlong zigzag equals varint zigzag for values that fit 31 bits; kafkajs' Long handles the rest.
+  if (!Number.isInteger(timestampDelta) || timestampDelta < -(2 ** 30) || timestampDelta >= 2 ** 30) return null;
+  if (!Number.isInteger(offsetDelta) || offsetDelta < 0 || offsetDelta >= 2 ** 30) return null;
+  const keySize = byteSize(key);
+  const valueSize = byteSize(value);
+  const flat = flatHeaders(headers);
+  if (keySize === undefined || valueSize === undefined || !flat) return null;
+  const headerSizes: number[] = [];
+  let body = 1 + varIntSize(timestampDelta) + varIntSize(offsetDelta);
+  body += varIntSize(keySize) + Math.max(0, keySize) + varIntSize(valueSize) + Math.max(0, valueSize) + varIntSize(flat.length);
+  for (const [k, v] of flat) {
+    const ks = Buffer.byteLength(k, 'utf8');
+    const vs = byteSize(v) as number;
+    headerSizes.push(ks, vs);
+    body += varIntSize(ks) + ks + varIntSize(vs) + Math.max(0, vs);
+  }
+  const buf = take(varIntSize(body) + body);
+  let pos = writeVarInt(buf, 0, body);
+  buf[pos++] = 0; // attributes
+  pos = writeVarInt(buf, pos, timestampDelta);
+  pos = writeVarInt(buf, pos, offsetDelta);
+  pos = writeBytes(buf, pos, key, keySize);
+  pos = writeBytes(buf, pos, value, valueSize);
+  pos = writeVarInt(buf, pos, flat.length);
+  for (let i = 0; i < flat.length; i++) {
+    pos = writeBytes(buf, pos, flat[i][0], headerSizes[2 * i]);
+    pos = writeBytes(buf, pos, flat[i][1], headerSizes[2 * i + 1]);
+  }
+  return buf;
+}
+
 /** The fast encoder; `fallback` (kafkajs' own) takes what it does not handle. */
 export function fastRecordEncoder(fallback: RecordEncoder): RecordEncoder {
   return (record) => {
-    const { offsetDelta = 0, timestampDelta = 0, key, value, headers = {} } = record;
-    // Varlong zigzag equals varint zigzag for values that fit 31 bits; kafkajs' Long handles the rest.
-    if (!Number.isInteger(timestampDelta) || timestampDelta < -(2 ** 30) || timestampDelta >= 2 ** 30) return fallback(record);
-    if (!Number.isInteger(offsetDelta) || offsetDelta < 0 || offsetDelta >= 2 ** 30) return fallback(record);
-    const keySize = byteSize(key);
-    const valueSize = byteSize(value);
-    const flat = flatHeaders(headers);
-    if (keySize === undefined || valueSize === undefined || !flat) return fallback(record);
-    const headerSizes: number[] = [];
-    let body = 1 + varIntSize(timestampDelta) + varIntSize(offsetDelta);
-    body += varIntSize(keySize) + Math.max(0, keySize) + varIntSize(valueSize) + Math.max(0, valueSize) + varIntSize(flat.length);
-    for (const [k, v] of flat) {
-      const ks = Buffer.byteLength(k, 'utf8');
-      const vs = byteSize(v) as number;
-      headerSizes.push(ks, vs);
-      body += varIntSize(ks) + ks + varIntSize(vs) + Math.max(0, vs);
-    }
-    const buf = take(varIntSize(body) + body);
-    let pos = writeVarInt(buf, 0, body);
-    buf[pos++] = 0; // attributes
-    pos = writeVarInt(buf, pos, timestampDelta);
-    pos = writeVarInt(buf, pos, offsetDelta);
-    pos = writeBytes(buf, pos, key, keySize);
-    pos = writeBytes(buf, pos, value, valueSize);
-    pos = writeVarInt(buf, pos, flat.length);
-    for (let i = 0; i < flat.length; i++) {
-      pos = writeBytes(buf, pos, flat[i][0], headerSizes[2 * i]);
-      pos = writeBytes(buf, pos, flat[i][1], headerSizes[2 * i + 1]);
-    }
-    return { buf, buffer: buf };
+    const buf = encodeRecordFast(record);
+    return buf ? { buf, buffer: buf } : fallback(record);
   };
-}
-
-let installed: boolean | undefined;
-let original: RecordEncoder | undefined;
-
-/** kafkajs' own record encoder (loaded from its module file, whatever is installed). */
-export function kafkajsRecordEncoder(): RecordEncoder {
-  if (original) return original;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(RECORD_MODULE) as RecordEncoder;
-}
-
-/**
- * Puts the fast encoder in kafkajs' place, once per process; returns whether it is in use.
- * Call before the first producer sends (createKafka does).
- */
-export function installFastRecordEncoder(): boolean {
-  if (installed !== undefined) return installed;
-  installed = false;
-  try {
-    const pkg = JSON.parse(readFileSync(path.join(path.dirname(require.resolve('kafkajs/package.json')), 'package.json'), 'utf8')) as {
-      version: string;
-    };
-    const file = require.resolve(RECORD_MODULE);
-    if (pkg.version !== KAFKAJS_VERSION || require.cache[require.resolve(PRODUCE_REQUEST_MODULE)]) return false;
-    original = kafkajsRecordEncoder();
-    const loaded = require.cache[file];
-    if (!loaded) return false;
-    loaded.exports = fastRecordEncoder(original);
-    installed = true;
-  } catch {
-    installed = false; // kafkajs laid out differently: its own encoder stays
-  }
-  return installed;
 }

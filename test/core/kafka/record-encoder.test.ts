@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  fastRecordEncoder,
-  installFastRecordEncoder,
-  kafkajsRecordEncoder,
-  type RecordInput,
-} from '../../../src/core/kafka/record-encoder';
+import { installFastRecordEncoder, kafkajsRecordEncoder } from '../../../src/core/kafka/fast-encoding';
+import { fastRecordEncoder, type RecordInput } from '../../../src/core/kafka/record-encoder';
 
 /** A small deterministic PRNG so a failure can be reproduced from the printed seed. */
 function prng(seed: number): () => number {
