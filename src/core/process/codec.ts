@@ -29,23 +29,20 @@ export function encodeTradeValue(trade: Trade): Buffer {
   return encodeTradeFast(trade) ?? codecs().trade.encode(trade);
 }
 
-let scratch = Buffer.allocUnsafe(4096);
+// Values are written straight into a shared slab (they are never written to afterwards);
+// `buf`/`pos` are the slab and the write position of the value being encoded.
+const SLAB_SIZE = 64 * 1024;
+let buf = Buffer.allocUnsafe(SLAB_SIZE);
+let slabUsed = 0;
 let pos = 0;
 
-const SLAB_SIZE = 64 * 1024;
-let slab = Buffer.allocUnsafe(SLAB_SIZE);
-let slabUsed = 0;
-
-/** A copy of scratch[0, pos) in a slice of a shared slab (values are never written to afterwards). */
-function finish(): Buffer {
-  if (slabUsed + pos > SLAB_SIZE) {
-    slab = Buffer.allocUnsafe(Math.max(SLAB_SIZE, pos));
+/** Makes room for `bound` bytes at the slab's end and starts a value there. */
+function start(bound: number): void {
+  if (slabUsed + bound > buf.length) {
+    buf = Buffer.allocUnsafe(Math.max(SLAB_SIZE, bound));
     slabUsed = 0;
   }
-  const out = slab.subarray(slabUsed, slabUsed + pos);
-  scratch.copy(out, 0, 0, pos);
-  slabUsed += pos;
-  return out;
+  pos = slabUsed;
 }
 
 /** avsc's Tap.writeLong, for safe integers. */
@@ -53,31 +50,37 @@ function writeLong(n: number): void {
   if (n >= -1073741824 && n < 1073741824) {
     let m = n >= 0 ? n << 1 : (~n << 1) | 1;
     while (m > 0x7f) {
-      scratch[pos++] = (m & 0x7f) | 0x80;
+      buf[pos++] = (m & 0x7f) | 0x80;
       m >>>= 7;
     }
-    scratch[pos++] = m;
+    buf[pos++] = m;
   } else {
     let f = n >= 0 ? n * 2 : -n * 2 - 1;
     while (f >= 128) {
-      scratch[pos++] = (f & 0x7f) | 0x80;
+      buf[pos++] = (f & 0x7f) | 0x80;
       f /= 128;
     }
-    scratch[pos++] = f & 0x7f;
+    buf[pos++] = f & 0x7f;
   }
 }
 
-/** An ASCII string (byte length = length); false for anything else (avsc's path then). */
+/** An ASCII string; false for anything else (avsc's path then). A loop: these strings are
+ * short, and a native call per string (Buffer.write) cost more than the copy. */
 function writeAscii(s: unknown): boolean {
-  if (typeof s !== 'string' || Buffer.byteLength(s, 'utf8') !== s.length) return false;
-  writeLong(s.length);
-  pos += scratch.write(s, pos, 'latin1');
+  if (typeof s !== 'string') return false;
+  const n = s.length;
+  writeLong(n);
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return false;
+    buf[pos++] = c;
+  }
   return true;
 }
 
 function writeDouble(d: unknown): boolean {
   if (typeof d !== 'number') return false;
-  scratch.writeDoubleLE(d, pos);
+  buf.writeDoubleLE(d, pos);
   pos += 8;
   return true;
 }
@@ -98,8 +101,7 @@ export function encodeTradeFast(trade: Trade): Buffer | null {
   // Upper bound of the size (ASCII strings, 10-byte varints), so the writes below never overflow.
   let bound = 64 + (typeof trade.id === 'string' ? trade.id.length : 0) + (typeof trade.symbol === 'string' ? trade.symbol.length : 0);
   for (const c of conditions) bound += 10 + (typeof c === 'string' ? c.length : 0);
-  if (scratch.length < bound) scratch = Buffer.allocUnsafe(bound * 2);
-  pos = 0;
+  start(bound);
   const ok =
     writeAscii(trade.id) &&
     writeAscii(trade.symbol) &&
@@ -112,6 +114,8 @@ export function encodeTradeFast(trade: Trade): Buffer | null {
     writeLong(conditions.length);
     for (const c of conditions) if (!writeAscii(c)) return null;
   }
-  scratch[pos++] = 0;
-  return finish();
+  buf[pos++] = 0;
+  const value = buf.subarray(slabUsed, pos);
+  slabUsed = pos;
+  return value;
 }
