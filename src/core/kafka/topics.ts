@@ -31,6 +31,18 @@ async function existingPartitions(admin: Admin, names: string[]): Promise<Map<st
   return new Map(topics.map((t) => [t.name, t.partitions.length]));
 }
 
+/** existingPartitions, waiting out (for up to 10 s) metadata not yet known for a just-created topic. */
+async function partitionsOnceKnown(admin: Admin, names: string[]): Promise<Map<string, number>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await existingPartitions(admin, names);
+    } catch (error) {
+      if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION' || attempt >= 40) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
 /**
  * Creates topics idempotently, like `kafka-topics --create --if-not-exists` but stricter:
  * an existing topic with the requested partition count is reported as "exists"; one with a
@@ -55,8 +67,10 @@ export async function createTopics(admin: Admin, specs: TopicSpec[], { strict = 
       await admin.createTopics({ topics, waitForLeaders: true });
     } catch (error) {
       const problems = creationProblems(error);
-      // Another client may have created some of them meanwhile; re-check below.
-      if (problems.some((p) => p.type !== 'TOPIC_ALREADY_EXISTS')) {
+      // Another client may have created some of them meanwhile; re-check below. Right after
+      // creating, a loaded broker may answer the leader wait's metadata request with
+      // UNKNOWN_TOPIC_OR_PARTITION for a moment (kafkajs does not retry that): re-checked too.
+      if (problems.some((p) => p.type !== 'TOPIC_ALREADY_EXISTS' && p.type !== 'UNKNOWN_TOPIC_OR_PARTITION')) {
         const collides = problems.some((p) => p.type === 'INVALID_TOPIC_EXCEPTION');
         throw new FinpipeError(
           'KAFKA_ERROR',
@@ -71,7 +85,7 @@ export async function createTopics(admin: Admin, specs: TopicSpec[], { strict = 
       }
     }
   }
-  const after = await existingPartitions(
+  const after = await partitionsOnceKnown(
     admin,
     specs.map((s) => s.name),
   );
