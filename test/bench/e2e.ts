@@ -24,7 +24,7 @@ import { createTradeGenerator } from '../../src/core/simulator';
 import { symbolToTopic } from '../../src/core/symbols';
 import { deleteTopicsQuietly, testKafka } from '../helpers/kafka';
 import { MYSQL } from '../helpers/mysql';
-import { emitResult, fmt, freePort, median, percentile, startFinpipe, type Child } from './lib';
+import { emitResult, fmt, freePort, maximum, median, percentile, startFinpipe, type Child } from './lib';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: number) => {
@@ -210,7 +210,7 @@ async function latencyPhase(): Promise<{ p50: number; p99: number; max: number; 
       polling = false;
       await poller;
     }
-    return { p50: median(latencies), p99: percentile(latencies, 0.99), max: Math.max(...latencies), trades: latencies.length };
+    return { p50: median(latencies), p99: percentile(latencies, 0.99), max: maximum(latencies), trades: latencies.length };
   } finally {
     await tearDown(run);
   }

@@ -25,6 +25,13 @@ export function percentile(values: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
+/** The largest value (Math.max(...values) overflows the stack with a few hundred thousand). */
+export function maximum(values: number[]): number {
+  let max = -Infinity;
+  for (const v of values) if (v > max) max = v;
+  return values.length === 0 ? NaN : max;
+}
+
 export function median(values: number[]): number {
   return percentile(values, 0.5);
 }

@@ -3,7 +3,7 @@ import { deleteTopicsQuietly, testKafka, uniqueName } from '../helpers/kafka';
 import { codecs, RECORD_TYPE_HEADER, type RawTrade } from '../../src/core/serde';
 import { symbolToTopic } from '../../src/core/symbols';
 import { retry } from '../../src/core/retry';
-import { emitResult, fmt, median, percentile, startFinpipe, type Child } from './lib';
+import { emitResult, fmt, maximum, median, percentile, startFinpipe, type Child } from './lib';
 import { brokerPid, checkOutputs, cpuSeconds, peakRssMiB, type OutputCheck } from './process-check';
 
 /**
@@ -263,7 +263,7 @@ async function latencyRun(admin: Admin, producer: Producer, framesPerSecond: num
     return {
       p50: percentile(latencies, 0.5),
       p99: percentile(latencies, 0.99),
-      max: Math.max(...latencies),
+      max: maximum(latencies),
       samples: latencies.length,
       missing: measuredSent - latencies.length,
     };
