@@ -25,6 +25,13 @@ export function percentile(values: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
+/** The largest value (Math.max(...values) overflows the stack with a few hundred thousand). */
+export function maximum(values: number[]): number {
+  let max = -Infinity;
+  for (const v of values) if (v > max) max = v;
+  return values.length === 0 ? NaN : max;
+}
+
 export function median(values: number[]): number {
   return percentile(values, 0.5);
 }
@@ -37,9 +44,15 @@ export interface Child {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/**
+ * Node options for every finpipe command a benchmark starts, e.g.
+ * BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (node refuses --cpu-prof in NODE_OPTIONS).
+ */
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
 /** Starts `finpipe ...args` with JSON logs; its output is kept for error reports. */
 export function startFinpipe(args: string[], env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, [FINPIPE_BIN, ...args], {
+  const proc = spawn(process.execPath, [...NODE_ARGS, FINPIPE_BIN, ...args], {
     env: { ...process.env, FINPIPE_LOG_FORMAT: 'json', FINPIPE_ENV_FILE: '/dev/null', CI: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -5,6 +5,7 @@ import { FinpipeError } from '../errors';
 import type { Logger } from '../log';
 import { kafkaLogCreator, kafkaLogLevel } from './log-bridge';
 import { withConsumerSettings, type ClientSettings } from './client-settings';
+import { installFastRecordEncoder } from './fast-encoding';
 
 /** A kafkajs client whose consumers get the `-X` consumer settings on top of their own. */
 class ConfiguredKafka extends Kafka {
@@ -26,6 +27,7 @@ class ConfiguredKafka extends Kafka {
  * tell produce, process and sink apart.
  */
 export function createKafka(config: KafkaConfig, logger: Logger, stage: string, { retries = 8 }: { retries?: number } = {}): Kafka {
+  installFastRecordEncoder(); // before any producer sends: see fast-encoding.ts
   let ssl: KafkaJsConfig['ssl'] = undefined;
   if (config.ssl) {
     let ca: string | undefined;

@@ -1,6 +1,7 @@
 import type { Admin, Batch, EachBatchPayload, IHeaders } from 'kafkajs';
 import { deadLetterMessage } from '../kafka/dead-letter';
 import { RECORD_TYPE_HEADER, type Trade } from '../serde';
+import { candleValue, tradeValue } from './codec';
 import { SYMBOL_TOPIC_KINDS } from './value-schemas';
 import { symbolTopics } from '../symbols';
 import type { ProcessOptions } from './options';
@@ -143,7 +144,7 @@ export class BatchTransaction {
           await outputs.ensure(topic);
           await writer.prepare(topic, SYMBOL_TOPIC_KINDS);
         }
-        const value = writer.encode(topic, 'trade', trade);
+        const value = tradeValue(writer, topic, trade);
         out.push(topic, { key: outputs.key(trade.symbol), partition: outputs.partition(topic), value, headers: TRADE_HEADERS });
         let windows = task.symbols.get(trade.symbol);
         if (!windows) task.symbols.set(trade.symbol, (windows = new SymbolWindows(trade.symbol, windowConfig)));
@@ -184,7 +185,7 @@ export class BatchTransaction {
         out.push(topic, {
           key: outputs.key(windows.symbol),
           partition: outputs.partition(topic),
-          value: this.options.values.writer.encode(topic, 'candle', candle),
+          value: candleValue(this.options.values.writer, topic, candle),
           headers: CANDLE_HEADERS,
         });
       }

@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
 import { FinpipeError } from '../errors';
 import { LIMITS } from '../limits';
 import type { RawMessage, RawTrade, Trade } from '../serde';
 import { PLAIN_VALUES, type ValueReader } from '../serde/registry';
+import { rawValue } from './codec';
+import { tradeId } from './trade-id';
 
 /**
  * Raw-topic record -> trades: the per-record half of `process`, pure (no Kafka).
@@ -28,22 +29,7 @@ import { PLAIN_VALUES, type ValueReader } from '../serde/registry';
  * state topic) so far ahead that every later real trade is late and no candle closes again.
  */
 
-/** Namespace of trade ids (a fixed random UUID; changing it changes every id). */
-export const TRADE_ID_NAMESPACE = 'a3f7c1d2-5b8e-4f09-9c6d-2e1b7a4f8d30';
-const NAMESPACE_BYTES = Buffer.from(TRADE_ID_NAMESPACE.replace(/-/g, ''), 'hex');
-
-/**
- * RFC 4122 version-5 UUID (SHA-1, name-based) of `topic/partition/offset/index`: the same
- * raw record always yields the same ids, and two identical trades in one frame (or in two
- * frames) stay two trades because their positions differ.
- */
-export function tradeId(topic: string, partition: number, offset: string, index: number): string {
-  const hash = createHash('sha1').update(NAMESPACE_BYTES).update(`${topic}/${partition}/${offset}/${index}`).digest();
-  hash[6] = (hash[6] & 0x0f) | 0x50;
-  hash[8] = (hash[8] & 0x3f) | 0x80;
-  const h = hash.toString('hex', 0, 16);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-}
+export { TRADE_ID_NAMESPACE, tradeId } from './trade-id';
 
 export interface RawRecordRef {
   topic: string;
@@ -116,7 +102,7 @@ export function decodeRawRecord(
   if (!record.value) return { ok: false, reason: 'record has no value (tombstone)' };
   let raw: RawMessage;
   try {
-    raw = reader.decode<RawMessage>('raw', record.value, record.topic, record.partition);
+    raw = rawValue(reader, record.value, record.topic, record.partition);
   } catch (error) {
     return { ok: false, reason: error instanceof FinpipeError ? error.message : String(error) };
   }

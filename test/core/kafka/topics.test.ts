@@ -246,6 +246,14 @@ describe('createTopics', () => {
     await assert.rejects(createTopics(f.admin, [{ name: 'trades', partitions: 6, replicationFactor: 1 }]), isCode('TOPIC_CONFLICT'));
   });
 
+  test("the leader wait's UNKNOWN_TOPIC_OR_PARTITION right after creating (a loaded broker) is not an error", async () => {
+    const f = fakeAdmin();
+    f.onCreate(() => f.topics.set('trades', { partitions: 6, replicas: 1 }));
+    f.failCreate(Object.assign(new Error('This server does not host this topic-partition'), { type: 'UNKNOWN_TOPIC_OR_PARTITION' }));
+    const [result] = await createTopics(f.admin, [{ name: 'trades', partitions: 6, replicationFactor: 1 }]);
+    assert.deepEqual(result, { name: 'trades', status: 'created', partitions: 6 });
+  });
+
   test('an "already exists" error recognised by its message alone is tolerated too', async () => {
     const f = fakeAdmin();
     f.onCreate(() => f.topics.set('trades', { partitions: 2, replicas: 1 }));
