@@ -7,6 +7,9 @@ export interface GlobalOptions {
   envFile?: string;
   logLevel?: string;
   logFormat?: string;
+  /** --metrics-port / --metrics-host of the stage commands (optsWithGlobals includes the command's own options). */
+  metricsPort?: string;
+  metricsHost?: string;
 }
 
 export interface CommandContext {
@@ -21,7 +24,14 @@ export interface CommandContext {
 export function createContext(global: GlobalOptions, component: string, flags: Record<string, string | undefined> = {}): CommandContext {
   const config = loadConfig({
     envFile: global.envFile,
-    flags: { 'kafka.brokers': global.brokers, 'log.level': global.logLevel, 'log.format': global.logFormat, ...flags },
+    flags: {
+      'kafka.brokers': global.brokers,
+      'log.level': global.logLevel,
+      'log.format': global.logFormat,
+      'metrics.port': global.metricsPort,
+      'metrics.host': global.metricsHost,
+      ...flags,
+    },
   });
   const logger = configureLogging(config.log.level, config.log.format).child({ component });
   return { config, logger };
