@@ -33,7 +33,9 @@ export const METRICS = [
   {
     name: 'finpipe_trades_total',
     type: 'counter',
-    help: 'Trades delivered downstream: acknowledged by Kafka (produce), committed to the per-symbol topics (process), committed to the store (sink), sent (simulate).',
+    help:
+      'Trades delivered downstream: acknowledged by Kafka (produce), committed to the per-symbol topics ' +
+      '(process), committed to the store (sink), sent (simulate).',
     labels: ['stage'],
     stages: [...KAFKA, 'simulate'],
   },
@@ -47,14 +49,18 @@ export const METRICS = [
   {
     name: 'finpipe_records_in_total',
     type: 'counter',
-    help: 'Input taken: websocket or file frames (produce), raw records (process), per-symbol records committed, dead letters included (sink), live records (dashboard).',
+    help:
+      'Input taken: websocket or file frames (produce), raw records (process), per-symbol records ' +
+      'committed, dead letters included (sink), live records (dashboard).',
     labels: ['stage'],
     stages: ['produce', 'process', 'sink', 'dashboard'],
   },
   {
     name: 'finpipe_records_out_total',
     type: 'counter',
-    help: 'Records written: raw-topic messages acknowledged (produce), trades, candles and late copies committed (process), rows committed to the store (sink), frames sent (simulate).',
+    help:
+      'Records written: raw-topic messages acknowledged (produce), trades, candles and late copies committed ' +
+      '(process), rows committed to the store (sink), frames sent (simulate).',
     labels: ['stage'],
     stages: ['produce', 'process', 'sink', 'simulate'],
   },
@@ -82,7 +88,9 @@ export const METRICS = [
   {
     name: 'finpipe_dead_letters_total',
     type: 'counter',
-    help: 'Dead letters sent, by reason class: malformed, limit (a trade limit), symbol (no valid topic for it), binary (a binary frame), store_refused (the store refused the row), other.',
+    help:
+      'Dead letters sent, by reason class: malformed, limit (a trade limit), symbol (no valid topic for it), ' +
+      'binary (a binary frame), store_refused (the store refused the row), other.',
     labels: ['stage', 'reason'],
     stages: KAFKA,
   },

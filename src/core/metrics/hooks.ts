@@ -9,8 +9,8 @@ export interface MetricHooks {
   kafkaProduced(seconds: number, messages: number): void;
   /** A Kafka transaction committed: its duration and the raw records it consumed. */
   transactionCommitted(seconds: number, records: number): void;
-  /** A store write committed: its duration, records, and its newest record (for the freshness of its trade). */
-  storeWritten(seconds: number, records: number, newest: NewestRecord | undefined): void;
+  /** A store write committed: its duration, records, and the last run of records added (for the freshness of its last trade). */
+  storeWritten(seconds: number, records: number, lastRun: RecordRun | undefined): void;
   /** A store write failed and will be retried. */
   storeRetried(): void;
   /** A dead letter was made, with its human-readable reason (classified, never used as a label). */
@@ -22,6 +22,13 @@ export interface NewestRecord {
   key: Buffer | null;
   value: Buffer | null;
   headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+}
+
+/** messages[from, to): records of one partition added to a write, as the sink's consumer fetched them. */
+export interface RecordRun {
+  messages: readonly NewestRecord[];
+  from: number;
+  to: number;
 }
 
 const noop = (): void => {};

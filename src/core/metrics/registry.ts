@@ -1,7 +1,7 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { decodeTrade, recordKind } from '../stores/records';
 import { METRICS, type MetricDefinition, type MetricName } from './definitions';
-import { DEAD_LETTER_REASONS, deadLetterReasonClass, type MetricHooks, type NewestRecord } from './hooks';
+import { DEAD_LETTER_REASONS, deadLetterReasonClass, type MetricHooks, type RecordRun } from './hooks';
 import type { Readiness, Samples, StageMetrics } from './stages';
 
 type Labels = Record<string, string | number>;
@@ -57,10 +57,10 @@ export class StageRegistry<S> {
         observe('finpipe_kafka_transaction_seconds', this.labels, seconds);
         observe('finpipe_batch_size', this.labels, records);
       },
-      storeWritten: (seconds, records, newest) => {
+      storeWritten: (seconds, records, lastRun) => {
         observe('finpipe_store_write_seconds', this.storeLabels, seconds);
         observe('finpipe_batch_size', this.labels, records);
-        const tradeMs = tradeTime(newest);
+        const tradeMs = lastTradeTime(lastRun);
         if (tradeMs !== undefined) observe('finpipe_freshness_seconds', this.storeLabels, Math.max(0, Date.now() - tradeMs) / 1000);
       },
       storeRetried: () => this.counters.get('finpipe_store_write_retries_total')?.inc(this.storeLabels),
@@ -118,12 +118,18 @@ export class StageRegistry<S> {
   }
 }
 
-/** The trade time of a per-symbol record holding a trade (ms), else undefined. */
-function tradeTime(record: NewestRecord | undefined): number | undefined {
-  if (!record) return undefined;
-  try {
-    return recordKind(record) === 'trade' ? decodeTrade(record.value!).trade_timestamp : undefined;
-  } catch {
-    return undefined; // a poison record: it went to the dead-letter topic, it has no freshness
+/** How far back from a run's end to look for its last trade: process writes a transaction's candles after its trades. */
+const TRADE_LOOKBACK = 1_000;
+
+/** The trade time (ms) of the last trade record in the run, else undefined (only candles, or poison). */
+function lastTradeTime(run: RecordRun | undefined): number | undefined {
+  if (!run) return undefined;
+  for (let i = run.to - 1; i >= Math.max(run.from, run.to - TRADE_LOOKBACK); i--) {
+    try {
+      if (recordKind(run.messages[i]) === 'trade') return decodeTrade(run.messages[i].value!).trade_timestamp;
+    } catch {
+      // a poison record: it went to the dead-letter topic; look further back
+    }
   }
+  return undefined;
 }

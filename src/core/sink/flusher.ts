@@ -119,7 +119,7 @@ export class Flusher {
     const timedWrite = async (): Promise<WriteResult<Ref>> => {
       const started = performance.now();
       const result = await store.write(batch.rows);
-      metricHooks.storeWritten((performance.now() - started) / 1000, batch.size, batch.newest);
+      metricHooks.storeWritten((performance.now() - started) / 1000, batch.size, batch.lastRun);
       return result;
     };
     return retry(timedWrite, {
