@@ -200,7 +200,7 @@ export const METRICS = [
   {
     name: 'finpipe_freshness_seconds',
     type: 'histogram',
-    help: "Trade to stored: the age of the last trade of each store write (now minus its trade time) when the write committed.",
+    help: 'Trade to stored: the age of the last trade of each store write (now minus its trade time) when the write committed.',
     labels: ['stage', 'store'],
     stages: ['sink'],
     buckets: FRESHNESS_BUCKETS,
