@@ -2,6 +2,8 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { runCli, startCli, type RunningCli } from '../helpers/cli';
 import { admin, deleteTopicsQuietly, readTopic, waitFor } from '../helpers/kafka';
 import { metricValue, promtoolCheck, readyz, scrape, type PromSample } from '../helpers/metrics';
@@ -230,6 +232,23 @@ test('the metrics of a running pipeline agree with Kafka and MySQL, pass promtoo
       sinkLag.every((r) => r.value === 0),
       JSON.stringify(sinkLag),
     );
+  });
+
+  await t.test('every query of the Grafana operations dashboard runs on this Prometheus and finds series', async () => {
+    const dashboard = JSON.parse(
+      readFileSync(path.resolve(__dirname, '../../../docker/grafana/dashboards/finpipe-operations.json'), 'utf8'),
+    ) as {
+      panels: { title: string; targets: { expr: string }[] }[];
+    };
+    // The compose file's job is `finpipe`; here each stage is its own job.
+    const here = (expr: string) => expr.replace(/\{job="finpipe"\}/g, '');
+    // Only what happened in this run has series: nothing was dead-lettered, no websocket dropped, no store write retried.
+    const mayBeEmpty = /dead_letters|reconnects|frame_gaps|retries/;
+    for (const panel of dashboard.panels)
+      for (const { expr } of panel.targets) {
+        const result = await prometheus.query(here(expr));
+        if (!mayBeEmpty.test(expr)) assert.ok(result.length > 0, `${panel.title}: ${expr} found no series`);
+      }
   });
 
   for (const s of ['produce', 'simulate', 'process', 'sink'] as const) {
