@@ -3,7 +3,8 @@
  * (the real CLI, its own process) handles the same workload with metrics off and on,
  * alternately (off, on, off, on, ...), BENCH_RUNS pairs (default 3); while on, /metrics is
  * scraped every second (a Prometheus scrape interval far shorter than the usual 15 s).
- * Figures: median trades/s off and on, the cost in %, and the highest RSS the scrapes saw
+ * Figures: median trades/s off and on, the cost in %, the stage's CPU time per trade off and
+ * on (read from /proc; on a shared machine the steadier measure of cost), and the highest RSS the scrapes saw
  * (what the Kubernetes manifests' memory requests are based on). Goal: cost <= 3 %.
  *
  *   produce  simulator (rate 0, --max-trades N) -> produce: trades acknowledged / elapsed
@@ -16,6 +17,7 @@
  * BENCH_STAGES (default produce,process,sink).
  * The machine is shared: alternating keeps a load change from landing on one side only.
  */
+import { readFileSync } from 'node:fs';
 import type { Admin } from 'kafkajs';
 import mysql from 'mysql2/promise';
 import { deleteTopicsQuietly, testKafka, uniqueName } from '../helpers/kafka';
@@ -34,6 +36,29 @@ const STAGES = (process.env.BENCH_STAGES ?? 'produce,process,sink').split(',');
 interface RunResult {
   tradesPerSec: number;
   maxRssBytes: number;
+  /** CPU time the stage used per trade (µs): less disturbed by other load on the machine than trades/s. */
+  cpuMicrosPerTrade: number;
+}
+
+/** Samples the child's CPU time (user + system, from /proc) every 200 ms; the last sample is its total, close enough. */
+function cpuMeter(pid: number | undefined): { stop(): number } {
+  let seconds = 0;
+  const read = (): void => {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      seconds = (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+    } catch {
+      // exited: keep the last sample
+    }
+  };
+  const timer = setInterval(read, 200);
+  return {
+    stop() {
+      read();
+      clearInterval(timer);
+      return seconds;
+    },
+  };
 }
 
 /** Scrapes /metrics every second while `child` runs (metrics on); the highest RSS seen. */
@@ -97,15 +122,21 @@ async function produceRun(on: boolean): Promise<RunResult> {
       { FINNHUB_TOKEN: 'bench', FINPIPE_DLQ_TOPIC: `${topic}-dlq` },
     );
     const scrape = scraper(port);
+    const cpu = cpuMeter(produce.proc.pid);
     const code = await produce.exited;
     const maxRssBytes = scrape.stop();
+    const cpuSeconds = cpu.stop();
     const line = produce
       .output()
       .split('\n')
       .find((l) => l.includes('"summary"'));
     if (code !== 0 || !line) throw new Error(`produce exited with ${code}:\n${produce.output().slice(-3000)}`);
     const { summary } = JSON.parse(line) as { summary: { tradesAcked: number; elapsedMs: number } };
-    return { tradesPerSec: summary.tradesAcked / (summary.elapsedMs / 1000), maxRssBytes };
+    return {
+      tradesPerSec: summary.tradesAcked / (summary.elapsedMs / 1000),
+      maxRssBytes,
+      cpuMicrosPerTrade: (cpuSeconds * 1e6) / summary.tradesAcked,
+    };
   } finally {
     await sim.stop();
     await deleteTopicsQuietly([topic, `${topic}-dlq`]);
@@ -175,9 +206,10 @@ async function processRun(admin: Admin, raw: string, frames: number, prefix: str
     { FINPIPE_KAFKA_BROKERS: BROKERS.join(',') },
   );
   const scrape = scraper(port);
+  const cpu = cpuMeter(child.proc.pid);
   try {
     const recordsPerSec = await drainRate(admin, group, raw, frames, child);
-    return { tradesPerSec: recordsPerSec * 10, maxRssBytes: scrape.stop() };
+    return { tradesPerSec: recordsPerSec * 10, maxRssBytes: scrape.stop(), cpuMicrosPerTrade: (cpu.stop() * 1e6) / (frames * 10) };
   } finally {
     scrape.stop();
     await child.stop();
@@ -196,8 +228,10 @@ async function sinkRun(admin: Admin, topic: string, on: boolean): Promise<RunRes
     FINPIPE_KAFKA_BROKERS: BROKERS.join(','),
   });
   const scrape = scraper(port);
+  const cpu = cpuMeter(child.proc.pid);
   try {
-    return { tradesPerSec: await drainRate(admin, group, topic, SINK_TRADES, child), maxRssBytes: scrape.stop() };
+    const tradesPerSec = await drainRate(admin, group, topic, SINK_TRADES, child);
+    return { tradesPerSec, maxRssBytes: scrape.stop(), cpuMicrosPerTrade: (cpu.stop() * 1e6) / SINK_TRADES };
   } finally {
     scrape.stop();
     await child.stop();
@@ -210,14 +244,19 @@ async function sinkRun(admin: Admin, topic: string, on: boolean): Promise<RunRes
 async function alternate(stage: string, run: (on: boolean) => Promise<RunResult>): Promise<Record<string, number>> {
   const off: number[] = [];
   const on: number[] = [];
+  const cpuOff: number[] = [];
+  const cpuOn: number[] = [];
   let rss = 0;
   for (let i = 0; i < RUNS; i++) {
     // off-on, on-off, ...: a run disturbs the next one a little (the broker deletes the last run's topics), so neither side always goes second.
     for (const metrics of i % 2 === 0 ? [false, true] : [true, false]) {
       const r = await run(metrics);
       (metrics ? on : off).push(r.tradesPerSec);
+      (metrics ? cpuOn : cpuOff).push(r.cpuMicrosPerTrade);
       rss = Math.max(rss, r.maxRssBytes);
-      console.log(`${stage} run ${i + 1} metrics ${metrics ? 'on ' : 'off'}: ${fmt(r.tradesPerSec)} trades/s`);
+      console.log(
+        `${stage} run ${i + 1} metrics ${metrics ? 'on ' : 'off'}: ${fmt(r.tradesPerSec)} trades/s, ${fmt(r.cpuMicrosPerTrade, 2)} µs CPU/trade`,
+      );
     }
   }
   const result = {
@@ -226,11 +265,15 @@ async function alternate(stage: string, run: (on: boolean) => Promise<RunResult>
     costPercent: (1 - median(on) / median(off)) * 100,
     /** The median of each pair's own cost: less sensitive to the load changing between pairs. */
     pairedCostPercent: median(on.map((x, i) => (1 - x / off[i]) * 100)),
+    cpuMicrosPerTradeOff: median(cpuOff),
+    cpuMicrosPerTradeOn: median(cpuOn),
+    cpuCostPercent: (median(cpuOn) / median(cpuOff) - 1) * 100,
     maxRssMiB: rss / 2 ** 20,
   };
   console.log(
     `${stage}: median ${fmt(result.off)} trades/s off, ${fmt(result.on)} on: cost ${fmt(result.costPercent, 1)} % ` +
-      `(median of the pairs' costs ${fmt(result.pairedCostPercent, 1)} %) ` +
+      `(median of the pairs' costs ${fmt(result.pairedCostPercent, 1)} %); CPU per trade ${fmt(result.cpuMicrosPerTradeOff, 2)} µs off, ` +
+      `${fmt(result.cpuMicrosPerTradeOn, 2)} µs on: cost ${fmt(result.cpuCostPercent, 1)} % ` +
       `(goal <= 3 %: ${result.costPercent <= 3 ? 'met' : 'NOT met'}); RSS up to ${fmt(result.maxRssMiB)} MiB`,
   );
   return result;

@@ -1,17 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { loadConfig } from '../../../src/core/config';
+import type { FinpipeError } from '../../../src/core/errors';
+import { startMetricsServer } from '../../../src/core/metrics/server';
 import path from 'node:path';
 import { METRICS, metricsMarkdownTable } from '../../../src/core/metrics/definitions';
 import { deadLetterReasonClass, metricHooks, setMetricHooks } from '../../../src/core/metrics/hooks';
 import { StageRegistry } from '../../../src/core/metrics/registry';
-import { processMetrics, sinkMetrics, type Readiness } from '../../../src/core/metrics/stages';
+import { processMetrics, simulatorMetrics, sinkMetrics, type Readiness } from '../../../src/core/metrics/stages';
 import { newStats } from '../../../src/core/process/stats';
 import { SinkCounters } from '../../../src/core/sink/stats';
 import { parseFrame } from '../../../src/core/sources/frames';
 import { parsePrometheusText, metricValue } from '../../helpers/metrics';
 
 const root = path.resolve(__dirname, '../../../..');
+const SIMULATOR_IDLE = { connections: 0, tradesSent: 0, framesSent: 0, malformedSent: 0, drops: 0 };
 
 test('the README metric table is the one generated from the definitions', () => {
   const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -110,5 +117,45 @@ test('a sink registry: lag per topic-partition, store paused, write retries', as
     assert.equal(metricValue(parsePrometheusText(await registry.metrics()), 'finpipe_store_paused'), 0);
   } finally {
     setMetricHooks(undefined);
+  }
+});
+
+test('FINPIPE_METRICS_PORT: empty is off, 0 to 65535 is a port, anything else is refused naming the setting', () => {
+  const load = (env: Record<string, string>) => loadConfig({ env, envFile: '/dev/null', onWarning: () => {} });
+  assert.deepEqual(load({}).metrics, { port: null, host: '127.0.0.1' });
+  assert.deepEqual(load({ FINPIPE_METRICS_PORT: '9464', FINPIPE_METRICS_HOST: '0.0.0.0' }).metrics, { port: 9464, host: '0.0.0.0' });
+  assert.equal(load({ FINPIPE_METRICS_PORT: '0' }).metrics.port, 0);
+  assert.throws(() => load({ FINPIPE_METRICS_PORT: '70000' }), /metrics\.port: "70000" is not a port/);
+  assert.throws(() => load({ FINPIPE_METRICS_PORT: 'abc' }), /metrics\.port/);
+});
+
+test('the metrics server: a port it cannot have is a usage error naming host:port; /healthz, /readyz, 404', async () => {
+  const blocker = http.createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  const taken = (blocker.address() as AddressInfo).port;
+  const options = { host: '127.0.0.1', adapter: simulatorMetrics, snapshot: () => SIMULATOR_IDLE, logger: pino({ level: 'silent' }) };
+  try {
+    await assert.rejects(startMetricsServer({ ...options, port: taken }), (error: FinpipeError) => {
+      assert.equal(error.code, 'USAGE');
+      assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${taken}`));
+      assert.match(error.hint ?? '', /--metrics-port/);
+      return true;
+    });
+  } finally {
+    blocker.close();
+  }
+  const server = await startMetricsServer({ ...options, port: 0 });
+  try {
+    const ready = async () => ({ status: (await fetch(`${server.url}/readyz`)).status });
+    assert.deepEqual(await ready(), { status: 503 }, 'not ready while starting');
+    server.setPhase('running');
+    assert.deepEqual(await ready(), { status: 200 });
+    server.setPhase('stopping');
+    assert.deepEqual(await ready(), { status: 503 }, 'not ready while stopping');
+    assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+    assert.equal((await fetch(`${server.url}/nope`)).status, 404);
+    assert.equal((await fetch(`${server.url}/metrics`, { method: 'POST' })).status, 405);
+  } finally {
+    await server.close();
   }
 });
