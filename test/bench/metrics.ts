@@ -24,6 +24,9 @@ import { deleteTopicsQuietly, testKafka, uniqueName } from '../helpers/kafka';
 import { MYSQL } from '../helpers/mysql';
 import { metricValue, parsePrometheusText } from '../helpers/metrics';
 import { codecs } from '../../src/core/serde';
+import { StageRegistry } from '../../src/core/metrics/registry';
+import { processMetrics } from '../../src/core/metrics/stages';
+import { newStats } from '../../src/core/process/stats';
 import { makeTrades, sendInTransactions, tradeMessage, transactionalProducer } from '../integration/sink-fixtures';
 import { emitResult, fmt, freePort, median, startFinpipe, type Child } from './lib';
 
@@ -36,12 +39,12 @@ const STAGES = (process.env.BENCH_STAGES ?? 'produce,process,sink').split(',');
 interface RunResult {
   tradesPerSec: number;
   maxRssBytes: number;
-  /** CPU time the stage used per trade (µs): less disturbed by other load on the machine than trades/s. */
+  /** CPU time the stage used per trade (µs): less disturbed by other load on the machine than trades/s (produce: the whole run, start-up included). */
   cpuMicrosPerTrade: number;
 }
 
 /** Samples the child's CPU time (user + system, from /proc) every 200 ms; the last sample is its total, close enough. */
-function cpuMeter(pid: number | undefined): { stop(): number } {
+function cpuMeter(pid: number | undefined): { now(): number; stop(): number } {
   let seconds = 0;
   const read = (): void => {
     try {
@@ -53,6 +56,10 @@ function cpuMeter(pid: number | undefined): { stop(): number } {
   };
   const timer = setInterval(read, 200);
   return {
+    now() {
+      read();
+      return seconds;
+    },
     stop() {
       read();
       clearInterval(timer);
@@ -85,24 +92,36 @@ async function metricsArgs(on: boolean): Promise<{ args: string[]; port: number 
   return { args: ['--metrics-port', String(port)], port };
 }
 
-/** Polls a consumer group's committed offsets until they reach `total`: records per second between the first and the last commit. */
-async function drainRate(admin: Admin, group: string, topic: string, total: number, child: Child): Promise<number> {
-  let first: { at: number; done: number } | null = null;
-  let last = { at: 0, done: 0 };
+/**
+ * Polls a consumer group's committed offsets until they reach `total`: records per second
+ * between the first and the last commit, and the CPU seconds the stage used in between
+ * (start-up, the same with metrics or without but larger with them, left out).
+ */
+async function drainRate(
+  admin: Admin,
+  group: string,
+  topic: string,
+  total: number,
+  child: Child,
+  cpu: { now(): number },
+): Promise<{ perSec: number; cpuPerRecord: number }> {
+  let first: { at: number; done: number; cpu: number } | null = null;
+  let last = { at: 0, done: 0, cpu: 0 };
   const deadline = Date.now() + 300_000;
   for (;;) {
     const offsets = await admin.fetchOffsets({ groupId: group, topics: [topic] }).catch(() => []);
     const done = offsets.flatMap((t) => t.partitions).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
     const now = Date.now();
-    if (done > 0 && !first) first = { at: now, done };
-    if (done > last.done) last = { at: now, done };
+    if (done > 0 && !first) first = { at: now, done, cpu: cpu.now() };
+    if (done > last.done) last = { at: now, done, cpu: cpu.now() };
     if (done >= total) break;
     if (now > deadline || child.proc.exitCode !== null)
       throw new Error(`${group}: committed ${done} of ${total}:\n${child.output().slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 20));
   }
   if (last.at - first!.at < 500) throw new Error(`${group}: drained in one commit; raise BENCH_TRADES for a meaningful rate`);
-  return (last.done - first!.done) / ((last.at - first!.at) / 1000);
+  const records = last.done - first!.done;
+  return { perSec: records / ((last.at - first!.at) / 1000), cpuPerRecord: (last.cpu - first!.cpu) / records };
 }
 
 async function produceRun(on: boolean): Promise<RunResult> {
@@ -208,8 +227,9 @@ async function processRun(admin: Admin, raw: string, frames: number, prefix: str
   const scrape = scraper(port);
   const cpu = cpuMeter(child.proc.pid);
   try {
-    const recordsPerSec = await drainRate(admin, group, raw, frames, child);
-    return { tradesPerSec: recordsPerSec * 10, maxRssBytes: scrape.stop(), cpuMicrosPerTrade: (cpu.stop() * 1e6) / (frames * 10) };
+    const drained = await drainRate(admin, group, raw, frames, child, cpu);
+    cpu.stop();
+    return { tradesPerSec: drained.perSec * 10, maxRssBytes: scrape.stop(), cpuMicrosPerTrade: (drained.cpuPerRecord * 1e6) / 10 };
   } finally {
     scrape.stop();
     await child.stop();
@@ -230,8 +250,9 @@ async function sinkRun(admin: Admin, topic: string, on: boolean): Promise<RunRes
   const scrape = scraper(port);
   const cpu = cpuMeter(child.proc.pid);
   try {
-    const tradesPerSec = await drainRate(admin, group, topic, SINK_TRADES, child);
-    return { tradesPerSec, maxRssBytes: scrape.stop(), cpuMicrosPerTrade: (cpu.stop() * 1e6) / SINK_TRADES };
+    const drained = await drainRate(admin, group, topic, SINK_TRADES, child, cpu);
+    cpu.stop();
+    return { tradesPerSec: drained.perSec, maxRssBytes: scrape.stop(), cpuMicrosPerTrade: drained.cpuPerRecord * 1e6 };
   } finally {
     scrape.stop();
     await child.stop();
@@ -279,7 +300,38 @@ async function alternate(stage: string, run: (on: boolean) => Promise<RunResult>
   return result;
 }
 
+/**
+ * The metric code's own cost, in this process, without Kafka: one scrape of a process
+ * registry (default metrics included) and one hook call, averaged. At one scrape per second
+ * the scrape's share of a core is scrapeMs / 1000; hooks run once per batch.
+ */
+async function directCost(): Promise<{ scrapeMs: number; hookNs: number }> {
+  const stats = newStats();
+  for (let p = 0; p < 6; p++) stats.lag.set(p, p);
+  const registry = new StageRegistry(
+    processMetrics('raw'),
+    () => stats,
+    () => ({ ready: true, reason: '' }),
+  );
+  const hooks = registry.hooks();
+  for (let i = 0; i < 20; i++) await registry.metrics(); // warm up
+  const scrapes = 200;
+  let started = performance.now();
+  for (let i = 0; i < scrapes; i++) await registry.metrics();
+  const scrapeMs = (performance.now() - started) / scrapes;
+  const calls = 1_000_000;
+  started = performance.now();
+  for (let i = 0; i < calls; i++) hooks.transactionCommitted(0.003, 100);
+  const hookNs = ((performance.now() - started) * 1e6) / calls;
+  return { scrapeMs, hookNs };
+}
+
 async function main(): Promise<void> {
+  const direct = await directCost();
+  console.log(
+    `direct cost: one scrape of a process registry ${fmt(direct.scrapeMs, 2)} ms (at 1 scrape/s: ${fmt(direct.scrapeMs / 10, 2)} % of a core); ` +
+      `one hook call (two histogram observations) ${fmt(direct.hookNs)} ns`,
+  );
   console.log(
     `bench:metrics  ${fmt(TRADES)} trades (sink ${fmt(SINK_TRADES)}), ${RUNS} off/on pairs per stage, /metrics scraped every 1 s when on`,
   );
@@ -305,7 +357,7 @@ async function main(): Promise<void> {
       await producer.disconnect();
       results.sink = await alternate('sink', (on) => sinkRun(admin, sinkTopic, on));
     }
-    emitResult('metrics', { trades: TRADES, runs: RUNS, ...results });
+    emitResult('metrics', { trades: TRADES, runs: RUNS, direct, ...results });
   } finally {
     await deleteTopicsQuietly([raw, `${raw}-late`, `${raw}-dlq`, sinkTopic, ...outputs]);
     await admin.disconnect();

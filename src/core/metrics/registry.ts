@@ -47,21 +47,30 @@ export class StageRegistry<S> {
 
   /** The hooks that feed this registry's timings and dead-letter counts (installed by setMetricHooks). */
   hooks(): MetricHooks {
-    const observe = (name: MetricName, labels: Labels, value: number): void => this.histograms.get(name)?.observe(labels, value);
+    // Children bound to their labels once: an observation then skips prom-client's label hashing.
+    const bound = (name: MetricName, labels: Labels): ((value: number) => void) => {
+      const child = this.histograms.get(name)?.labels(labels);
+      return child ? (value) => child.observe(value) : () => {};
+    };
+    const produceSeconds = bound('finpipe_kafka_produce_seconds', this.labels);
+    const transactionSeconds = bound('finpipe_kafka_transaction_seconds', this.labels);
+    const batchSize = bound('finpipe_batch_size', this.labels);
+    const storeWriteSeconds = bound('finpipe_store_write_seconds', this.storeLabels);
+    const freshness = bound('finpipe_freshness_seconds', this.storeLabels);
     return {
       kafkaProduced: (seconds, messages) => {
-        observe('finpipe_kafka_produce_seconds', this.labels, seconds);
-        observe('finpipe_batch_size', this.labels, messages);
+        produceSeconds(seconds);
+        batchSize(messages);
       },
       transactionCommitted: (seconds, records) => {
-        observe('finpipe_kafka_transaction_seconds', this.labels, seconds);
-        observe('finpipe_batch_size', this.labels, records);
+        transactionSeconds(seconds);
+        batchSize(records);
       },
       storeWritten: (seconds, records, lastRun) => {
-        observe('finpipe_store_write_seconds', this.storeLabels, seconds);
-        observe('finpipe_batch_size', this.labels, records);
+        storeWriteSeconds(seconds);
+        batchSize(records);
         const tradeMs = lastTradeTime(lastRun);
-        if (tradeMs !== undefined) observe('finpipe_freshness_seconds', this.storeLabels, Math.max(0, Date.now() - tradeMs) / 1000);
+        if (tradeMs !== undefined) freshness(Math.max(0, Date.now() - tradeMs) / 1000);
       },
       storeRetried: () => this.counters.get('finpipe_store_write_retries_total')?.inc(this.storeLabels),
       deadLettered: (stage, reason) =>
