@@ -11,6 +11,9 @@ export interface GlobalOptions {
   logLevel?: string;
   logFormat?: string;
   schemaRegistry?: string;
+  /** --metrics-port / --metrics-host of the stage commands (optsWithGlobals includes the command's own options). */
+  metricsPort?: string;
+  metricsHost?: string;
 }
 
 export interface CommandContext {
@@ -32,6 +35,8 @@ export function createContext(global: GlobalOptions, component: string, flags: R
       'log.level': global.logLevel,
       'log.format': global.logFormat,
       'schemaRegistry.url': global.schemaRegistry,
+      'metrics.port': global.metricsPort,
+      'metrics.host': global.metricsHost,
       ...flags,
     },
   });

@@ -1,9 +1,11 @@
+import type { Config } from '../core/config';
 import type { Logger } from '../core/log';
 import { shutdownSignal } from '../core/lifecycle';
+import { startMetricsServer, type StageMetrics } from '../core/metrics';
 import type { Stage, StageView } from '../core/stage';
 import { isInteractive, startStatusLine, type StatusLine } from '../core/ui/terminal';
 
-export interface RunStageOptions {
+export interface RunStageOptions<S = unknown> {
   logger: Logger;
   /** Off a terminal: how often to log a stats line (on a terminal the lines update every second). */
   logIntervalMs: number;
@@ -11,6 +13,8 @@ export interface RunStageOptions {
   firstLogAfterMs?: number;
   /** Where the summary goes (stdout; a test passes its own stream). */
   out?: NodeJS.WritableStream;
+  /** The metrics server (/metrics, /healthz, /readyz) when config.metrics.port is set: what the stage reports, and the config. */
+  metrics?: { adapter: StageMetrics<S>; config: Pick<Config, 'metrics' | 'kafka'> };
 }
 
 /**
@@ -21,18 +25,34 @@ export interface RunStageOptions {
 export async function runStage<S, Final extends S = S>(
   stage: Stage<S, Final>,
   view: StageView<S, Final>,
-  { logger, logIntervalMs, firstLogAfterMs, out = process.stdout }: RunStageOptions,
+  { logger, logIntervalMs, firstLogAfterMs, out = process.stdout, metrics }: RunStageOptions<S>,
 ): Promise<Final> {
   const interactive = isInteractive();
+  const { port, host } = metrics?.config.metrics ?? { port: null, host: '' };
+  const server =
+    metrics && port !== null
+      ? await startMetricsServer({
+          port,
+          host,
+          adapter: metrics.adapter,
+          snapshot: () => stage.snapshot(),
+          kafka: metrics.config.kafka,
+          logger,
+        })
+      : undefined;
   const shutdown = shutdownSignal(logger);
+  shutdown.signal.addEventListener('abort', () => server?.setPhase('stopping'), { once: true });
   const timing = interactive ? { everyMs: 1_000 } : { everyMs: logIntervalMs, firstAfterMs: firstLogAfterMs };
   const progress = startProgress(stage, view, logger, interactive, timing);
   let final: Final;
   try {
-    final = await stage.run(shutdown.signal);
+    const running = stage.run(shutdown.signal);
+    server?.setPhase('running');
+    final = await running;
   } finally {
     progress.stop();
     shutdown.dispose();
+    await server?.close();
   }
   const { fields, stdout } = view.summary(final, interactive);
   logger.info({ summary: fields }, 'summary');

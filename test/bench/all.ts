@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { RESULT_PREFIX, RESULTS_DIR } from './lib';
 
-const BENCHES = ['produce', 'process', 'sink', 'e2e'];
+const BENCHES = ['produce', 'process', 'sink', 'e2e', 'metrics'];
 
 function run(name: string): Promise<{ code: number | null; result?: Record<string, unknown> }> {
   return new Promise((resolve) => {

@@ -39,7 +39,7 @@ test('finpipe demo runs every stage, drains, and its summary matches MySQL', asy
     [
       'demo',
       ...['--symbols', symbols.join(','), '--rate', '500', '--duration', '8s', '--windows', '1s', '--group-prefix', `demo-${id}`],
-      ...['--dashboard-port', String(taken)],
+      ...['--dashboard-port', String(taken), '--metrics-port', '0'],
     ],
     env,
   );
@@ -57,6 +57,24 @@ test('finpipe demo runs every stage, drains, and its summary matches MySQL', asy
     },
     30_000,
   );
+  // --metrics-port 0: every child has its own metrics server on a free port, each URL logged.
+  const metricsUrls = await waitFor(
+    'the metrics URL of every stage',
+    () => {
+      const urls = [...`${demo.output().stdout}${demo.output().stderr}`.matchAll(/(\w+) metrics: (http:\/\/127\.0\.0\.1:\d+)\/metrics/g)];
+      const byStage = new Map(urls.map((m) => [m[1], m[2]]));
+      return byStage.size === 5 ? byStage : null;
+    },
+    30_000,
+  );
+  assert.ok(metricsUrls);
+  await waitFor(
+    'the sink to report stored trades on /metrics',
+    async () => /finpipe_trades_total\{stage="sink"\} [1-9]/.test(await (await fetch(`${metricsUrls.get('sink')}/metrics`)).text()),
+    30_000,
+  );
+  for (const stage of ['produce', 'process', 'simulate', 'dashboard'])
+    assert.equal((await fetch(`${metricsUrls.get(stage)}/healthz`)).status, 200, stage);
   const r = await demo.exited;
   assert.equal(r.code, 0, r.stderr.slice(-3000));
 

@@ -1,5 +1,6 @@
 import chalk from 'chalk';
 import { createContext, type GlobalOptions } from '../context';
+import { dashboardMetrics } from '../../core/metrics';
 import { runStage } from '../run-stage';
 import { FinpipeError } from '../../core/errors';
 import { registerSecret } from '../../core/redact';
@@ -50,7 +51,12 @@ export async function runDashboardCommand(global: GlobalOptions, flags: Dashboar
     // Never the token itself: this line is printed and logged.
     onListening: (url) => process.stdout.write(`dashboard listening on ${url}${authToken ? '/?token=<your token>' : ''}\n`),
   });
-  await runStage(stage, dashboardView, { logger, logIntervalMs: STATS_LOG_INTERVAL_MS, firstLogAfterMs: 1_000 });
+  await runStage(stage, dashboardView, {
+    logger,
+    logIntervalMs: STATS_LOG_INTERVAL_MS,
+    firstLogAfterMs: 1_000,
+    metrics: { adapter: dashboardMetrics, config },
+  });
 }
 
 const dashboardView: StageView<DashboardStats> = {

@@ -53,6 +53,7 @@ export async function runDemoCommand(global: GlobalOptions, opts: DemoFlags): Pr
         process.stdout.write(`dashboard: open ${url}\n`);
         logger.info({ url }, `dashboard: open ${url}`);
       },
+      onMetrics: (stage, url) => logger.info({ stage, url }, `${stage} metrics: ${url}`),
       onTick: view.tick,
     });
     view.stop();

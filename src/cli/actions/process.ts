@@ -1,4 +1,5 @@
 import { createContext, type GlobalOptions } from '../context';
+import { processMetrics } from '../../core/metrics';
 import { runStage } from '../run-stage';
 import { Processor, processOptions, totalLag, type ProcessStats } from '../../core/process';
 import type { StageView } from '../../core/stage';
@@ -46,7 +47,11 @@ export async function runProcessCommand(global: GlobalOptions, symbols: string[]
       logger,
     }),
   );
-  await runStage(processor, processView(config.topics), { logger, logIntervalMs: flags.statsInterval });
+  await runStage(processor, processView(config.topics), {
+    logger,
+    logIntervalMs: flags.statsInterval,
+    metrics: { adapter: processMetrics(config.topics.raw), config },
+  });
 }
 
 function processView(topics: { late: string; deadLetter: string }): StageView<ProcessStats> {

@@ -1,4 +1,5 @@
 import { createContext, type GlobalOptions } from '../context';
+import { produceMetrics } from '../../core/metrics';
 import { runStage } from '../run-stage';
 import type { Config } from '../../core/config';
 import { FinpipeError } from '../../core/errors';
@@ -51,7 +52,11 @@ export async function runProduceCommand(global: GlobalOptions, symbols: string[]
     maxTrades: flags.maxTrades,
     maxFutureMs: config.limits.maxFutureMs,
   });
-  await runStage(stage, produceView(config.topics), { logger, logIntervalMs: flags.statsInterval });
+  await runStage(stage, produceView(config.topics), {
+    logger,
+    logIntervalMs: flags.statsInterval,
+    metrics: { adapter: produceMetrics, config },
+  });
 }
 
 function sourceFromFlags(symbols: string[], flags: ProduceFlags, config: Config): SourceSpec {

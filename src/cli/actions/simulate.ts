@@ -1,5 +1,6 @@
 import chalk from 'chalk';
 import { createContext, type GlobalOptions } from '../context';
+import { simulatorMetrics } from '../../core/metrics';
 import { runStage } from '../run-stage';
 import { registerSecret } from '../../core/redact';
 import { DEFAULT_SIMULATED_SYMBOLS, SimulatorStage, type RunningSimulator, type SimulatorStats } from '../../core/simulator';
@@ -29,7 +30,7 @@ const n = (x: number): string => x.toLocaleString('en-US');
 
 /** Runs the simulator until SIGINT/SIGTERM; prints where it listens and the produce command to use. */
 export async function runSimulateCommand(global: GlobalOptions, flags: SimulateFlags): Promise<void> {
-  const { logger } = createContext(global, 'simulate');
+  const { config, logger } = createContext(global, 'simulate');
   flags.token.forEach((token) => registerSecret(token)); // masked wherever a client echoes one back into a log
   const symbols = flags.symbols.length > 0 ? flags.symbols : DEFAULT_SIMULATED_SYMBOLS;
   const stage = new SimulatorStage({
@@ -53,7 +54,12 @@ export async function runSimulateCommand(global: GlobalOptions, flags: SimulateF
     onListening: (sim) => process.stdout.write(listening(sim, symbols, flags)),
   });
   // The first stats line after a second: the demo shows it as the simulator's status.
-  await runStage(stage, simulateView, { logger, logIntervalMs: STATS_LOG_INTERVAL_MS, firstLogAfterMs: 1_000 });
+  await runStage(stage, simulateView, {
+    logger,
+    logIntervalMs: STATS_LOG_INTERVAL_MS,
+    firstLogAfterMs: 1_000,
+    metrics: { adapter: simulatorMetrics, config },
+  });
 }
 
 function listening(sim: RunningSimulator, symbols: string[], flags: SimulateFlags): string {

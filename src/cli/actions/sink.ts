@@ -1,6 +1,8 @@
 import { createContext, type GlobalOptions } from '../context';
+import { sinkMetrics } from '../../core/metrics';
 import { runStage } from '../run-stage';
 import { FinpipeError } from '../../core/errors';
+import { SINK_DEFAULTS } from '../../core/sink/options';
 import { Sink } from '../../core/sink/sink';
 import type { SinkStats, TopicStats } from '../../core/sink/stats';
 import { validateSinkTopics } from '../../core/sink/topics';
@@ -40,7 +42,11 @@ export async function runSinkCommand(global: GlobalOptions, topics: string[], fl
     sessionTimeoutMs: flags.sessionTimeout,
     writers: flags.writers,
   });
-  await runStage(sink, sinkView, { logger, logIntervalMs: STATS_LOG_INTERVAL_MS });
+  await runStage(sink, sinkView, {
+    logger,
+    logIntervalMs: STATS_LOG_INTERVAL_MS,
+    metrics: { adapter: sinkMetrics(SINK_DEFAULTS.store), config },
+  });
 }
 
 /** The user's pattern as written (logs show it so); the sink matches it against whole names (wholeNamePattern). */

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { withMetricsOptions } from './metrics-options';
 import { globalOptions, parseDuration } from './options';
 import type { DashboardFlags } from '../actions/dashboard';
 import { DASHBOARD_DEFAULTS } from '../../core/dashboard/options';
@@ -11,7 +12,7 @@ function port(value: string): number {
 
 /** `finpipe dashboard`: live candlestick charts in the browser. */
 export function dashboardCommand(): Command {
-  return new Command('dashboard')
+  return withMetricsOptions(new Command('dashboard'))
     .description('serve a web page with live candlestick charts, the trade tape and pipeline health (history from MySQL, live from Kafka)')
     .option('-p, --port <n>', 'port (0 = any free port)', port, DASHBOARD_DEFAULTS.port)
     .option('--host <host>', 'address to listen on; anything but loopback requires --auth-token', DASHBOARD_DEFAULTS.host)

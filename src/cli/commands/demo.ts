@@ -1,10 +1,11 @@
 import { Command } from 'commander';
+import { withMetricsOptions } from './metrics-options';
 import { globalOptions, nonNegativeNumber, parseDuration, positiveInt } from './options';
 
 export const DEMO_SYMBOLS = ['BINANCE:BTCUSDT', 'BINANCE:ETHUSDT', 'OANDA:EUR_USD', 'AAPL'];
 
 export function demoCommand(): Command {
-  return new Command('demo')
+  return withMetricsOptions(new Command('demo'))
     .description('the whole pipeline at once: simulator -> produce -> process -> sink -> MySQL, with a live view')
     .option(
       '-s, --symbols <list>',

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { withMetricsOptions } from './metrics-options';
 import { LIMITS } from '../../core/limits';
 import { PROCESS_DEFAULTS } from '../../core/process/options';
 import { topicPrefixProblem } from '../../core/process/output-topics';
@@ -66,7 +67,7 @@ Examples:
 
 /** `finpipe process`: raw trades -> per-symbol topics with trades and event-time candles, exactly once. */
 export function processCommand(): Command {
-  return new Command('process')
+  return withMetricsOptions(new Command('process'))
     .description('raw trades -> per-symbol topics with trades and event-time candles, exactly once')
     .argument('[symbols...]', 'symbols to keep, e.g. BINANCE:BTCUSDT AAPL (default: all)')
     .option('-t, --topic <name>', 'raw topic to read (env FINPIPE_RAW_TOPIC, default "trades")')

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { withMetricsOptions } from './metrics-options';
 import { globalOptions, parseDuration, positiveInt } from './options';
 import type { ProduceFlags } from '../actions/produce';
 import { PRODUCE_DEFAULTS } from '../../core/produce/options';
@@ -19,7 +20,7 @@ function duration(value: string): string {
 
 /** `finpipe produce`: Finnhub websocket (or a recorded file, or HTTP) -> Avro -> the raw topic. */
 export function produceCommand(): Command {
-  return new Command('produce')
+  return withMetricsOptions(new Command('produce'))
     .description('Finnhub websocket trades -> Avro -> the raw Kafka topic (invalid input -> dead-letter topic)')
     .argument('[symbols...]', 'Finnhub symbols to subscribe to, e.g. BINANCE:BTCUSDT AAPL "IC MARKETS:1"')
     .option('--url <ws-url>', 'Finnhub websocket URL (env FINNHUB_WS_URL; default wss://ws.finnhub.io). The token comes from FINNHUB_TOKEN')

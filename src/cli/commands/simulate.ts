@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { withMetricsOptions } from './metrics-options';
 import { collect, globalOptions, nonNegativeNumber, parseDuration, positiveInt } from './options';
 import type { SimulateFlags } from '../actions/simulate';
 import { SIMULATOR_DEFAULTS } from '../../core/simulator/types';
@@ -23,7 +24,7 @@ function port(value: string): number {
 
 /** `finpipe simulate`: a local Finnhub-compatible websocket + REST server. */
 export function simulateCommand(): Command {
-  return new Command('simulate')
+  return withMetricsOptions(new Command('simulate'))
     .description('run a Finnhub-compatible websocket + REST server (trades, pings, errors, REST symbol lookup) for local runs and tests')
     .option('-p, --port <n>', 'port (0 = any free port)', port, SIMULATOR_DEFAULTS.port)
     .option('--host <host>', 'address to listen on', SIMULATOR_DEFAULTS.host)

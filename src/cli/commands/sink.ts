@@ -1,11 +1,12 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { withMetricsOptions } from './metrics-options';
 import { globalOptions, parseDuration, positiveInt } from './options';
 import { SINK_DEFAULTS } from '../../core/sink/options';
 import type { SinkFlags } from '../actions/sink';
 
 /** `finpipe sink <topics...>` / `--pattern <regex>`: per-symbol topics -> MySQL. */
 export function sinkCommand(): Command {
-  return new Command('sink')
+  return withMetricsOptions(new Command('sink'))
     .description(
       'per-symbol topics -> the store (MySQL, or Cassandra with --store cassandra): tables trades and candles, created when missing',
     )

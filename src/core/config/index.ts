@@ -35,6 +35,8 @@ export interface Config {
   finnhub: { token?: string; wsUrl: string; restUrl: string };
   topics: { raw: string; deadLetter: string; late: string };
   limits: { maxFutureMs: number };
+  /** The metrics server (--metrics-port); port null = off. */
+  metrics: { port: number | null; host: string };
   log: { level: LevelWithSilent; format: LogFormat };
   /** null: no registry, plain Avro as before. */
   schemaRegistry: SchemaRegistryConfig | null;
@@ -86,6 +88,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const finnhub = finnhubSettings(settings);
   const topics = topicSettings(settings);
   const limits = limitSettings(settings);
+  const metrics = metricsSettings(settings);
   const log = logSettings(settings);
   const schemaRegistry = parseSchemaRegistryConfig(settings.get, settings.fail);
   if (settings.problems.length > 0) {
@@ -95,7 +98,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   const warn = options.onWarning ?? ((m: string) => process.stderr.write(redactText(`finpipe: warning: ${m}\n`)));
   settings.flagSecrets.forEach(warn);
-  return { kafka, mysql, store, cassandra, finnhub, topics, limits, log, schemaRegistry };
+  return { kafka, mysql, store, cassandra, finnhub, topics, limits, metrics, log, schemaRegistry };
 }
 
 /** Every setting's raw value with where it came from, and the problems found so far. */
@@ -234,4 +237,13 @@ function logSettings({ get, fail }: SettingValues): Config['log'] {
   const format = (get('log.format') ?? 'auto').toLowerCase();
   if (!['auto', 'json', 'pretty'].includes(format)) fail('log.format', `"${format}" is not one of auto, json, pretty`);
   return { level: level as LevelWithSilent, format: format as LogFormat };
+}
+
+function metricsSettings({ get, fail }: SettingValues): Config['metrics'] {
+  const value = (get('metrics.port') ?? '').trim();
+  const port = value === '' ? null : Number(value);
+  if (port !== null && (!Number.isInteger(port) || port < 0 || port > 65535))
+    fail('metrics.port', `"${value}" is not a port; use 0 to 65535 (0 = any free port), or leave it empty for no metrics server`);
+  const host = (get('metrics.host') ?? '').trim() || '127.0.0.1';
+  return { port: port !== null && Number.isInteger(port) ? port : null, host };
 }

@@ -185,6 +185,17 @@ export const SETTINGS: SettingSpec[] = [
     default: '1m',
     doc: "How far ahead of the wall clock a trade's time may be (e.g. 30s, 1m); produce and process refuse later trades.",
   },
+  {
+    path: 'metrics.port',
+    env: 'FINPIPE_METRICS_PORT',
+    doc: 'Serve /metrics (Prometheus), /healthz and /readyz on this port (0 = any free port; empty = off). Same as --metrics-port.',
+  },
+  {
+    path: 'metrics.host',
+    env: 'FINPIPE_METRICS_HOST',
+    default: '127.0.0.1',
+    doc: 'Interface the metrics server listens on (0.0.0.0 in a container, so Prometheus and probes reach it).',
+  },
   { path: 'log.level', env: 'FINPIPE_LOG_LEVEL', default: 'info', doc: 'fatal, error, warn, info, debug, trace or silent.' },
   { path: 'log.format', env: 'FINPIPE_LOG_FORMAT', default: 'auto', doc: 'auto (pretty on a terminal, JSON otherwise), json or pretty.' },
 ];

@@ -42,6 +42,8 @@ export interface DemoOptions {
   dashboardPort: number | null;
   /** Called once the dashboard listens, with the URL to open. */
   onDashboard?: (url: string) => void;
+  /** Called once per stage with its metrics URL when config.metrics.port is set. */
+  onMetrics?: (stage: string, url: string) => void;
   /** Called about once a second with the live view. */
   onTick?: (view: DemoView) => void;
 }
@@ -136,23 +138,34 @@ async function startStages(
 ): Promise<void> {
   const port = await freePort();
   const log = (name: string) => path.join(options.runDir, `${name}.log`);
-  const sinkArgs = ['sink', ...perSymbolTopics, '--group', groups.sink, '--store', options.config.store];
+  const metrics = await metricsArgs(options.config.metrics, options.onMetrics);
+  const sinkArgs = ['sink', ...perSymbolTopics, '--group', groups.sink, '--store', options.config.store, ...metrics('sink')];
   supervisor.start({ name: 'sink', args: sinkArgs, logFile: log('sink') });
   supervisor.start({
     name: 'process',
-    args: ['process', ...options.symbols, '--group', groups.process, '--windows', options.windows, '--stats-interval', '1s'],
+    args: [
+      'process',
+      ...options.symbols,
+      '--group',
+      groups.process,
+      '--windows',
+      options.windows,
+      '--stats-interval',
+      '1s',
+      ...metrics('process'),
+    ],
     logFile: log('process'),
   });
   const simulatorArgs = ['--port', String(port), '--rate', String(options.rate), '--seed', String(options.seed)];
   supervisor.start({
     name: 'simulate',
-    args: ['simulate', ...simulatorArgs, '--symbols', options.symbols.join(',')],
+    args: ['simulate', ...simulatorArgs, '--symbols', options.symbols.join(','), ...metrics('simulate')],
     logFile: log('simulate'),
   });
   await waitForPort(port, options.signal);
   supervisor.start({
     name: 'produce',
-    args: ['produce', ...options.symbols, '--url', `ws://127.0.0.1:${port}`, '--stats-interval', '1s'],
+    args: ['produce', ...options.symbols, '--url', `ws://127.0.0.1:${port}`, '--stats-interval', '1s', ...metrics('produce')],
     // The simulator accepts any token; a made-up one keeps a real FINNHUB_TOKEN out of it.
     env: { FINNHUB_TOKEN: 'finpipe-demo' },
     logFile: log('produce'),
@@ -162,13 +175,34 @@ async function startStages(
     const pattern = perSymbolTopics.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
     supervisor.start({
       name: 'dashboard',
-      args: ['dashboard', '--port', String(dashboardPort), '--pattern', pattern],
+      args: ['dashboard', '--port', String(dashboardPort), '--pattern', pattern, ...metrics('dashboard')],
       env: { FINPIPE_STORE: options.config.store },
       logFile: log('dashboard'),
     });
     await waitForPort(dashboardPort, options.signal, 'the dashboard', 'dashboard.log');
     options.onDashboard?.(`http://127.0.0.1:${dashboardPort}`);
   }
+}
+
+/** The stages the demo runs, in the order their metrics ports are numbered (--metrics-port N: sink N, process N+1, ...). */
+export const DEMO_METRICS_ORDER = ['sink', 'process', 'simulate', 'produce', 'dashboard'] as const;
+
+/**
+ * Each child's --metrics-port/--metrics-host: consecutive ports from the demo's own
+ * --metrics-port (0: a free port each); none when metrics are off. Always explicit, so a
+ * FINPIPE_METRICS_PORT the children inherit never makes them fight over one port.
+ */
+async function metricsArgs(
+  settings: Config['metrics'],
+  onMetrics: DemoOptions['onMetrics'],
+): Promise<(stage: (typeof DEMO_METRICS_ORDER)[number]) => string[]> {
+  if (settings.port === null) return () => [];
+  const ports = new Map<string, number>();
+  for (const [i, stage] of DEMO_METRICS_ORDER.entries())
+    ports.set(stage, settings.port === 0 ? await freePort(settings.host) : settings.port + i);
+  const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+  for (const [stage, p] of ports) onMetrics?.(stage, `http://${host}:${p}/metrics`);
+  return (stage) => ['--metrics-port', String(ports.get(stage)), '--metrics-host', settings.host];
 }
 
 async function connectKafka(config: Config, logger: Logger): Promise<Admin> {

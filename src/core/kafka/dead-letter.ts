@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IHeaders, Message } from 'kafkajs';
 import { LIMITS } from '../limits';
+import { metricHooks } from '../metrics/hooks';
 
 /**
  * Dead letters: bytes finpipe could not use, kept with the reason instead of being dropped.
@@ -43,6 +44,7 @@ export interface DeadLetter {
 
 export function deadLetterMessage(letter: DeadLetter, now = Date.now(), maxBytes: number = LIMITS.recordMaxBytes): Message {
   const value = typeof letter.value === 'string' ? Buffer.from(letter.value) : letter.value;
+  metricHooks.deadLettered(letter.stage, letter.reason);
   const truncated =
     value.length > maxBytes
       ? {

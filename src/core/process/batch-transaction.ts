@@ -1,5 +1,6 @@
 import type { Admin, Batch, EachBatchPayload, IHeaders } from 'kafkajs';
 import { deadLetterMessage } from '../kafka/dead-letter';
+import { metricHooks } from '../metrics/hooks';
 import { RECORD_TYPE_HEADER, type Trade } from '../serde';
 import { candleValue, tradeValue } from './codec';
 import { SYMBOL_TOPIC_KINDS } from './value-schemas';
@@ -79,7 +80,9 @@ export class BatchTransaction {
       return;
     }
     for (const m of changelogMessages(this.rawTopic, batch.partition, snapshots, newNext.toString())) out.push(this.changelogTopic, m);
+    const committing = performance.now();
     await this.commit(task, out, newNext);
+    metricHooks.transactionCommitted((performance.now() - committing) / 1000, counts.records);
     payload.resolveOffset((newNext - 1n).toString());
     this.count(counts, batch.partition, BigInt(batch.highWatermark) - newNext);
   }

@@ -177,6 +177,7 @@ export class Processor implements Stage<ProcessStats> {
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       const partitions = [...(payload.memberAssignment[topics.raw] ?? [])].sort((a, b) => a - b);
       this.stats.assigned = partitions;
+      this.stats.joinedAt ||= Date.now();
       for (const partition of this.stats.lag.keys()) if (!partitions.includes(partition)) this.stats.lag.delete(partition);
       run.tasks.join(partitions);
     });

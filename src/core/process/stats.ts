@@ -9,6 +9,8 @@ export interface ProcessStats {
   /** Records on the assigned raw partitions not yet processed, per partition. */
   lag: Map<number, number>;
   assigned: number[];
+  /** When the consumer first joined its group (ms; 0 = not yet): from then on it consumes. */
+  joinedAt: number;
 }
 
 export function newStats(): ProcessStats {
@@ -22,6 +24,7 @@ export function newStats(): ProcessStats {
     transactions: 0,
     lag: new Map(),
     assigned: [],
+    joinedAt: 0,
   };
 }
 

@@ -23,6 +23,7 @@ import type { Message, Producer, TopicMessages } from 'kafkajs';
 import { FinpipeError, describeError } from '../errors';
 import { LIMITS } from '../limits';
 import type { Logger } from '../log';
+import { metricHooks } from '../metrics/hooks';
 import { PRODUCE_DEFAULTS, type BatchingOptions } from './options';
 
 /** The part of kafkajs' Producer this needs (tests pass a fake to unit-test the batching). */
@@ -149,6 +150,7 @@ export class BatchingProducer {
       () => {
         clearInterval(slow);
         this.batches++;
+        metricHooks.kafkaProduced((Date.now() - started) / 1000, batch.length);
         for (const q of batch) {
           const s = this.acked.get(q.topic) ?? { messages: 0, bytes: 0, weight: 0 };
           s.messages++;

@@ -22,6 +22,8 @@ import { createSource } from './source';
 
 export interface ProduceStats extends PipelineCounters {
   reconnects: number;
+  /** Watchdog reconnects of the websocket (no frame for the watchdog period). */
+  frameGaps: number;
   /** HTTP requests that failed on the client's side (aborted uploads, bad chunked encoding). */
   clientErrors: number;
   /** Trades acknowledged by Kafka. */
@@ -120,6 +122,7 @@ export class ProduceStage implements Stage<ProduceStats, ProduceSummary> {
     return {
       ...(this.pipeline?.counters ?? NOTHING_RECEIVED),
       reconnects: this.source?.reconnects ?? 0,
+      frameGaps: this.source?.frameGaps ?? 0,
       clientErrors: this.source?.clientErrors ?? 0,
       tradesAcked: raw.weight,
       messagesAcked: raw.messages,

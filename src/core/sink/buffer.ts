@@ -74,6 +74,8 @@ export class Pending {
   /** Records per topic (decoded or not), counted per run of records rather than per record. */
   perTopic = new Map<string, number>();
   firstAt = 0;
+  /** The last run of records added: the age of its last trade when written is the freshness metric. */
+  lastRun: { messages: KafkaMessage[]; from: number; to: number } | undefined;
 
   get size(): number {
     return this.rows.size + this.poison.length;
@@ -94,6 +96,7 @@ export class Pending {
         this.poison.push({ ref, reason: describeError(error) });
       }
     }
+    this.lastRun = { messages, from, to };
     this.perTopic.set(source.topic, (this.perTopic.get(source.topic) ?? 0) + (to - from));
     this.positions.set(source.key, { topic: source.topic, partition: source.partition, offset: nextOffset(messages[to - 1].offset) });
   }

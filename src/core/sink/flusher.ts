@@ -1,5 +1,6 @@
 import { FinpipeError, describeError } from '../errors';
 import type { Logger } from '../log';
+import { metricHooks } from '../metrics/hooks';
 import { giveUpAfterStop, retry, sleep } from '../retry';
 import type { Store, WriteResult } from '../stores/types';
 import type { Pending, RecordBuffer, Ref } from './buffer';
@@ -115,12 +116,20 @@ export class Flusher {
   /** Writes one buffer, retrying the same batch with backoff while the store is unreachable. */
   private write(batch: Pending): Promise<WriteResult<Ref>> {
     const { store, storeLabel, logger, shutdownGraceMs, stopping } = this.context;
-    return retry(() => store.write(batch.rows), {
+    const timedWrite = async (): Promise<WriteResult<Ref>> => {
+      const started = performance.now();
+      const result = await store.write(batch.rows);
+      metricHooks.storeWritten((performance.now() - started) / 1000, batch.size, batch.lastRun);
+      return result;
+    };
+    return retry(timedWrite, {
       initialMs: 200,
       maxMs: 5_000,
       onFirstFailure: (error) => this.outageBegan(error, batch.size),
-      onRetry: (error, attempt, delayMs) =>
-        logger.warn({ attempt: attempt + 1, retryInMs: delayMs, err: describeError(error) }, `${storeLabel} write failed; retrying`),
+      onRetry: (error, attempt, delayMs) => {
+        metricHooks.storeRetried();
+        logger.warn({ attempt: attempt + 1, retryInMs: delayMs, err: describeError(error) }, `${storeLabel} write failed; retrying`);
+      },
       onRecovered: ({ attempts }) => this.outageEnded(attempts),
       giveUp: giveUpAfterStop(
         stopping,

@@ -25,6 +25,8 @@ export interface SinkStats {
   /** When the first record was read, and when the last transaction was committed (ms; 0 = not yet). */
   firstRecordAt: number;
   lastCommitAt: number;
+  /** Lag per topic-partition read so far (high watermark minus committed offset). */
+  partitions: { topic: string; partition: number; lag: number }[];
 }
 
 /**
@@ -51,6 +53,7 @@ export class SinkCounters {
       startedAt: Date.now(),
       firstRecordAt: 0,
       lastCommitAt: 0,
+      partitions: [],
     };
   }
 
@@ -63,10 +66,13 @@ export class SinkCounters {
   /** A copy with the lag recomputed. */
   snapshot(paused: boolean): SinkStats {
     for (const s of this.stats.topics.values()) s.lag = 0;
+    const partitions: SinkStats['partitions'] = [];
     for (const [key, { topic, hw }] of this.highWatermarks) {
       const done = this.committed.get(key) ?? 0n;
-      this.topic(topic).lag += Number(hw > done ? hw - done : 0n);
+      const lag = Number(hw > done ? hw - done : 0n);
+      this.topic(topic).lag += lag;
+      partitions.push({ topic, partition: Number(key.slice(key.lastIndexOf('\u0000') + 1)), lag });
     }
-    return { ...this.stats, paused, topics: new Map([...this.stats.topics].map(([k, v]) => [k, { ...v }])) };
+    return { ...this.stats, paused, partitions, topics: new Map([...this.stats.topics].map(([k, v]) => [k, { ...v }])) };
   }
 }

@@ -62,6 +62,8 @@ export function urlWithoutToken(url: string): string {
 export class FinnhubWebSocketSource implements TradeSource {
   readonly description: string;
   reconnects = 0;
+  /** Watchdog reconnects: no frame at all (trade or ping) for the watchdog period. */
+  frameGaps = 0;
   /** Trade, ping and error frames received, over all connections. */
   framesReceived = 0;
   private connections = 0;
@@ -190,6 +192,7 @@ class Connection {
     if (this.done || this.waits > 0) return; // paused by us: silence is our own doing
     const limit = this.source.silenceLimitMs;
     this.watchdog = setTimeout(() => {
+      this.source.frameGaps++;
       this.source.logger.warn({ url: this.source.description, silentMs: limit }, `no frame (trade or ping) for ${limit} ms; reconnecting`);
       this.finish({ reason: `silent for ${limit} ms (watchdog)`, healthy: this.frames > 0 });
     }, limit);

@@ -34,4 +34,6 @@ export interface TradeSource {
   readonly reconnects: number;
   /** Requests that failed on the client's side (aborted uploads, bad encoding): HTTP only. */
   readonly clientErrors?: number;
+  /** Times the watchdog found no frame at all for its period and reconnected: websocket only. */
+  readonly frameGaps?: number;
 }
