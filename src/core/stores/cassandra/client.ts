@@ -137,6 +137,18 @@ export async function connectWithRetry(
   });
 }
 
+/**
+ * Closes a client, waiting at most `timeoutMs`: the driver's shutdown() was seen never to
+ * resolve after its node restarted, which left the sink hanging at exit.
+ */
+export async function shutdownClient(client: cassandra.Client | null | undefined, timeoutMs = 5_000): Promise<void> {
+  if (!client) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs).unref()));
+  await Promise.race([client.shutdown().catch(() => {}), timeout]);
+  clearTimeout(timer);
+}
+
 /** Connects once, no retry: throws CASSANDRA_UNAVAILABLE (retriable) or CASSANDRA_ERROR. */
 export async function connectOnce(config: CassandraConfig, options: ClientOptions = {}): Promise<cassandra.Client> {
   const client = createClient(config, options);
@@ -144,7 +156,7 @@ export async function connectOnce(config: CassandraConfig, options: ClientOption
     await client.connect();
     return client;
   } catch (error) {
-    await client.shutdown().catch(() => {});
+    await shutdownClient(client);
     throw toCassandraError(config, error);
   }
 }

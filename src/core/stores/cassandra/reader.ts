@@ -3,7 +3,7 @@ import type { CassandraConfig } from '../../config';
 import { FinpipeError } from '../../errors';
 import { redactText } from '../../redact';
 import type { CandleRow, LatestCandle, StoreContext, StoreHealth, StoreReader, SymbolSummary, TradeRow } from '../types';
-import { connectOnce, describeCassandraError, releaseVersion } from './client';
+import { connectOnce, describeCassandraError, releaseVersion, shutdownClient } from './client';
 import { qualified, TABLES, TRADES_WINDOW } from './schema';
 import { dayNumber, dayOf } from './statements';
 
@@ -180,7 +180,7 @@ export class CassandraReader implements StoreReader {
   async close(): Promise<void> {
     const client = this.client;
     this.client = null;
-    await client?.shutdown().catch(() => {});
+    await shutdownClient(client);
   }
 
   private table(name: string): string {

@@ -6,7 +6,14 @@ import { redactText } from '../../redact';
 import { retry } from '../../retry';
 import type { Store, StoreContext, StoreHealth, StoreWriteOptions, WriteResult } from '../types';
 import { CassandraBatch } from './batch';
-import { classifyCassandraError, connectWithRetry, describeCassandraError, releaseVersion, toCassandraError } from './client';
+import {
+  classifyCassandraError,
+  connectWithRetry,
+  describeCassandraError,
+  releaseVersion,
+  shutdownClient,
+  toCassandraError,
+} from './client';
 import { migrate } from './schema';
 import { cql, partitionWrites, type Cql, type PartitionWrite } from './statements';
 
@@ -141,7 +148,7 @@ export class CassandraStore<R> implements Store<R> {
   async close(): Promise<void> {
     const client = this.client;
     this.client = null;
-    await client?.shutdown().catch(() => {});
+    await shutdownClient(client);
   }
 }
 
