@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import cassandra from 'cassandra-driver';
 import type { Candle, Trade } from '../../src/core/serde';
+import { shutdownClient } from '../../src/core/stores/cassandra/client';
 
 /**
  * Integration-test helpers against the real local Cassandra (`node docker/services.mjs up
@@ -33,8 +34,15 @@ export async function createKeyspace(t: TestContext, prefix = 'fp_test'): Promis
   const client = testClient();
   await client.connect();
   t.after(async () => {
-    await client.execute(`DROP KEYSPACE IF EXISTS ${name}`).catch(() => {});
-    await client.shutdown().catch(() => {});
+    await shutdownClient(client);
+    // A fresh client for the drop: after a Cassandra restart (the outage test) the driver's
+    // old client was seen to leave requests unanswered for good.
+    const dropper = testClient();
+    await dropper
+      .connect()
+      .then(() => dropper.execute(`DROP KEYSPACE IF EXISTS ${name}`))
+      .catch(() => {});
+    await shutdownClient(dropper);
   });
   return {
     name,

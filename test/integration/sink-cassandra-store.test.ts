@@ -6,7 +6,7 @@ import { FinpipeError } from '../../src/core/errors';
 import { CassandraStore } from '../../src/core/stores/cassandra/store';
 import { CassandraBatch } from '../../src/core/stores/cassandra/batch';
 import { CassandraReader } from '../../src/core/stores/cassandra/reader';
-import { connectOnce } from '../../src/core/stores/cassandra/client';
+import { connectOnce, shutdownClient } from '../../src/core/stores/cassandra/client';
 import { migrate, SCHEMA_VERSION } from '../../src/core/stores/cassandra/schema';
 import type { Candle, Trade } from '../../src/core/serde';
 import { runCli } from '../helpers/cli';
@@ -33,7 +33,7 @@ test('the keyspace and tables are created when missing, keyed for their reads; m
   const ks = await createKeyspace(t);
   const config = configFor(ks);
   const client = await connectOnce(config.cassandra);
-  t.after(() => client.shutdown());
+  t.after(() => shutdownClient(client));
   assert.deepEqual(await migrate(client, config.cassandra), {
     from: 0,
     to: SCHEMA_VERSION,
