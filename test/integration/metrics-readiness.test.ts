@@ -73,8 +73,12 @@ test('sink /readyz: not ready while MySQL is unreachable, ready again when it an
   });
   const total = first.length + second.length;
   await waitFor('every trade in MySQL', async () => (await countRows(db.connection, db.name, 'trades')) === total, 30_000);
-  const after = (await scrape(url)).samples;
-  assert.equal(metricValue(after, 'finpipe_trades_total', { stage: 'sink' }), total);
+  // The rows are in MySQL before the sink's counters move (they count after the commit), so
+  // the scrape waits for them rather than racing them.
+  const after = await waitFor('the sink to count every trade', async () => {
+    const samples = (await scrape(url)).samples;
+    return metricValue(samples, 'finpipe_trades_total', { stage: 'sink' }) === total ? samples : null;
+  });
   assert.equal(metricValue(after, 'finpipe_store_paused', { stage: 'sink', store: 'mysql' }), 0);
   assert.equal(metricValue(after, 'finpipe_ready', { stage: 'sink' }), 1);
   const stopped = await sink.stop('SIGTERM');
