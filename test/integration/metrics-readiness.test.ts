@@ -78,7 +78,7 @@ test('sink /readyz: not ready while MySQL is unreachable, ready again when it an
   const after = await waitFor('the sink to count every trade', async () => {
     const samples = (await scrape(url)).samples;
     return metricValue(samples, 'finpipe_trades_total', { stage: 'sink' }) === total ? samples : null;
-  });
+  }).then((samples) => samples!);
   assert.equal(metricValue(after, 'finpipe_store_paused', { stage: 'sink', store: 'mysql' }), 0);
   assert.equal(metricValue(after, 'finpipe_ready', { stage: 'sink' }), 1);
   const stopped = await sink.stop('SIGTERM');
