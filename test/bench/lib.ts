@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { FINPIPE_BIN } from '../helpers/cli';
 
@@ -63,6 +63,9 @@ export function startFinpipe(args: string[], env: Record<string, string>): Child
   };
   proc.stdout.on('data', keep);
   proc.stderr.on('data', keep);
+  // BENCH_CHILD_LOG=FILE keeps the commands' logs (the in-memory copy is cut at 200 kB).
+  const log = process.env.BENCH_CHILD_LOG;
+  if (log) proc.stderr.on('data', (d: Buffer) => appendFileSync(log, d));
   const exited = new Promise<number | null>((resolve) => proc.on('close', (code) => resolve(code)));
   return {
     proc,

@@ -37,6 +37,8 @@ const THROUGHPUT_TRADES = Number(process.env.BENCH_TRADES ?? 300_000);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 3);
 const PARTITIONS = 6;
+/** More `finpipe process` arguments for experiments, e.g. BENCH_PROCESS_ARGS="-X max.partition.fetch.bytes=2097152". */
+const EXTRA_ARGS = (process.env.BENCH_PROCESS_ARGS ?? '').split(' ').filter(Boolean);
 
 interface Run {
   raw: string;
@@ -59,7 +61,20 @@ function newRun(symbolCount: number): Run {
 
 function startProcess(run: Run): Child {
   return startFinpipe(
-    ['process', '--topic', run.raw, '--group', run.group, '--late-topic', run.late, '--dlq-topic', run.dlq, '--brokers', BROKERS.join(',')],
+    [
+      'process',
+      '--topic',
+      run.raw,
+      '--group',
+      run.group,
+      '--late-topic',
+      run.late,
+      '--dlq-topic',
+      run.dlq,
+      '--brokers',
+      BROKERS.join(','),
+      ...EXTRA_ARGS,
+    ],
     {},
   );
 }

@@ -171,7 +171,10 @@ export class Processor implements Stage<ProcessStats> {
       heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeoutMs / 3)),
       rebalanceTimeout: Math.max(sessionTimeoutMs, 10_000),
       maxWaitTimeInMs: 250,
-      maxBytesPerPartition: 512 * 1024,
+      // 2 MB (Kafka's default is 1 MB): under a backlog, fewer and larger transactions; measured
+      // about 10 % less CPU per trade than 512 kB (docs/benchmarks.md). Sparse input is unaffected:
+      // a fetch returns what is there. -X max.partition.fetch.bytes overrides it.
+      maxBytesPerPartition: 2 * 1024 * 1024,
       allowAutoTopicCreation: false,
     });
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
