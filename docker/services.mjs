@@ -11,17 +11,30 @@
 //
 // Plain Node 20 ESM on purpose: it runs before `tsc` in `npm test`.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
 import mysql from 'mysql2/promise';
 import { registryDown, registryStatus, registryUp } from './services/registry.mjs';
 import { cassandraDown, cassandraStatus, cassandraStatusLine, cassandraUp } from './services/cassandra.mjs';
+import {
+  CACHE_DIR,
+  ServiceError,
+  copyJars,
+  logTail,
+  note,
+  pidFromFile,
+  pollReady,
+  portIsFree,
+  seconds,
+  sleep,
+  spawnDaemon,
+  stopPid,
+  takeLock,
+} from './services/lib.mjs';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -31,8 +44,7 @@ const LOG4J = path.join(HERE, 'kafka-native', 'log4j.properties');
 // The pom is the single place the Kafka version is pinned.
 const KAFKA_VERSION = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(fs.readFileSync(POM, 'utf8'))[1];
 
-// Jars and broker data live outside git, in a per-user cache.
-const CACHE_DIR = process.env.FINPIPE_CACHE_DIR || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'finpipe');
+// Jars and broker data live outside git, in the per-user cache (CACHE_DIR).
 const KAFKA_HOME = path.join(CACHE_DIR, `kafka-${KAFKA_VERSION}`);
 const LIB_DIR = path.join(KAFKA_HOME, 'lib');
 const LIB_MARKER = path.join(KAFKA_HOME, 'lib.complete'); // holds the hash of the pom it was built from
@@ -55,70 +67,29 @@ const MYSQL_START_TIMEOUT_MS = 60_000;
 const MARIADBD = '/usr/sbin/mariadbd';
 const INSTALL_HINT = 'apt-get install openjdk-17-jre-headless maven';
 
-/** An expected failure: printed as one line, exit 1, no stack trace. */
-class UserError extends Error {}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const seconds = (ms) => `${(ms / 1000).toFixed(1)}s`;
-const note = (msg) => process.stderr.write(`${msg}\n`); // progress goes to stderr, results to stdout
-
 // ---------------------------------------------------------------- Kafka: jars
 
 function requireJava() {
   const r = spawnSync('java', ['-version'], { encoding: 'utf8' });
-  if (r.error) throw new UserError(`java not found; Kafka needs Java 11+: ${INSTALL_HINT}`);
+  if (r.error) throw new ServiceError(`java not found; Kafka needs Java 11+: ${INSTALL_HINT}`);
   const major = Number(/version "(\d+)/.exec(r.stderr)?.[1]);
-  if (major && major < 11) throw new UserError(`Java ${major} is too old for Kafka ${KAFKA_VERSION} (needs 11+): ${INSTALL_HINT}`);
-}
-
-const pomHash = () => crypto.createHash('sha256').update(fs.readFileSync(POM)).digest('hex');
-
-function libIsComplete() {
-  try {
-    return fs.readFileSync(LIB_MARKER, 'utf8').trim() === pomHash();
-  } catch {
-    return false;
-  }
+  if (major && major < 11) throw new ServiceError(`Java ${major} is too old for Kafka ${KAFKA_VERSION} (needs 11+): ${INSTALL_HINT}`);
 }
 
 /** Fetches the broker jars into LIB_DIR unless a previous run completed. Returns true if it downloaded. */
 function assembleKafka() {
-  if (libIsComplete()) return false;
-  if (spawnSync('mvn', ['-v'], { stdio: 'ignore' }).error) {
-    throw new UserError(`mvn not found; it is needed once to fetch the Kafka jars from Maven Central: ${INSTALL_HINT}`);
-  }
-  // Start from an empty dir so a changed pom never leaves stale jars on the classpath.
-  fs.rmSync(LIB_DIR, { recursive: true, force: true });
-  fs.mkdirSync(LIB_DIR, { recursive: true });
-  note(`kafka  fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${LIB_DIR} (one time)...`);
-  const started = Date.now();
-  const r = spawnSync(
-    'mvn',
-    [
-      '-B',
-      '-q',
-      '-Dstyle.color=never',
-      '-f',
-      POM,
-      'dependency:copy-dependencies',
-      '-DincludeScope=runtime',
-      `-DoutputDirectory=${LIB_DIR}`,
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const jars = fs.readdirSync(LIB_DIR).filter((f) => f.endsWith('.jar'));
-  const needed = [`kafka_2.13-${KAFKA_VERSION}.jar`, `kafka-tools-${KAFKA_VERSION}.jar`, 'reload4j-1.2.25.jar'];
-  if (r.status !== 0 || !needed.every((j) => jars.includes(j))) {
-    const output = `${r.stdout}${r.stderr}`.trim().split('\n').slice(-15).join('\n');
-    if (output) note(output);
-    throw new UserError(
+  return copyJars({
+    label: 'kafka',
+    product: `Apache Kafka ${KAFKA_VERSION}`,
+    pom: POM,
+    libDir: LIB_DIR,
+    marker: LIB_MARKER,
+    needed: [`kafka_2.13-${KAFKA_VERSION}.jar`, `kafka-tools-${KAFKA_VERSION}.jar`, 'reload4j-1.2.25.jar'],
+    missing: `mvn not found; it is needed once to fetch the Kafka jars from Maven Central: ${INSTALL_HINT}`,
+    failure: (r) =>
       `mvn could not fetch the Kafka ${KAFKA_VERSION} jars (exit ${r.status}); check access to Maven Central ` +
-        `(or mirrors in ~/.m2/settings.xml) and rerun`,
-    );
-  }
-  fs.writeFileSync(LIB_MARKER, `${pomHash()}\n`);
-  note(`kafka  fetched ${jars.length} jars in ${seconds(Date.now() - started)}`);
-  return true;
+      `(or mirrors in ~/.m2/settings.xml) and rerun`,
+  });
 }
 
 // ---------------------------------------------------------------- Kafka: broker process
@@ -153,56 +124,14 @@ log.cleaner.dedupe.buffer.size=1048577
 `;
 }
 
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie still answers kill(0); in containers nobody may reap the detached broker.
-  try {
-    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
-  }
-}
-
-/** The pid from the pid file if that process is still our broker (guards against pid reuse), else null. */
-function brokerPid() {
-  let pid;
-  try {
-    pid = Number(fs.readFileSync(PID_FILE, 'utf8').trim());
-  } catch {
-    return null;
-  }
-  if (!pid || !isAlive(pid)) return null;
-  try {
-    if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('kafka.Kafka')) return null;
-  } catch {
-    // no /proc (e.g. macOS): trust the live pid
-  }
-  return pid;
-}
+/** The pid from the pid file if that process is still our broker, else null. */
+const brokerPid = () => pidFromFile(PID_FILE, 'kafka.Kafka');
 
 function removeStalePidFile() {
   if (fs.existsSync(PID_FILE) && !brokerPid()) {
     fs.rmSync(PID_FILE, { force: true });
     note(`kafka  removed stale pid file ${PID_FILE}`);
   }
-}
-
-/** Only one concurrent `up` may start a JVM (two would fight over ports and the pid file). */
-function takeStartLock() {
-  try {
-    fs.writeFileSync(START_LOCK, `${process.pid}\n`, { flag: 'wx' });
-    return true;
-  } catch (err) {
-    if (err.code !== 'EEXIST') throw err;
-  }
-  const holder = Number(fs.readFileSync(START_LOCK, 'utf8').trim());
-  if (holder && isAlive(holder)) return false;
-  fs.rmSync(START_LOCK, { force: true }); // left behind by an `up` that was killed
-  return takeStartLock();
 }
 
 const javaLogArgs = () => [`-Dlog4j.configuration=file:${LOG4J}`, `-Dkafka.logs.dir=${KAFKA_HOME}`];
@@ -223,23 +152,16 @@ function formatStorageIfNeeded() {
     { encoding: 'utf8' },
   );
   if (r.status !== 0) {
-    throw new UserError(`formatting Kafka storage in ${DATA_DIR} failed: ${`${r.stdout}${r.stderr}`.trim()}`);
+    throw new ServiceError(`formatting Kafka storage in ${DATA_DIR} failed: ${`${r.stdout}${r.stderr}`.trim()}`);
   }
   return true;
 }
 
-const portIsFree = (port) =>
-  new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, HOST, () => server.close(() => resolve(true)));
-  });
-
 async function startBroker() {
   // A clear message beats a bind exception at the end of the broker log.
   for (const port of [KAFKA_PORT, CONTROLLER_PORT, SASL_PORT]) {
-    if (!(await portIsFree(port))) {
-      throw new UserError(
+    if (!(await portIsFree(HOST, port))) {
+      throw new ServiceError(
         `port ${HOST}:${port} is taken by a process that is not a Kafka broker answering on ${KAFKA_PORT}; ` +
           `free it (ss -ltnp | grep :${port}) and rerun`,
       );
@@ -247,8 +169,7 @@ async function startBroker() {
   }
   fs.writeFileSync(PROPS_FILE, serverProperties());
   const formatted = formatStorageIfNeeded();
-  const out = fs.openSync(LOG_FILE, 'w'); // one start per log file keeps the tail relevant
-  const child = spawn(
+  const state = spawnDaemon(
     'java',
     [
       '-Xms256m',
@@ -263,23 +184,9 @@ async function startBroker() {
       'kafka.Kafka',
       PROPS_FILE,
     ],
-    // Detached with its own session and no pipes to us, so it outlives this script.
-    { detached: true, stdio: ['ignore', out, out], cwd: KAFKA_HOME },
+    { logFile: LOG_FILE, pidFile: PID_FILE, cwd: KAFKA_HOME },
   );
-  fs.closeSync(out);
-  child.unref();
-  fs.writeFileSync(PID_FILE, `${child.pid}\n`);
-  const state = { pid: child.pid, formatted, exited: null };
-  child.on('exit', (code, signal) => (state.exited = signal ?? `code ${code}`));
-  return state;
-}
-
-function logTail(lines = 30) {
-  try {
-    return fs.readFileSync(LOG_FILE, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log file)';
-  }
+  return { ...state, formatted };
 }
 
 /** Asks a broker for its cluster metadata; {ok: true, clusterId} or {ok: false, error}. */
@@ -307,19 +214,18 @@ async function probeKafka(port = KAFKA_PORT, { sasl = false } = {}) {
 }
 
 async function waitForKafka(state) {
-  const started = Date.now();
-  let last;
-  while (Date.now() - started < KAFKA_START_TIMEOUT_MS) {
-    last = await probeKafka();
-    if (last.ok) return last;
-    if (state?.exited) break; // the JVM died: no point waiting out the deadline
-    await sleep(500);
-  }
-  note(`----- last 30 lines of ${LOG_FILE} -----\n${logTail()}\n-----`);
+  const { ready, last } = await pollReady(
+    () => probeKafka(),
+    (p) => p.ok,
+    state,
+    KAFKA_START_TIMEOUT_MS,
+  );
+  if (ready) return last;
+  note(`----- last 30 lines of ${LOG_FILE} -----\n${logTail(LOG_FILE)}\n-----`);
   const why = state?.exited
     ? `the broker process exited (${state.exited})`
     : `it did not answer within ${KAFKA_START_TIMEOUT_MS / 1000}s (${last?.error})`;
-  throw new UserError(`Kafka on ${HOST}:${KAFKA_PORT} did not come up: ${why}; see ${LOG_FILE}`);
+  throw new ServiceError(`Kafka on ${HOST}:${KAFKA_PORT} did not come up: ${why}; see ${LOG_FILE}`);
 }
 
 async function kafkaUp() {
@@ -337,7 +243,7 @@ async function kafkaUp() {
   }
 
   const started = Date.now();
-  if (!pid && takeStartLock()) {
+  if (!pid && takeLock(START_LOCK)) {
     try {
       // Re-check under the lock: another `up` may have finished meanwhile.
       if (!(await probeKafka()).ok) {
@@ -360,7 +266,7 @@ async function kafkaUp() {
   pid = brokerPid();
   const sasl = await probeKafka(SASL_PORT, { sasl: true });
   if (!sasl.ok) {
-    throw new UserError(
+    throw new ServiceError(
       `Kafka is up on ${HOST}:${KAFKA_PORT} but SASL/PLAIN on ${HOST}:${SASL_PORT} fails (${sasl.error}); see ${LOG_FILE}`,
     );
   }
@@ -380,14 +286,8 @@ async function kafkaDown() {
       : 'kafka  already stopped';
   }
   const started = Date.now();
-  process.kill(pid, 'SIGTERM'); // Kafka shuts down cleanly on SIGTERM
-  while (isAlive(pid) && Date.now() - started < KAFKA_STOP_TIMEOUT_MS) await sleep(200);
-  let how = 'cleanly';
-  if (isAlive(pid)) {
-    process.kill(pid, 'SIGKILL');
-    how = `killed after ${KAFKA_STOP_TIMEOUT_MS / 1000}s without exiting`;
-  }
-  fs.rmSync(PID_FILE, { force: true });
+  const killed = await stopPid(pid, PID_FILE, KAFKA_STOP_TIMEOUT_MS); // Kafka shuts down cleanly on SIGTERM
+  const how = killed ? `killed after ${KAFKA_STOP_TIMEOUT_MS / 1000}s without exiting` : 'cleanly';
   return `kafka  stopped (pid ${pid}, ${how}, ${seconds(Date.now() - started)})`;
 }
 
@@ -441,11 +341,11 @@ const productVersion = (v) => `${/mariadb/i.test(v) ? 'MariaDB' : 'MySQL'} ${v.s
 
 async function startMariadb(t) {
   if (!['127.0.0.1', 'localhost', '::1'].includes(t.host) || !fs.existsSync(MARIADBD)) {
-    throw new UserError(`MySQL does not answer on ${t.host}:${t.port}; start it, or point FINPIPE_MYSQL_URL at a running server`);
+    throw new ServiceError(`MySQL does not answer on ${t.host}:${t.port}; start it, or point FINPIPE_MYSQL_URL at a running server`);
   }
   const cmd = `start-stop-daemon --start --oknodo --background --exec ${MARIADBD}`;
   if (process.getuid?.() !== 0) {
-    throw new UserError(`MariaDB does not answer on ${t.host}:${t.port}; start it as root: sudo ${cmd}`);
+    throw new ServiceError(`MariaDB does not answer on ${t.host}:${t.port}; start it as root: sudo ${cmd}`);
   }
   note(`mysql  not answering on ${t.host}:${t.port}; starting ${MARIADBD}`);
   // The socket/pid dir lives on tmpfs and is normally created by the init system.
@@ -455,11 +355,11 @@ async function startMariadb(t) {
   }
   const r = spawnSync('start-stop-daemon', cmd.split(' ').slice(1), { encoding: 'utf8' });
   if (r.error || r.status !== 0) {
-    throw new UserError(`could not start MariaDB (${r.error?.message || r.stderr.trim()}); try: ${cmd}`);
+    throw new ServiceError(`could not start MariaDB (${r.error?.message || r.stderr.trim()}); try: ${cmd}`);
   }
   if (/already running/.test(r.stdout)) {
     // --oknodo: a mariadbd exists but not where FINPIPE_MYSQL_URL points; waiting will not help.
-    throw new UserError(`mariadbd is running but does not answer on ${t.host}:${t.port}; check the port in FINPIPE_MYSQL_URL`);
+    throw new ServiceError(`mariadbd is running but does not answer on ${t.host}:${t.port}; check the port in FINPIPE_MYSQL_URL`);
   }
   const started = Date.now();
   while (Date.now() - started < MYSQL_START_TIMEOUT_MS) {
@@ -467,7 +367,7 @@ async function startMariadb(t) {
     const p = await probeMysql(t);
     if (p.ok || p.answered) return Date.now() - started;
   }
-  throw new UserError(
+  throw new ServiceError(
     `MariaDB did not answer on ${t.host}:${t.port} within ${MYSQL_START_TIMEOUT_MS / 1000}s; run ${MARIADBD} in a terminal to see why`,
   );
 }
@@ -480,9 +380,9 @@ async function mysqlUp() {
     startedIn = await startMariadb(t);
     p = await probeMysql(t);
   }
-  if (!p.ok) throw new UserError(`MySQL on ${t.host}:${t.port} refused user ${t.user}: ${p.error} (check FINPIPE_MYSQL_URL)`);
+  if (!p.ok) throw new ServiceError(`MySQL on ${t.host}:${t.port} refused user ${t.user}: ${p.error} (check FINPIPE_MYSQL_URL)`);
   const created = await probeMysql(t, (conn) => conn.query(`CREATE DATABASE IF NOT EXISTS \`${t.database.replace(/`/g, '``')}\``));
-  if (!created.ok) throw new UserError(`could not create database ${t.database} on ${t.host}:${t.port}: ${created.error}`);
+  if (!created.ok) throw new ServiceError(`could not create database ${t.database} on ${t.host}:${t.port}: ${created.error}`);
   const how = startedIn === null ? '' : `, started in ${seconds(startedIn)}`;
   return `mysql  ready  ${t.host}:${t.port} (${productVersion(p.version)}, database ${t.database}${how})`;
 }
@@ -507,12 +407,12 @@ async function mysqlStatus() {
 
 // ---------------------------------------------------------------- commands
 
-const STARTERS = { kafka: kafkaUp, mysql: mysqlUp, cassandra: cassandraUp, registry: () => registryUp(CACHE_DIR, UserError) };
+const STARTERS = { kafka: kafkaUp, mysql: mysqlUp, cassandra: cassandraUp, registry: () => registryUp(CACHE_DIR) };
 const DEFAULT_SERVICES = ['kafka', 'mysql']; // the light set; the others only when named
 
 async function up(names) {
   const unknown = names.filter((n) => !STARTERS[n]);
-  if (unknown.length > 0) throw new UserError(`unknown service ${unknown.join(', ')}; one of: ${Object.keys(STARTERS).join(', ')}`);
+  if (unknown.length > 0) throw new ServiceError(`unknown service ${unknown.join(', ')}; one of: ${Object.keys(STARTERS).join(', ')}`);
   const wanted = names.length > 0 ? [...new Set(names)] : DEFAULT_SERVICES;
   // All at once: a cold Kafka start dominates, MariaDB is usually already running.
   const results = await Promise.allSettled(wanted.map((n) => STARTERS[n]()));
@@ -522,7 +422,7 @@ async function up(names) {
       console.log(r.value);
     } else {
       failed = true;
-      const msg = r.reason instanceof UserError || r.reason?.expected ? r.reason.message : r.reason?.stack || String(r.reason);
+      const msg = r.reason instanceof ServiceError ? r.reason.message : r.reason?.stack || String(r.reason);
       console.error(`${name}  FAILED ${msg}`);
     }
   }
@@ -591,7 +491,7 @@ async function main(argv) {
     case 'down':
       return down();
     case 'stop': // one optional service, leaving the shared ones running (Cassandra's outage test)
-      if (rest[0] !== 'cassandra') throw new UserError('only `stop cassandra` is supported; `down` stops everything');
+      if (rest[0] !== 'cassandra') throw new ServiceError('only `stop cassandra` is supported; `down` stops everything');
       console.log(await cassandraDown());
       return 0;
     case 'status':
@@ -613,7 +513,7 @@ async function main(argv) {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    console.error(err instanceof UserError ? `services: ${err.message}` : err);
+    console.error(err instanceof ServiceError ? `services: ${err.message}` : err);
     process.exit(1);
   },
 );

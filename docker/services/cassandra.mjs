@@ -6,14 +6,25 @@
 //
 // Plain Node 20 ESM, like services.mjs, which imports this module.
 
-import { spawn, spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cassandra from 'cassandra-driver';
+import {
+  CACHE_DIR,
+  ServiceError,
+  copyJars,
+  logTail,
+  note,
+  pidFromFile,
+  pollReady,
+  portIsFree,
+  seconds,
+  spawnDaemon,
+  stopPid,
+  takeLock,
+} from './lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const NATIVE = path.join(HERE, '..', 'cassandra-native');
@@ -21,7 +32,6 @@ const POM = path.join(NATIVE, 'pom.xml');
 const LOGBACK = path.join(NATIVE, 'logback.xml');
 export const CASSANDRA_VERSION = /<cassandra\.version>([^<]+)<\/cassandra\.version>/.exec(fs.readFileSync(POM, 'utf8'))[1];
 
-const CACHE_DIR = process.env.FINPIPE_CACHE_DIR || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'finpipe');
 const HOME = path.join(CACHE_DIR, `cassandra-${CASSANDRA_VERSION}`);
 const LIB_DIR = path.join(HOME, 'lib');
 const LIB_MARKER = path.join(HOME, 'lib.complete'); // holds the hash of the pom it was built from
@@ -40,72 +50,30 @@ const START_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 45_000;
 const INSTALL_HINT = 'apt-get install openjdk-17-jre-headless maven';
 
-/** An expected failure: services.mjs prints it as one line, without a stack trace. */
-export class CassandraServiceError extends Error {
-  expected = true;
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const seconds = (ms) => `${(ms / 1000).toFixed(1)}s`;
-const note = (msg) => process.stderr.write(`${msg}\n`);
-
 // ---------------------------------------------------------------- jars
 
 function requireJava17() {
   const r = spawnSync('java', ['-version'], { encoding: 'utf8' });
-  if (r.error) throw new CassandraServiceError(`java not found; Cassandra ${CASSANDRA_VERSION} needs Java 17: ${INSTALL_HINT}`);
+  if (r.error) throw new ServiceError(`java not found; Cassandra ${CASSANDRA_VERSION} needs Java 17: ${INSTALL_HINT}`);
   const major = Number(/version "(\d+)/.exec(r.stderr)?.[1]);
   // Cassandra 5.0 runs on Java 11 and 17 only; the module flags below are Java 17's.
   if (major && major !== 17) {
-    throw new CassandraServiceError(
-      `Cassandra ${CASSANDRA_VERSION} is started with Java 17 here, but \`java\` is ${major}: ${INSTALL_HINT}`,
-    );
-  }
-}
-
-const pomHash = () => crypto.createHash('sha256').update(fs.readFileSync(POM)).digest('hex');
-
-function libIsComplete() {
-  try {
-    return fs.readFileSync(LIB_MARKER, 'utf8').trim() === pomHash();
-  } catch {
-    return false;
+    throw new ServiceError(`Cassandra ${CASSANDRA_VERSION} is started with Java 17 here, but \`java\` is ${major}: ${INSTALL_HINT}`);
   }
 }
 
 function assemble() {
-  if (libIsComplete()) return;
-  if (spawnSync('mvn', ['-v'], { stdio: 'ignore' }).error) {
-    throw new CassandraServiceError(`mvn not found; it is needed once to fetch the Cassandra jars from Maven Central: ${INSTALL_HINT}`);
-  }
-  fs.rmSync(LIB_DIR, { recursive: true, force: true });
-  fs.mkdirSync(LIB_DIR, { recursive: true });
-  note(`cassandra  fetching Apache Cassandra ${CASSANDRA_VERSION} jars from Maven Central into ${LIB_DIR} (one time)...`);
-  const started = Date.now();
-  const r = spawnSync(
-    'mvn',
-    [
-      '-B',
-      '-q',
-      '-Dstyle.color=never',
-      '-f',
-      POM,
-      'dependency:copy-dependencies',
-      '-DincludeScope=runtime',
-      `-DoutputDirectory=${LIB_DIR}`,
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const jars = fs.readdirSync(LIB_DIR).filter((f) => f.endsWith('.jar'));
-  if (r.status !== 0 || !jars.includes(`cassandra-all-${CASSANDRA_VERSION}.jar`)) {
-    const output = `${r.stdout}${r.stderr}`.trim().split('\n').slice(-15).join('\n');
-    if (output) note(output);
-    throw new CassandraServiceError(
+  copyJars({
+    label: 'cassandra',
+    product: `Apache Cassandra ${CASSANDRA_VERSION}`,
+    pom: POM,
+    libDir: LIB_DIR,
+    marker: LIB_MARKER,
+    needed: [`cassandra-all-${CASSANDRA_VERSION}.jar`],
+    missing: `mvn not found; it is needed once to fetch the Cassandra jars from Maven Central: ${INSTALL_HINT}`,
+    failure: (r) =>
       `mvn could not fetch the Cassandra ${CASSANDRA_VERSION} jars (exit ${r.status}); check access to Maven Central and rerun`,
-    );
-  }
-  fs.writeFileSync(LIB_MARKER, `${pomHash()}\n`);
-  note(`cassandra  fetched ${jars.length} jars in ${seconds(Date.now() - started)}`);
+  });
 }
 
 // ---------------------------------------------------------------- configuration
@@ -205,63 +173,8 @@ function javaArgs() {
 
 // ---------------------------------------------------------------- process
 
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); // a zombie is not alive
-  } catch {
-    return true;
-  }
-}
-
-/** The pid from the pid file if that process is still our Cassandra (guards against pid reuse), else null. */
-function daemonPid() {
-  let pid;
-  try {
-    pid = Number(fs.readFileSync(PID_FILE, 'utf8').trim());
-  } catch {
-    return null;
-  }
-  if (!pid || !isAlive(pid)) return null;
-  try {
-    if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(MAIN_CLASS)) return null;
-  } catch {
-    // no /proc: trust the live pid
-  }
-  return pid;
-}
-
-function takeStartLock() {
-  try {
-    fs.writeFileSync(START_LOCK, `${process.pid}\n`, { flag: 'wx' });
-    return true;
-  } catch (err) {
-    if (err.code !== 'EEXIST') throw err;
-  }
-  const holder = Number(fs.readFileSync(START_LOCK, 'utf8').trim());
-  if (holder && isAlive(holder)) return false;
-  fs.rmSync(START_LOCK, { force: true }); // left behind by an `up` that was killed
-  return takeStartLock();
-}
-
-const portIsFree = (port) =>
-  new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, CASSANDRA_HOST, () => server.close(() => resolve(true)));
-  });
-
-function logTail(lines = 30) {
-  try {
-    return fs.readFileSync(LOG_FILE, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log file)';
-  }
-}
+/** The pid from the pid file if that process is still our Cassandra, else null. */
+const daemonPid = () => pidFromFile(PID_FILE, MAIN_CLASS);
 
 /** Asks the node for its version over CQL: {ok: true, version} or {ok: false, error}. */
 export async function probeCassandra() {
@@ -284,8 +197,8 @@ export async function probeCassandra() {
 
 async function startDaemon() {
   for (const port of [CASSANDRA_PORT, STORAGE_PORT]) {
-    if (!(await portIsFree(port))) {
-      throw new CassandraServiceError(
+    if (!(await portIsFree(CASSANDRA_HOST, port))) {
+      throw new ServiceError(
         `port ${CASSANDRA_HOST}:${port} is taken by a process that is not a Cassandra answering on ${CASSANDRA_PORT}; ` +
           `free it (ss -ltnp | grep :${port}) and rerun`,
       );
@@ -294,30 +207,17 @@ async function startDaemon() {
   fs.mkdirSync(CONF_DIR, { recursive: true });
   fs.mkdirSync(DATA_DIR, { recursive: true });
   fs.writeFileSync(path.join(CONF_DIR, 'cassandra.yaml'), cassandraYaml());
-  const out = fs.openSync(LOG_FILE, 'w');
-  const child = spawn('java', javaArgs(), { detached: true, stdio: ['ignore', out, out], cwd: HOME });
-  fs.closeSync(out);
-  child.unref();
-  fs.writeFileSync(PID_FILE, `${child.pid}\n`);
-  const state = { pid: child.pid, exited: null };
-  child.on('exit', (code, signal) => (state.exited = signal ?? `code ${code}`));
-  return state;
+  return spawnDaemon('java', javaArgs(), { logFile: LOG_FILE, pidFile: PID_FILE, cwd: HOME });
 }
 
 async function waitReady(state) {
-  const started = Date.now();
-  let last;
-  while (Date.now() - started < START_TIMEOUT_MS) {
-    last = await probeCassandra();
-    if (last.ok) return last;
-    if (state?.exited) break;
-    await sleep(500);
-  }
-  note(`----- last 30 lines of ${LOG_FILE} -----\n${logTail()}\n-----`);
+  const { ready, last } = await pollReady(probeCassandra, (p) => p.ok, state, START_TIMEOUT_MS);
+  if (ready) return last;
+  note(`----- last 30 lines of ${LOG_FILE} -----\n${logTail(LOG_FILE)}\n-----`);
   const why = state?.exited
     ? `the Cassandra process exited (${state.exited})`
     : `it did not answer CQL within ${START_TIMEOUT_MS / 1000}s (${last?.error})`;
-  throw new CassandraServiceError(`Cassandra on ${CASSANDRA_HOST}:${CASSANDRA_PORT} did not come up: ${why}; see ${LOG_FILE}`);
+  throw new ServiceError(`Cassandra on ${CASSANDRA_HOST}:${CASSANDRA_PORT} did not come up: ${why}; see ${LOG_FILE}`);
 }
 
 export async function cassandraUp() {
@@ -331,7 +231,7 @@ export async function cassandraUp() {
     return `cassandra  ready  ${CASSANDRA_HOST}:${CASSANDRA_PORT} (Apache Cassandra ${running.version}, ${who}, already running - reused)`;
   }
   const started = Date.now();
-  if (!daemonPid() && takeStartLock()) {
+  if (!daemonPid() && takeLock(START_LOCK)) {
     try {
       if (!(await probeCassandra()).ok) {
         fs.rmSync(PID_FILE, { force: true });
@@ -360,14 +260,8 @@ export async function cassandraDown() {
       : 'cassandra  already stopped';
   }
   const started = Date.now();
-  process.kill(pid, 'SIGTERM'); // flushes memtables and exits
-  while (isAlive(pid) && Date.now() - started < STOP_TIMEOUT_MS) await sleep(200);
-  let how = 'cleanly';
-  if (isAlive(pid)) {
-    process.kill(pid, 'SIGKILL');
-    how = `killed after ${STOP_TIMEOUT_MS / 1000}s without exiting (the commit log replays on the next start)`;
-  }
-  fs.rmSync(PID_FILE, { force: true });
+  const killed = await stopPid(pid, PID_FILE, STOP_TIMEOUT_MS); // SIGTERM flushes memtables and exits
+  const how = killed ? `killed after ${STOP_TIMEOUT_MS / 1000}s without exiting (the commit log replays on the next start)` : 'cleanly';
   return `cassandra  stopped (pid ${pid}, ${how}, ${seconds(Date.now() - started)})`;
 }
 

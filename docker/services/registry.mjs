@@ -6,11 +6,24 @@
 //
 // Plain Node 20 ESM on purpose, like services.mjs: it runs before `tsc` in `npm test`.
 
-import { spawn, spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  ServiceError,
+  builtFrom,
+  logTail,
+  markBuilt,
+  note,
+  pidFromFile,
+  pollReady,
+  requireMaven,
+  runMaven,
+  seconds,
+  spawnDaemon,
+  stopPid,
+  takeLock,
+} from './lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const POM = path.join(HERE, '..', 'registry-native', 'pom.xml');
@@ -21,10 +34,6 @@ export const REGISTRY_PORT = 8081; // Confluent Schema Registry's usual port (Ap
 export const REGISTRY_URL = `http://${REGISTRY_HOST}:${REGISTRY_PORT}/apis/ccompat/v7`;
 const START_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 20_000;
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const seconds = (ms) => `${(ms / 1000).toFixed(1)}s`;
-const note = (msg) => process.stderr.write(`${msg}\n`);
 
 /** Paths under the per-user cache dir (`cacheDir` from services.mjs). */
 function paths(cacheDir) {
@@ -40,65 +49,28 @@ function paths(cacheDir) {
   };
 }
 
-const pomHash = () => crypto.createHash('sha256').update(fs.readFileSync(POM)).digest('hex');
-
-function built(p) {
-  try {
-    return fs.readFileSync(p.marker, 'utf8').trim() === pomHash() && fs.existsSync(p.jar);
-  } catch {
-    return false;
-  }
-}
+const built = (p) => builtFrom(p.marker, POM) && fs.existsSync(p.jar);
 
 /** `mvn package` in the cache dir unless a previous build of this pom completed. */
-function assemble(p, UserError) {
+function assemble(p) {
   if (built(p)) return;
-  if (spawnSync('mvn', ['-v'], { stdio: 'ignore' }).error)
-    throw new UserError('mvn not found; it is needed once to build Apicurio Registry from Maven Central: apt-get install maven');
+  requireMaven('mvn not found; it is needed once to build Apicurio Registry from Maven Central: apt-get install maven');
   fs.rmSync(path.join(p.home, 'target'), { recursive: true, force: true });
   fs.mkdirSync(p.home, { recursive: true });
   fs.copyFileSync(POM, p.pom);
   note(`registry  building Apicurio Registry ${VERSION} from Maven Central jars in ${p.home} (one time, 1-3 minutes)...`);
   const started = Date.now();
-  const r = spawnSync('mvn', ['-B', '-q', '-Dstyle.color=never', '-f', p.pom, 'package'], { encoding: 'utf8', cwd: p.home });
-  if (r.status !== 0 || !fs.existsSync(p.jar)) {
-    const output = `${r.stdout}${r.stderr}`.trim().split('\n').slice(-15).join('\n');
-    if (output) note(output);
-    throw new UserError(`mvn could not build Apicurio Registry ${VERSION} (exit ${r.status}); check access to Maven Central and rerun`);
-  }
-  fs.writeFileSync(p.marker, `${pomHash()}\n`);
+  runMaven(['-f', p.pom, 'package'], {
+    cwd: p.home,
+    succeeded: () => fs.existsSync(p.jar),
+    failure: (r) => `mvn could not build Apicurio Registry ${VERSION} (exit ${r.status}); check access to Maven Central and rerun`,
+  });
+  markBuilt(p.marker, POM);
   note(`registry  built in ${seconds(Date.now() - started)}`);
 }
 
-function isAlive(pid) {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
-  }
-}
-
 /** The pid in the pid file if it is still our registry JVM, else null. */
-function registryPid(p) {
-  let pid;
-  try {
-    pid = Number(fs.readFileSync(p.pidFile, 'utf8').trim());
-  } catch {
-    return null;
-  }
-  if (!pid || !isAlive(pid)) return null;
-  try {
-    if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('registry-1-runner.jar')) return null;
-  } catch {
-    // no /proc: trust the live pid
-  }
-  return pid;
-}
+const registryPid = (p) => pidFromFile(p.pidFile, 'registry-1-runner.jar');
 
 /** Whether a registry answers with the Confluent API: true, or the reason it does not. */
 export async function probeRegistry() {
@@ -110,67 +82,40 @@ export async function probeRegistry() {
   }
 }
 
-function takeLock(p) {
-  try {
-    fs.writeFileSync(p.lock, `${process.pid}\n`, { flag: 'wx' });
-    return true;
-  } catch (err) {
-    if (err.code !== 'EEXIST') throw err;
-  }
-  const holder = Number(fs.readFileSync(p.lock, 'utf8').trim());
-  if (holder && isAlive(holder)) return false;
-  fs.rmSync(p.lock, { force: true });
-  return takeLock(p);
-}
-
 function start(p) {
-  const out = fs.openSync(p.log, 'w');
-  const child = spawn('java', ['-Xmx256m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-jar', p.jar], {
-    detached: true,
-    stdio: ['ignore', out, out],
+  return spawnDaemon('java', ['-Xmx256m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-jar', p.jar], {
+    logFile: p.log,
+    pidFile: p.pidFile,
     cwd: p.home,
     env: { ...process.env, HTTP_PORT: String(REGISTRY_PORT), QUARKUS_HTTP_HOST: REGISTRY_HOST },
   });
-  fs.closeSync(out);
-  child.unref();
-  fs.writeFileSync(p.pidFile, `${child.pid}\n`);
-  const state = { exited: null };
-  child.on('exit', (code, signal) => (state.exited = signal ?? `code ${code}`));
-  return state;
 }
 
-async function waitReady(p, state, UserError) {
-  const started = Date.now();
-  let last;
-  while (Date.now() - started < START_TIMEOUT_MS) {
-    last = await probeRegistry();
-    if (last === true) return;
-    if (state?.exited) break;
-    await sleep(500);
-  }
-  const tail = fs.existsSync(p.log) ? fs.readFileSync(p.log, 'utf8').trimEnd().split('\n').slice(-20).join('\n') : '(no log)';
-  note(`----- last 20 lines of ${p.log} -----\n${tail}\n-----`);
+async function waitReady(p, state) {
+  const { ready, last } = await pollReady(probeRegistry, (r) => r === true, state, START_TIMEOUT_MS);
+  if (ready) return;
+  note(`----- last 20 lines of ${p.log} -----\n${logTail(p.log, 20)}\n-----`);
   const why = state?.exited ? `the JVM exited (${state.exited})` : `it did not answer within ${START_TIMEOUT_MS / 1000}s (${last})`;
-  throw new UserError(`Schema Registry on ${REGISTRY_HOST}:${REGISTRY_PORT} did not come up: ${why}; see ${p.log}`);
+  throw new ServiceError(`Schema Registry on ${REGISTRY_HOST}:${REGISTRY_PORT} did not come up: ${why}; see ${p.log}`);
 }
 
-export async function registryUp(cacheDir, UserError) {
+export async function registryUp(cacheDir) {
   const p = paths(cacheDir);
   if ((await probeRegistry()) === true) {
     const pid = registryPid(p);
     return `registry  ready  ${REGISTRY_URL} (${pid ? `Apicurio Registry ${VERSION}, pid ${pid}` : 'not started by finpipe'}, already running - reused)`;
   }
-  assemble(p, UserError);
+  assemble(p);
   const started = Date.now();
-  if (!registryPid(p) && takeLock(p)) {
+  if (!registryPid(p) && takeLock(p.lock)) {
     try {
-      if ((await probeRegistry()) !== true) await waitReady(p, start(p), UserError);
+      if ((await probeRegistry()) !== true) await waitReady(p, start(p));
     } finally {
       fs.rmSync(p.lock, { force: true });
     }
   } else {
     note('registry  another start is under way; waiting');
-    await waitReady(p, null, UserError);
+    await waitReady(p, null);
   }
   return `registry  ready  ${REGISTRY_URL} (Apicurio Registry ${VERSION}, pid ${registryPid(p)}, in-memory, started in ${seconds(Date.now() - started)})`;
 }
@@ -185,14 +130,7 @@ export async function registryDown(cacheDir) {
       : 'registry  already stopped';
   }
   const started = Date.now();
-  process.kill(pid, 'SIGTERM');
-  while (isAlive(pid) && Date.now() - started < STOP_TIMEOUT_MS) await sleep(200);
-  let how = 'cleanly';
-  if (isAlive(pid)) {
-    process.kill(pid, 'SIGKILL');
-    how = `killed after ${STOP_TIMEOUT_MS / 1000}s`;
-  }
-  fs.rmSync(p.pidFile, { force: true });
+  const how = (await stopPid(pid, p.pidFile, STOP_TIMEOUT_MS)) ? `killed after ${STOP_TIMEOUT_MS / 1000}s` : 'cleanly';
   return `registry  stopped (pid ${pid}, ${how}, ${seconds(Date.now() - started)})`;
 }
 
