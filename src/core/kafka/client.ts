@@ -6,6 +6,7 @@ import type { Logger } from '../log';
 import { kafkaLogCreator, kafkaLogLevel } from './log-bridge';
 import { withConsumerSettings, type ClientSettings } from './client-settings';
 import { installFastRecordEncoder } from './fast-encoding';
+import { installReadCommittedFix } from './read-committed';
 
 /** A kafkajs client whose consumers get the `-X` consumer settings on top of their own. */
 class ConfiguredKafka extends Kafka {
@@ -28,6 +29,7 @@ class ConfiguredKafka extends Kafka {
  */
 export function createKafka(config: KafkaConfig, logger: Logger, stage: string, { retries = 8 }: { retries?: number } = {}): Kafka {
   installFastRecordEncoder(); // before any producer sends: see fast-encoding.ts
+  installReadCommittedFix(); // before any consumer fetches: see read-committed.ts
   let ssl: KafkaJsConfig['ssl'] = undefined;
   if (config.ssl) {
     let ca: string | undefined;
