@@ -3,13 +3,16 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { tradeId } from '../../src/core/process/transform';
-import { codecs, RECORD_TYPE_HEADER } from '../../src/core/serde';
+import { RECORD_TYPE_HEADER, type RawMessage, type Trade } from '../../src/core/serde';
+import { frameId } from '../../src/core/serde/framing';
+import { PLAIN_VALUES, type ValueReader } from '../../src/core/serde/registry';
 import { uniqueName } from '../helpers/kafka';
 
 /**
  * What bench:process measures besides the clock: CPU of a process (node or the broker) from
  * /proc, which is robust to other work on the machine where wall time is not, the peak RSS,
- * and the check that every trade of a backlog reached its symbol topic exactly once.
+ * and the check that every trade of a backlog reached its symbol topic exactly once (plain
+ * Avro, or Schema Registry framed values read through the registry reader).
  */
 
 const TICKS_PER_SECOND = 100; // USER_HZ: 100 on every Linux this runs on
@@ -71,11 +74,13 @@ export interface OutputCheck {
 
 /**
  * Reads `topics` from the beginning with read_committed until `done` says so or nothing new
- * arrived for `idleMs`; hands every record to `onRecord`.
+ * arrived for `idleMs`; hands every record to `onRecord` (after `reader` looked up the
+ * schema ids of the batch's framed values).
  */
 async function readAll(
   kafka: Kafka,
   topics: string[],
+  reader: ValueReader,
   onRecord: (topic: string, partition: number, offset: string, value: Buffer, type: string | undefined) => void,
   done: () => boolean,
   idleMs: number,
@@ -87,6 +92,7 @@ async function readAll(
     await consumer.subscribe({ topics, fromBeginning: true });
     await consumer.run({
       eachBatch: async ({ batch }) => {
+        await reader.prepare(batch.messages);
         for (const m of batch.messages) {
           if (m.value) onRecord(batch.topic, batch.partition, m.offset, m.value, m.headers?.[RECORD_TYPE_HEADER]?.toString());
         }
@@ -104,18 +110,30 @@ async function readAll(
  * its raw topic/partition/offset/position yields and with its symbol, time and price: trades
  * are compared by identity, not counted. After the expected number has arrived the reader
  * goes on for `settleMs` so that duplicates would show.
+ *
+ * `reader`: how values are decoded; a framing reader (valueCodecs with a registry) expects
+ * framed trades on the symbol topics, and a plain trade there counts as wrong.
  */
-export async function checkOutputs(kafka: Kafka, rawTopic: string, symbolTopics: string[], settleMs = 1_500): Promise<OutputCheck> {
+export async function checkOutputs(
+  kafka: Kafka,
+  rawTopic: string,
+  symbolTopics: string[],
+  options: { settleMs?: number; reader?: ValueReader } = {},
+): Promise<OutputCheck> {
+  const settleMs = options.settleMs ?? 1_500;
+  const reader = options.reader ?? PLAIN_VALUES.reader;
   const expected = new Map<string, ExpectedTrade>();
-  const { raw, trade } = codecs();
   let rawRecords = 0;
+  let rawPlain = 0;
   await readAll(
     kafka,
     [rawTopic],
-    (_topic, partition, offset, value) => {
+    reader,
+    (topic, partition, offset, value) => {
       rawRecords++;
-      raw
-        .decode(value)
+      if (reader.framed && frameId(value) < 0) rawPlain++;
+      reader
+        .decode<RawMessage>('raw', value, topic, partition)
         .data.forEach((t, i) => expected.set(tradeId(rawTopic, partition, offset, i), { symbol: t.s, time: t.t, price: t.p }));
     },
     () => false,
@@ -127,11 +145,13 @@ export async function checkOutputs(kafka: Kafka, rawTopic: string, symbolTopics:
   await readAll(
     kafka,
     symbolTopics,
-    (_topic, _partition, _offset, value, type) => {
+    reader,
+    (topic, partition, _offset, value, type) => {
       if (type !== 'trade') return;
-      const t = trade.decode(value);
+      const t = reader.decode<Trade>('trade', value, topic, partition);
       const want = expected.get(t.id);
-      if (!want || want.symbol !== t.symbol || want.time !== t.trade_timestamp || want.price !== t.price) wrong++;
+      const formOk = !reader.framed || frameId(value) >= 0;
+      if (!want || !formOk || want.symbol !== t.symbol || want.time !== t.trade_timestamp || want.price !== t.price) wrong++;
       seen.set(t.id, (seen.get(t.id) ?? 0) + 1);
     },
     () => {
@@ -146,5 +166,7 @@ export async function checkOutputs(kafka: Kafka, rawTopic: string, symbolTopics:
   for (const id of expected.keys()) if (!seen.has(id)) missing++;
   for (const n of seen.values()) if (n > 1) duplicated += n - 1;
   if (rawRecords === 0) throw new Error(`read no record of ${rawTopic}: cannot check the outputs`);
+  if (rawPlain > 0)
+    throw new Error(`${rawPlain} of ${rawRecords} records of ${rawTopic} are not framed: the framed backlog was not written framed`);
   return { expected: expected.size, missing, duplicated, wrong };
 }

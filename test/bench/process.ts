@@ -1,6 +1,7 @@
 import type { Admin, Producer } from 'kafkajs';
 import { deleteTopicsQuietly, testKafka, uniqueName } from '../helpers/kafka';
-import { codecs, RECORD_TYPE_HEADER, type RawTrade } from '../../src/core/serde';
+import { codecs, RECORD_TYPE_HEADER, type RawMessage, type RawTrade } from '../../src/core/serde';
+import { valueCodecs, type ValueWriter } from '../../src/core/serde/registry';
 import { symbolToTopic } from '../../src/core/symbols';
 import { retry } from '../../src/core/retry';
 import { emitResult, fmt, maximum, median, percentile, startFinpipe, type Child } from './lib';
@@ -27,6 +28,18 @@ import { brokerPid, checkOutputs, cpuSeconds, peakRssMiB, type OutputCheck } fro
  *     sent after the warm-up is a sample: one whose candle never arrives fails the
  *     benchmark. BENCH_LATENCY_RUNS runs per rate (default 3); medians of p50/p99/max.
  *
+ *  3. Schema Registry framing off and on in the same run (issue 14's goal: framing costs
+ *     <= 5 %): every throughput run above (framing off) is followed by the same workload
+ *     framed — the backlog written through the registry writer (framed raw values), process
+ *     started with --schema-registry (it reads framed raw values and writes framed trades and
+ *     candles), and the check decoding framed values through the registry reader (a plain
+ *     value on a symbol topic counts as wrong). Off and on alternate, so other work on the
+ *     machine affects both alike; each run is printed, then the medians and the on/off ratios
+ *     of steady trades/s and of process's CPU per 100,000 trades. The registry is
+ *     FINPIPE_TEST_SCHEMA_REGISTRY_URL or the local one (npm run services:up registry).
+ *     BENCH_FRAMING: "both" (default), "off" (no framed runs, no registry needed), "only"
+ *     (the framing comparison alone, no latency runs: the quick way to measure its cost).
+ *
  * The machine is shared and has 2 cores: compare CPU per trade first, wall figures second.
  * BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the finpipe commands.
  */
@@ -39,6 +52,9 @@ const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 3);
 const PARTITIONS = 6;
 /** More `finpipe process` arguments for experiments, e.g. BENCH_PROCESS_ARGS="-X max.partition.fetch.bytes=2097152". */
 const EXTRA_ARGS = (process.env.BENCH_PROCESS_ARGS ?? '').split(' ').filter(Boolean);
+const FRAMING = process.env.BENCH_FRAMING ?? 'both';
+if (!['both', 'off', 'only'].includes(FRAMING)) throw new Error(`BENCH_FRAMING must be both, off or only (got ${FRAMING})`);
+const REGISTRY_URL = process.env.FINPIPE_TEST_SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7';
 
 interface Run {
   raw: string;
@@ -59,7 +75,8 @@ function newRun(symbolCount: number): Run {
   };
 }
 
-function startProcess(run: Run): Child {
+/** `finpipe process` for the run; with `framed`, with --schema-registry (framed input and output). */
+function startProcess(run: Run, framed = false): Child {
   return startFinpipe(
     [
       'process',
@@ -74,6 +91,7 @@ function startProcess(run: Run): Child {
       '--brokers',
       BROKERS.join(','),
       ...EXTRA_ARGS,
+      ...(framed ? ['--schema-registry', REGISTRY_URL] : []),
     ],
     {},
   );
@@ -104,14 +122,21 @@ async function committed(admin: Admin, run: Run): Promise<number> {
   return (t?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
 }
 
-function frame(symbol: string, time: number, size: number, seq: number): Buffer {
+function frame(
+  symbol: string,
+  time: number,
+  size: number,
+  seq: number,
+  encode: (v: RawMessage) => Buffer = (v) => codecs().raw.encode(v),
+): Buffer {
   const data: RawTrade[] = [];
   for (let i = 0; i < size; i++)
     data.push({ s: symbol, p: 100 + ((seq * 7 + i) % 50) / 10, t: time + i, v: 1 + (i % 3), c: i % 4 === 0 ? ['1'] : null });
-  return codecs().raw.encode({ data, type: 'trade' });
+  return encode({ data, type: 'trade' });
 }
 
 interface ThroughputResult {
+  framed: boolean;
   steady: number;
   overall: number;
   nodeCpuPer100k: number;
@@ -127,28 +152,40 @@ interface Sample {
   brokerCpu: number;
 }
 
-async function fillBacklog(admin: Admin, producer: Producer, run: Run, frames: number, perFrame: number): Promise<void> {
+/** Writes the backlog; with a framing `writer`, every value framed with the raw subject's id (as `produce --schema-registry` does). */
+async function fillBacklog(
+  admin: Admin,
+  producer: Producer,
+  run: Run,
+  frames: number,
+  perFrame: number,
+  writer?: ValueWriter,
+): Promise<void> {
   await admin.createTopics({ topics: [{ topic: run.raw, numPartitions: PARTITIONS }], waitForLeaders: true });
+  await writer?.prepare(run.raw, ['raw']);
+  const encode = writer ? (v: RawMessage) => writer.encode(run.raw, 'raw', v) : undefined;
   const base = Date.now() - 3_600_000;
   for (let i = 0; i < frames; i += 2_000) {
     const messages = [];
     for (let j = i; j < Math.min(frames, i + 2_000); j++) {
       const symbol = run.symbols[j % run.symbols.length];
-      messages.push({ key: symbol, value: frame(symbol, base + j * 5, perFrame, j) });
+      messages.push({ key: symbol, value: frame(symbol, base + j * 5, perFrame, j, encode) });
     }
     await producer.send({ topic: run.raw, messages });
   }
 }
 
-async function throughputRun(admin: Admin, producer: Producer): Promise<ThroughputResult> {
+/** One backlog drained by process; `framed`: Schema Registry framing on (see the module comment). */
+async function throughputRun(admin: Admin, producer: Producer, framed: boolean): Promise<ThroughputResult> {
   const run = newRun(20);
   const perFrame = 10;
   const frames = Math.ceil(THROUGHPUT_TRADES / perFrame);
   const broker = brokerPid();
+  const registry = framed ? valueCodecs({ url: REGISTRY_URL }) : null;
   try {
-    await fillBacklog(admin, producer, run, frames, perFrame);
+    await fillBacklog(admin, producer, run, frames, perFrame, registry?.writer);
     const started = Date.now();
-    const child = startProcess(run);
+    const child = startProcess(run, framed);
     const sample = (records: number): Sample => ({
       at: Date.now(),
       records,
@@ -175,8 +212,9 @@ async function throughputRun(admin: Admin, producer: Producer): Promise<Throughp
     }
     const trades = (last.records - first!.records) * perFrame;
     const per100k = (cpu: number) => (cpu / trades) * 100_000;
-    const check = await checkOutputs(testKafka('bench-check'), run.raw, run.symbols.map(symbolToTopic));
+    const check = await checkOutputs(testKafka('bench-check'), run.raw, run.symbols.map(symbolToTopic), { reader: registry?.reader });
     return {
+      framed,
       steady: trades / ((last.at - first!.at) / 1000),
       overall: (frames * perFrame) / ((last.at - started) / 1000),
       nodeCpuPer100k: per100k(last.nodeCpu - first!.nodeCpu),
@@ -308,25 +346,32 @@ async function withClients<T>(fn: (admin: Admin, producer: Producer) => Promise<
 const medianOf = <T>(runs: T[], pick: (r: T) => number) => median(runs.map(pick));
 
 async function main(): Promise<void> {
+  /** Framing off (the figures below) and, alternating with them, framing on. */
   const runs: ThroughputResult[] = [];
+  const framedRuns: ThroughputResult[] = [];
   let failed = false;
+  const modes = FRAMING === 'off' ? [false] : [false, true];
+  if (FRAMING !== 'off') process.stdout.write(`framing off and on alternating (registry ${REGISTRY_URL})\n`);
   for (let i = 0; i < RUNS; i++) {
-    const r = await withClients(throughputRun);
-    runs.push(r);
-    const { check } = r;
-    if (check.missing + check.duplicated + check.wrong > 0) failed = true;
-    process.stdout.write(
-      `throughput run ${i + 1}/${RUNS}: steady ${fmt(r.steady)} trades/s, overall ${fmt(r.overall)} trades/s; ` +
-        `CPU per 100k trades: process ${fmt(r.nodeCpuPer100k, 2)} s, broker ${fmt(r.brokerCpuPer100k, 2)} s; peak RSS ${fmt(r.peakRssMiB)} MiB; ` +
-        `${fmt(check.expected)} trades checked: ${check.missing} missing, ${check.duplicated} duplicated, ${check.wrong} wrong\n`,
-    );
+    for (const framed of modes) {
+      const r = await withClients((admin, producer) => throughputRun(admin, producer, framed));
+      (framed ? framedRuns : runs).push(r);
+      const { check } = r;
+      if (check.missing + check.duplicated + check.wrong > 0) failed = true;
+      const mode = FRAMING === 'off' ? '' : framed ? ', framing on ' : ', framing off';
+      process.stdout.write(
+        `throughput run ${i + 1}/${RUNS}${mode}: steady ${fmt(r.steady)} trades/s, overall ${fmt(r.overall)} trades/s; ` +
+          `CPU per 100k trades: process ${fmt(r.nodeCpuPer100k, 2)} s, broker ${fmt(r.brokerCpuPer100k, 2)} s; peak RSS ${fmt(r.peakRssMiB)} MiB; ` +
+          `${fmt(check.expected)} trades checked: ${check.missing} missing, ${check.duplicated} duplicated, ${check.wrong} wrong\n`,
+      );
+    }
   }
   const rates = [
     { label: '1,000', framesPerSecond: 200, perFrame: 5 },
     { label: '20,000', framesPerSecond: 2_000, perFrame: 10 },
   ];
   const latency: Record<string, LatencyResult> = {};
-  for (const rate of rates) {
+  for (const rate of FRAMING === 'only' ? [] : rates) {
     const results: LatencyResult[] = [];
     for (let i = 0; i < LATENCY_RUNS; i++) results.push(await withClients((a, p) => latencyRun(a, p, rate.framesPerSecond, rate.perFrame)));
     const r = (latency[rate.label] = {
@@ -354,6 +399,28 @@ async function main(): Promise<void> {
       )} s; ` +
       `peak RSS ${fmt(medianOf(runs, (r) => r.peakRssMiB))} MiB\n`,
   );
+  let framing: Record<string, number> | undefined;
+  if (framedRuns.length > 0) {
+    const rate = { off: medianOf(runs, (r) => r.steady), on: medianOf(framedRuns, (r) => r.steady) };
+    const cpu = { off: medianOf(runs, (r) => r.nodeCpuPer100k), on: medianOf(framedRuns, (r) => r.nodeCpuPer100k) };
+    framing = {
+      offTradesPerSec: Math.round(rate.off),
+      onTradesPerSec: Math.round(rate.on),
+      throughputRatio: rate.on / rate.off,
+      offCpuSecondsPer100k: cpu.off,
+      onCpuSecondsPer100k: cpu.on,
+      cpuRatio: cpu.on / cpu.off,
+      onBrokerCpuSecondsPer100k: medianOf(framedRuns, (r) => r.brokerCpuPer100k),
+      onPeakRssMiB: medianOf(framedRuns, (r) => r.peakRssMiB),
+    };
+    process.stdout.write(
+      `framing, medians of ${RUNS} alternating runs: off ${fmt(rate.off)} trades/s steady, process CPU ${fmt(cpu.off, 2)} s per 100k trades; ` +
+        `on ${fmt(rate.on)} trades/s steady, process CPU ${fmt(cpu.on, 2)} s per 100k trades; ` +
+        `on/off throughput ${fmt(rate.on / rate.off, 3)}, CPU ${fmt(cpu.on / cpu.off, 3)} ` +
+        `(goal: framing costs <= 5 %: ${rate.on / rate.off >= 0.95 ? 'met' : 'NOT met'} by throughput, ` +
+        `${cpu.on / cpu.off <= 1.05 ? 'met' : 'NOT met'} by CPU)\n`,
+    );
+  }
   emitResult('process', {
     tradesPerSecond: Math.round(medianOf(runs, (r) => r.steady)),
     overallTradesPerSecond: Math.round(medianOf(runs, (r) => r.overall)),
@@ -361,14 +428,17 @@ async function main(): Promise<void> {
     nodeCpuSecondsPer100k: medianOf(runs, (r) => r.nodeCpuPer100k),
     brokerCpuSecondsPer100k: medianOf(runs, (r) => r.brokerCpuPer100k),
     peakRssMiB: medianOf(runs, (r) => r.peakRssMiB),
-    latencyP50Ms: latency['1,000'].p50,
-    latencyP99Ms: latency['1,000'].p99,
-    latencyMaxMs: latency['1,000'].max,
-    latencySamples: latency['1,000'].samples,
-    latency20kP50Ms: latency['20,000'].p50,
-    latency20kP99Ms: latency['20,000'].p99,
-    latency20kMaxMs: latency['20,000'].max,
+    latencyP50Ms: latency['1,000']?.p50,
+    latencyP99Ms: latency['1,000']?.p99,
+    latencyMaxMs: latency['1,000']?.max,
+    latencySamples: latency['1,000']?.samples,
+    latency20kP50Ms: latency['20,000']?.p50,
+    latency20kP99Ms: latency['20,000']?.p99,
+    latency20kMaxMs: latency['20,000']?.max,
     outputChecks: runs.map((r) => r.check),
+    ...(framing
+      ? { framing, framedThroughputRuns: framedRuns.map((r) => Math.round(r.steady)), framedOutputChecks: framedRuns.map((r) => r.check) }
+      : {}),
   });
   if (failed) {
     process.stderr.write(

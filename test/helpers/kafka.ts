@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import { Kafka, logLevel, type Admin, type Producer, type Consumer, type KafkaMessage } from 'kafkajs';
+import { installReadCommittedFix } from '../../src/core/kafka/read-committed';
 
 /**
  * Integration-test helpers against the real local broker (`npm run services:up`).
  * Every helper that creates something registers its own cleanup on the test context.
+ * The tests' own read_committed consumers skip aborted records as finpipe's do
+ * (src/core/kafka/read-committed.ts; createKafka installs it for the product).
  */
+installReadCommittedFix();
 export const BROKERS = (process.env.FINPIPE_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
 export function uniqueName(prefix: string): string {

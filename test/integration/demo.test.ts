@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
 import net from 'node:net';
 import { runCli, startCli } from '../helpers/cli';
-import { deleteTopicsQuietly, waitFor } from '../helpers/kafka';
+import { BROKERS, deleteTopicsQuietly, waitFor } from '../helpers/kafka';
 import { createDatabase } from '../helpers/mysql';
 import { symbolToTopic } from '../../src/core/symbols';
 
@@ -18,6 +18,8 @@ test('finpipe demo runs every stage, drains, and its summary matches MySQL', asy
     FINPIPE_DLQ_TOPIC: `demo-dlq-${id}`,
     FINPIPE_LATE_TOPIC: `demo-late-${id}`,
     FINPIPE_MYSQL_URL: db.url,
+    // The broker comes only from -b: the stages must get it from the demo, not from this.
+    FINPIPE_KAFKA_BROKERS: '127.0.0.1:1',
   };
   t.after(() =>
     deleteTopicsQuietly([
@@ -37,6 +39,7 @@ test('finpipe demo runs every stage, drains, and its summary matches MySQL', asy
   const demo = startCli(
     t,
     [
+      ...['-b', BROKERS.join(','), '-X', `client.id=demo-${id}`, '-X', 'request.timeout.ms=40000'],
       'demo',
       ...['--symbols', symbols.join(','), '--rate', '500', '--duration', '8s', '--windows', '1s', '--group-prefix', `demo-${id}`],
       ...['--dashboard-port', String(taken), '--metrics-port', '0'],

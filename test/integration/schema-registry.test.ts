@@ -250,3 +250,62 @@ test('an incompatible schema is refused before anything is written', async (t) =
   const topics = await (await admin(t)).listTopics();
   assert.ok(!topics.includes(env.FINPIPE_RAW_TOPIC), 'the raw topic was not even created');
 });
+
+test('topics create --schema-registry registers the raw and late subjects with the compatibility check; none for other topics', async (t) => {
+  const id = randomUUID().slice(0, 8);
+  const env = finpipeEnv(id);
+  const other = `sr-other-${id}`;
+  const names = [env.FINPIPE_RAW_TOPIC, env.FINPIPE_LATE_TOPIC, env.FINPIPE_DLQ_TOPIC, other];
+  t.after(() => deleteTopicsQuietly(names));
+  const { FINPIPE_SCHEMA_REGISTRY_URL: _url, ...noEnvRegistry } = env;
+  const created = await runCli(['topics', 'create', ...names, '--partitions', '2', '--schema-registry', REGISTRY_URL], noEnvRegistry);
+  assert.equal(created.code, 0, created.stderr);
+
+  const get = async (p: string) => {
+    const res = await fetch(`${REGISTRY_URL}${p}`);
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  for (const [topic, schemaFile] of [
+    [env.FINPIPE_RAW_TOPIC, 'trades'],
+    [env.FINPIPE_LATE_TOPIC, 'trade'],
+  ] as const) {
+    const latest = await get(`/subjects/${topic}-value/versions/latest`);
+    assert.equal(latest.status, 200, `${topic}-value is registered`);
+    assert.ok(
+      avro.Type.forSchema(JSON.parse(String(latest.body.schema)) as avro.Schema).equals(avro.Type.forSchema(readSchema(schemaFile))),
+      `${topic}-value holds finpipe's ${schemaFile}.avsc`,
+    );
+    assert.match(created.stdout, new RegExp(`schema ${topic}-value \\(id ${String(latest.body.id)}\\)`));
+    assert.equal((await get(`/config/${topic}-value`)).body.compatibilityLevel, 'BACKWARD');
+  }
+  const subjects = (await (await fetch(`${REGISTRY_URL}/subjects`)).json()) as string[];
+  assert.deepEqual(
+    subjects.filter((s) => s.includes(id)).sort(),
+    [`${env.FINPIPE_RAW_TOPIC}-value`, `${env.FINPIPE_LATE_TOPIC}-value`].sort(),
+    'no subject for the dead-letter or any other topic',
+  );
+  assert.match(created.stdout, /none registered \(dead letters keep/);
+  assert.match(
+    created.stdout,
+    /none registered \(not the raw or late-trades topic; a per-symbol topic gets its subjects from finpipe process\)/,
+  );
+
+  // Again: idempotent, same ids.
+  const again = await runCli(['topics', 'create', env.FINPIPE_RAW_TOPIC, '--partitions', '2'], env);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, new RegExp(`schema ${env.FINPIPE_RAW_TOPIC}-value \\(id \\d+\\)`));
+
+  // An incompatible schema under a topic's subject: refused, and the topic is not created.
+  const late = `sr-late2-${id}`;
+  t.after(() => deleteTopicsQuietly([late]));
+  await new RegistryClient(registryConfig).register(`${late}-value`, {
+    type: 'record',
+    name: 'Trade',
+    namespace: 'finpipe',
+    fields: [{ name: 'venue', type: 'string' }],
+  });
+  const refused = await runCli(['topics', 'create', late], { ...env, FINPIPE_LATE_TOPIC: late });
+  assert.equal(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, new RegExp(`not compatible with the latest version of subject ${late}-value`));
+  assert.ok(!(await (await admin(t)).listTopics()).includes(late), 'the topic was not created');
+});

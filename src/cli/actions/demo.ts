@@ -55,6 +55,8 @@ export async function runDemoCommand(global: GlobalOptions, opts: DemoFlags): Pr
       },
       onMetrics: (stage, url) => logger.info({ stage, url }, `${stage} metrics: ${url}`),
       onTick: view.tick,
+      kafkaSettings: global.kafkaSetting,
+      envFile: global.envFile,
     });
     view.stop();
     process.stdout.write(summaryText(summary, config, opts));

@@ -2,6 +2,8 @@ import chalk from 'chalk';
 import { createContext, type GlobalOptions } from '../context';
 import { withAdmin } from '../../core/kafka/admin';
 import { createTopics, deleteTopics, describeTopic, listTopics } from '../../core/kafka/topics';
+import { RegistryClient } from '../../core/serde/registry';
+import { registerTopicSubjects, type RegisteredSubject } from '../../core/serde/registry/topic-subjects';
 import { assertTopicName } from '../../core/symbols';
 import { formatTable as table } from './table';
 
@@ -17,6 +19,10 @@ export async function runTopicsCreate(
   const { config, logger } = createContext(global, 'topics');
   const names = opts.names.length > 0 ? opts.names : [config.topics.raw];
   names.forEach(assertTopicName); // before connecting: a bad name is a usage error
+  // With a registry, the subjects first: an incompatible schema stops here, before any topic exists.
+  const registered = config.schemaRegistry
+    ? await registerTopicSubjects(new RegistryClient(config.schemaRegistry), config.topics, names)
+    : null;
   const results = await withAdmin(config.kafka, logger, (admin) =>
     createTopics(
       admin,
@@ -29,7 +35,19 @@ export async function runTopicsCreate(
         ? `${chalk.green('created')} ${r.name} (${r.partitions} partitions)`
         : `${chalk.dim('exists ')} ${r.name} (${r.partitions} partitions)`,
     );
+    if (registered) print(schemaLine(r.name, registered, config.topics.deadLetter));
   }
+}
+
+/** What `topics create --schema-registry` did about a topic's schema. */
+function schemaLine(topic: string, registered: RegisteredSubject[], deadLetter: string): string {
+  const mine = registered.filter((s) => s.topic === topic);
+  if (mine.length > 0) return mine.map((s) => `  ${chalk.green('schema')} ${s.subject} (id ${s.id})`).join('\n');
+  const why =
+    topic === deadLetter
+      ? 'dead letters keep the bytes they were refused with'
+      : 'not the raw or late-trades topic; a per-symbol topic gets its subjects from finpipe process';
+  return `  ${chalk.dim('schema')} none registered (${why})`;
 }
 
 export async function runTopicsList(global: GlobalOptions, opts: { format: 'table' | 'json'; all: boolean }): Promise<void> {

@@ -15,7 +15,11 @@ export function topicsCommand(): Command {
     .option('-c, --config <key=value>', 'topic config, repeatable (e.g. retention.ms=86400000)', collect, [])
     .addHelpText(
       'after',
-      '\nExamples:\n  $ finpipe topics create\n  $ finpipe topics create BINANCE_BTCUSDT --partitions 1 --config retention.ms=604800000',
+      '\nWith --schema-registry (or FINPIPE_SCHEMA_REGISTRY_URL), the subjects of the raw and late-trades topics\n' +
+        "are registered first, after the registry's compatibility check (an incompatible schema: no topic is created).\n" +
+        'Per-symbol topics get theirs from `finpipe process`.\n' +
+        '\nExamples:\n  $ finpipe topics create\n  $ finpipe topics create BINANCE_BTCUSDT --partitions 1 --config retention.ms=604800000\n' +
+        '  $ finpipe topics create trades trades.late --schema-registry http://127.0.0.1:8081/apis/ccompat/v7',
     )
     .action(async (names: string[], opts: { partitions: number; replicationFactor: number; config: string[] }, command: Command) => {
       const configs = parseConfigs(opts.config);

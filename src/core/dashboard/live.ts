@@ -6,7 +6,9 @@ import { createKafka } from '../kafka/client';
 import type { Logger } from '../log';
 import { redactText } from '../redact';
 import { notASymbolTopic, wholeNamePattern } from '../sink/topics';
-import { decodeRecord } from '../stores/records';
+import type { Candle, Trade } from '../serde';
+import { valueCodecs, type ValueReader } from '../serde/registry';
+import { recordKind, validateCandle, validateTrade, type SinkRow } from '../stores/records';
 import { liveCandle, liveTrade, type ClientHub } from './clients';
 
 export const DASHBOARD_GROUP_PREFIX = 'finpipe-dashboard-';
@@ -25,11 +27,17 @@ export interface LiveStats {
  * every decoded trade and candle to the hub. The topic list is read every few seconds; when
  * new per-symbol topics appear the consumer is recreated for the larger set. The group is
  * deleted on stop.
+ *
+ * Values are read like the sink reads them: through the Schema Registry reader when a
+ * registry is configured (--schema-registry: framed values decoded with their writer's schema,
+ * plain ones as before), plain Avro otherwise. A value that cannot be read counts as
+ * undecodable (the page shows the count); the feed goes on.
  */
 export class LiveFeed {
   readonly groupId = `${DASHBOARD_GROUP_PREFIX}${randomUUID()}`;
   private readonly kafka: Kafka;
   private readonly pattern: RegExp;
+  private readonly values: ValueReader;
   private consumer: Consumer | null = null;
   private topics = new Set<string>();
   private crashed = false;
@@ -43,6 +51,7 @@ export class LiveFeed {
   ) {
     this.kafka = createKafka(config.kafka, logger, 'dashboard', { retries: 2 });
     this.pattern = wholeNamePattern(new RegExp(pattern));
+    this.values = valueCodecs(config.schemaRegistry).reader;
   }
 
   stats(): LiveStats {
@@ -83,21 +92,36 @@ export class LiveFeed {
     });
     await consumer.connect();
     await consumer.subscribe({ topics: names, fromBeginning: false });
-    await consumer.run({ autoCommit: false, eachMessage: async ({ message }) => this.onMessage(message) });
+    await consumer.run({ autoCommit: false, eachMessage: ({ topic, partition, message }) => this.onMessage(topic, partition, message) });
     this.logger.info({ topics: names.length, groupId: this.groupId }, 'live feed subscribed');
   }
 
-  private onMessage(message: KafkaMessage): void {
+  private async onMessage(topic: string, partition: number, message: KafkaMessage): Promise<void> {
     this.counters.records++;
-    let row: ReturnType<typeof decodeRecord>;
+    let row: SinkRow;
     try {
-      row = decodeRecord({ key: message.key, value: message.value, headers: message.headers });
-    } catch {
+      row = await this.decode(topic, partition, message);
+    } catch (error) {
       this.counters.undecodable++;
+      this.logger.debug(
+        { err: redactText(describeError(error)), topic, partition, offset: message.offset },
+        'live feed: record not decodable',
+      );
       return;
     }
     if (row.kind === 'candle') this.hub.candle(liveCandle(row.candle, Number(message.timestamp)));
     else this.hub.trade(liveTrade(row.trade));
+  }
+
+  /** A trade or candle, framed or plain (see the class comment); throws why not. */
+  private async decode(topic: string, partition: number, message: KafkaMessage): Promise<SinkRow> {
+    const kind = recordKind(message);
+    const value = message.value!;
+    // Looks up a framed value's schema id unless cached (no request for plain values or known ids).
+    if (this.values.framed) await this.values.prepare([message]);
+    return kind === 'trade'
+      ? { kind, trade: validateTrade(this.values.decode<Trade>('trade', value, topic, partition)) }
+      : { kind, candle: validateCandle(this.values.decode<Candle>('candle', value, topic, partition)) };
   }
 
   private async stopConsumer(): Promise<void> {

@@ -3,7 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Admin } from 'kafkajs';
 import type { Config } from '../config';
-import { schemaRegistryEnv } from '../config/schema-registry';
+import { demoChildSettings } from './child-settings';
 import type { Logger } from '../log';
 import { FinpipeError, describeError } from '../errors';
 import { createKafka } from '../kafka/client';
@@ -46,6 +46,10 @@ export interface DemoOptions {
   onMetrics?: (stage: string, url: string) => void;
   /** Called about once a second with the live view. */
   onTick?: (view: DemoView) => void;
+  /** The demo's `-X key=value` client settings, passed on to every stage (see child-settings.ts). */
+  kafkaSettings?: string[];
+  /** The demo's --env-file, passed on to every stage. */
+  envFile?: string;
 }
 
 export interface DemoView {
@@ -84,8 +88,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     await admin.disconnect().catch(() => {});
     throw error;
   }
-  // The stages inherit the registry settings, also when the demo got them as a flag.
-  const supervisor = new Supervisor(logger, { ...process.env, ...schemaRegistryEnv(config.schemaRegistry) });
+  // The stages use the demo's brokers, client settings, registry and env file, also when the demo got them as flags.
+  const child = demoChildSettings(config, options);
+  const supervisor = new Supervisor(logger, { ...process.env, ...child.env }, child.args);
   try {
     await ensureTopics(admin, [
       { name: config.topics.raw, partitions: 6, replicationFactor: -1 },

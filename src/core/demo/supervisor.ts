@@ -40,6 +40,8 @@ export class Supervisor {
   constructor(
     private readonly logger: Logger,
     private readonly baseEnv: NodeJS.ProcessEnv,
+    /** Global options put before every child's subcommand (the demo's -X settings). */
+    private readonly globalArgs: string[] = [],
   ) {}
 
   start(spec: StageSpec): void {
@@ -59,7 +61,7 @@ export class Supervisor {
 
   private spawn(name: string): void {
     const entry = this.stages.get(name)!;
-    const child = spawn(process.execPath, [finpipeBin(), ...entry.spec.args], {
+    const child = spawn(process.execPath, [finpipeBin(), ...this.globalArgs, ...entry.spec.args], {
       env: { ...this.baseEnv, ...entry.spec.env, FINPIPE_LOG_FORMAT: 'json' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -7,6 +7,7 @@ import { kafkaLogCreator, kafkaLogLevel } from './log-bridge';
 import { withConsumerSettings, type ClientSettings } from './client-settings';
 import { installFastRecordEncoder } from './fast-encoding';
 import { installCoordinatorCache } from './coordinator-cache';
+import { installReadCommittedFix } from './read-committed';
 
 /** A kafkajs client whose consumers get the `-X` consumer settings on top of their own. */
 class ConfiguredKafka extends Kafka {
@@ -30,6 +31,7 @@ class ConfiguredKafka extends Kafka {
 export function createKafka(config: KafkaConfig, logger: Logger, stage: string, { retries = 8 }: { retries?: number } = {}): Kafka {
   installFastRecordEncoder(); // before any producer sends: see fast-encoding.ts
   installCoordinatorCache(); // see coordinator-cache.ts
+  installReadCommittedFix(); // before any consumer fetches: see read-committed.ts
   let ssl: KafkaJsConfig['ssl'] = undefined;
   if (config.ssl) {
     let ca: string | undefined;

@@ -210,6 +210,18 @@ describe('Supervisor', { concurrency: true }, () => {
     assert.equal(supervisor.states()[0].lastError, fromChild[fromChild.length - 1].msg, 'the latest warning or error');
   });
 
+  test("global arguments (the demo's -X settings) go before every stage's subcommand and are parsed by it", async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'finpipe-supervisor-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const { logger } = captureLogger();
+    const supervisor = new Supervisor(logger, baseEnv, ['-X', 'no.such.setting=1']);
+    t.after(() => supervisor.stop('simulate'));
+    const file = path.join(dir, 'simulate.log');
+    supervisor.start({ name: 'simulate', args: ['simulate', '--port', '0', '--symbols', 'AAPL'], logFile: file });
+    // The child refuses the unknown -X key (a usage error), so it reached the child's command line.
+    await waitFor('the refusal in the log', () => /-X no\.such\.setting: not a supported setting/.test(readLog(file)));
+  });
+
   test('a stage that ignores SIGTERM is killed after the stop timeout', async (t) => {
     const { supervisor, records, logFile, track } = setup(t);
     const file = logFile('frozen');
