@@ -28,7 +28,9 @@ export function rawValue(reader: ValueReader, value: Buffer, topic: string, part
 
 /** A Trade value for a per-symbol topic (whose subjects writer.prepare() registered). */
 export function tradeValue(writer: ValueWriter, topic: string, trade: Trade): Buffer {
-  return writer.framed ? writer.encode(topic, 'trade', trade) : encodeTradeValue(trade);
+  if (!writer.framed) return encodeTradeValue(trade);
+  // The same fast body behind the frame header; the writer's own (avsc) path otherwise.
+  return encodeTradeFast(trade, writer.header(topic, 'trade')) ?? writer.encode(topic, 'trade', trade);
 }
 
 /** A Candle value for a per-symbol topic (whose subjects writer.prepare() registered). */
@@ -113,14 +115,18 @@ function writeTime(t: unknown): boolean {
   return true;
 }
 
-/** The Trade's Avro bytes, or null when it is not the common shape (see the module comment). */
-export function encodeTradeFast(trade: Trade): Buffer | null {
+/**
+ * The Trade's Avro bytes, or null when it is not the common shape (see the module comment);
+ * with `prefix` (a frame header), the prefix followed by those bytes.
+ */
+export function encodeTradeFast(trade: Trade, prefix: Buffer | null = null): Buffer | null {
   const conditions = trade.trade_conditions;
   if (!Array.isArray(conditions)) return null;
   // Upper bound of the size (ASCII strings, 10-byte varints), so the writes below never overflow.
   let bound = 64 + (typeof trade.id === 'string' ? trade.id.length : 0) + (typeof trade.symbol === 'string' ? trade.symbol.length : 0);
   for (const c of conditions) bound += 10 + (typeof c === 'string' ? c.length : 0);
-  start(bound);
+  start(bound + (prefix?.length ?? 0));
+  if (prefix) for (let i = 0; i < prefix.length; i++) buf[pos++] = prefix[i];
   const ok =
     writeAscii(trade.id) &&
     writeAscii(trade.symbol) &&

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodeTradeFast, encodeTradeValue } from '../../../src/core/process/codec';
+import { frameHeader } from '../../../src/core/serde/framing';
 import { codecs, type Trade } from '../../../src/core/serde';
 
 function lcg(seed: number): () => number {
@@ -52,6 +53,17 @@ test('the fast Trade encoder writes the bytes avsc writes, on random trades', ()
     const fast = encodeTradeFast(trade);
     assert.ok(fast, `seed ${seed}: the common shape takes the fast path`);
     assert.deepEqual(fast, avsc.encode(trade), `seed ${seed}`);
+  }
+});
+
+test('with a frame header, the fast Trade encoder writes the header then the bytes avsc writes', () => {
+  const avsc = codecs().trade;
+  const header = frameHeader(4242);
+  for (let seed = 1; seed <= 2_000; seed++) {
+    const trade = randomTrade(lcg(seed));
+    const fast = encodeTradeFast(trade, header);
+    assert.ok(fast, `seed ${seed}: the common shape takes the fast path`);
+    assert.deepEqual(fast, Buffer.concat([header, avsc.encode(trade)]), `seed ${seed}`);
   }
 });
 

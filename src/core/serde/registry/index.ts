@@ -68,6 +68,11 @@ export interface ValueWriter {
   prepare(topic: string, kinds: ValueKind[]): Promise<void>;
   /** The value's bytes for `topic`, which prepare() has seen. */
   encode(topic: string, kind: ValueKind, value: unknown): Buffer;
+  /**
+   * The 5-byte frame header every `kind` value for `topic` starts with (framed only; null
+   * when plain), for fast encoders that write the body themselves.
+   */
+  header(topic: string, kind: ValueKind): Buffer | null;
 }
 
 export interface ValueReader {
@@ -91,6 +96,9 @@ class PlainWriter implements ValueWriter {
   }
   encode(_topic: string, kind: ValueKind, value: unknown): Buffer {
     return codecOf(kind).encode(value);
+  }
+  header(): null {
+    return null;
   }
 }
 
@@ -137,9 +145,14 @@ class FramedWriter implements ValueWriter {
     this.headers.set(topic, headers);
   }
 
-  encode(topic: string, kind: ValueKind, value: unknown): Buffer {
+  header(topic: string, kind: ValueKind): Buffer {
     const header = this.headers.get(topic)?.[kind];
     if (!header) throw new FinpipeError('INTERNAL', `no schema id for ${kind} values on topic ${topic}: prepare() was not called for it`);
+    return header;
+  }
+
+  encode(topic: string, kind: ValueKind, value: unknown): Buffer {
+    const header = this.header(topic, kind);
     // Header and body written into a scratch buffer, then copied out once: one allocation
     // per value, like plain encoding (frame() on top of toBuffer would cost a second one).
     header.copy(this.scratch, 0);
