@@ -12,9 +12,9 @@ import { brokerPid, checkOutputs, cpuSeconds, peakRssMiB, type OutputCheck } fro
  * local broker:
  *
  *  1. throughput: the raw topic is filled first (6 partitions, 20 symbols, frames of 10
- *     trades), then process drains it. Two rates: "steady" = trades committed between the
- *     first and the last committed transaction / that time (start-up, group join and the
- *     first transaction excluded); "overall" = all trades / time from starting the command
+ *     trades), then process drains it. Two rates: "steady" = trades committed from the
+ *     moment every partition has committed its first transaction to the last commit / that
+ *     time (start-up, group join and each partition's first transaction excluded); "overall" = all trades / time from starting the command
  *     to the last commit (everything included). Also process's CPU and the broker's CPU per
  *     100,000 trades over the steady part (from /proc; CPU is robust to other work on the
  *     machine, wall time is not — but the broker's figure includes whatever else uses the
@@ -111,7 +111,8 @@ async function cleanup(run: Run): Promise<void> {
   process.stderr.write(`could not delete every benchmark topic (${names.join(', ')})\n`);
 }
 
-async function committed(admin: Admin, run: Run): Promise<number> {
+/** Records committed on the raw topic, and on how many partitions at least one. */
+async function committed(admin: Admin, run: Run): Promise<{ records: number; partitions: number }> {
   // A new group's coordinator may still be moving ("not the correct coordinator"): kafkajs
   // marks that retriable, so retry() waits it out instead of failing the run.
   const [t] = await retry(() => admin.fetchOffsets({ groupId: run.group, topics: [run.raw] }), {
@@ -119,7 +120,8 @@ async function committed(admin: Admin, run: Run): Promise<number> {
     maxMs: 1_000,
     attempts: 20,
   });
-  return (t?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+  const offsets = (t?.partitions ?? []).map((p) => Math.max(0, Number(p.offset)));
+  return { records: offsets.reduce((sum, o) => sum + o, 0), partitions: offsets.filter((o) => o > 0).length };
 }
 
 function frame(
@@ -198,8 +200,11 @@ async function throughputRun(admin: Admin, producer: Producer, framed: boolean):
     try {
       const deadline = Date.now() + 300_000;
       for (;;) {
-        const records = await committed(admin, run);
-        if (records > 0 && !first) first = sample(records);
+        const { records, partitions } = await committed(admin, run);
+        // The steady part starts once every partition has committed its first transaction:
+        // before that, some partitions are still starting (producer fencing, state restore
+        // and, with a registry, the symbol topics' subjects being registered).
+        if (partitions === PARTITIONS && !first) first = sample(records);
         if (records > last.records) last = sample(records);
         if (records >= frames) break;
         if (Date.now() > deadline || child.proc.exitCode !== null)
