@@ -63,3 +63,12 @@ export function startCli(t: TestContext, args: string[], env: Record<string, str
     },
   };
 }
+
+/** JSON log lines of a CLI run whose msg matches. */
+export function logLines(stderr: string, msg: RegExp): Record<string, unknown>[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((r) => msg.test(String(r.msg)));
+}

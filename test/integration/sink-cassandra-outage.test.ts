@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTopic, uniqueName, waitFor } from '../helpers/kafka';
-import { startCli } from '../helpers/cli';
+import { startCli, logLines } from '../helpers/cli';
 import {
   cassandraService,
   countCassandraRows,
@@ -22,15 +22,6 @@ import {
   transactionalProducer,
   T0,
 } from './sink-fixtures';
-
-/** JSON log lines of a CLI run whose msg matches. */
-function logLines(stderr: string, msg: RegExp): Record<string, unknown>[] {
-  return stderr
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((r) => msg.test(String(r.msg)));
-}
 
 /**
  * The real thing: the local Cassandra node (started by `npm test`'s services command, used by

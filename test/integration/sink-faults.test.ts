@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Admin } from 'kafkajs';
 import { admin, createTopic, uniqueName, waitFor } from '../helpers/kafka';
 import { createDatabase } from '../helpers/mysql';
-import { startCli } from '../helpers/cli';
+import { startCli, logLines } from '../helpers/cli';
 import {
   candleMessage,
   countRows,
@@ -20,15 +20,6 @@ import {
   transactionalProducer,
   T0,
 } from './sink-fixtures';
-
-/** JSON log lines of a CLI run whose msg matches. */
-function logLines(stderr: string, msg: RegExp): Record<string, unknown>[] {
-  return stderr
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((r) => msg.test(String(r.msg)));
-}
 
 test('kill -9 in the middle of a run, then a restart: exactly the rows, no duplicates, candles final', async (t) => {
   const db = await createDatabase(t);

@@ -6,7 +6,7 @@ import mysql from 'mysql2/promise';
 import { ensureDatabase, migrate, MIGRATIONS } from '../../src/core/stores/mysql/schema';
 import { admin, createTopic, uniqueName, waitFor } from '../helpers/kafka';
 import { createDatabase, MYSQL } from '../helpers/mysql';
-import { startCli } from '../helpers/cli';
+import { startCli, logLines } from '../helpers/cli';
 import {
   countRows,
   makeTrades,
@@ -24,15 +24,6 @@ import {
  * table stops the sink with a clear error and nothing committed; two sinks migrating one
  * fresh database serialise on the migration lock.
  */
-
-/** JSON log lines of a CLI run whose msg matches. */
-function logLines(stderr: string, msg: RegExp): Record<string, unknown>[] {
-  return stderr
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((r) => msg.test(String(r.msg)));
-}
 
 /** The group's committed offset of partition `partition` (-1: none). */
 async function committedOffset(a: Admin, groupId: string, topic: string, partition = 0): Promise<string> {
