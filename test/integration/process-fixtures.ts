@@ -199,6 +199,12 @@ export async function waitProcessed(admin: Admin, s: Scenario, timeoutMs = 60_00
 
 /** Fraction of the raw topic's records the group has committed so far. */
 export async function committedFraction(admin: Admin, s: Scenario): Promise<number> {
+  const { done, total } = await committedProgress(admin, s);
+  return total === 0 ? 0 : done / total;
+}
+
+/** Raw records the group has committed (done) and raw records there are (total). */
+export async function committedProgress(admin: Admin, s: Scenario): Promise<{ done: number; total: number }> {
   const ends = await admin.fetchTopicOffsets(s.raw);
   const [committed] = await admin.fetchOffsets({ groupId: s.group, topics: [s.raw] });
   let total = 0;
@@ -207,7 +213,7 @@ export async function committedFraction(admin: Admin, s: Scenario): Promise<numb
     total += Number(e.high);
     done += Math.max(0, Number(committed?.partitions.find((p) => p.partition === e.partition)?.offset ?? 0));
   }
-  return total === 0 ? 0 : done / total;
+  return { done, total };
 }
 
 // ---- the reference: what process must write, computed without its code ----------------------

@@ -1,5 +1,6 @@
 import type { Admin, Batch, EachBatchPayload, IHeaders } from 'kafkajs';
 import { deadLetterMessage } from '../kafka/dead-letter';
+import { partitionRange } from '../kafka/partition-offsets';
 import { metricHooks } from '../metrics/hooks';
 import { RECORD_TYPE_HEADER, type Trade } from '../serde';
 import { candleValue, tradeValue } from './codec';
@@ -95,7 +96,7 @@ export class BatchTransaction {
     // transactional raw producer (kafkajs skips those), or records deleted by retention.
     // Never records still to do: the consumer starts at or before the committed offset.
     if (firstOffset - next > 1n) {
-      const low = BigInt((await this.admin.fetchTopicOffsets(this.rawTopic)).find((o) => o.partition === partition)?.low ?? '0');
+      const { low } = await partitionRange(this.admin, this.rawTopic, partition);
       if (low > next)
         this.options.logger.warn(
           { partition, from: next.toString(), to: low.toString() },

@@ -1,4 +1,5 @@
 import { Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
+import { committedOffset } from '../kafka/partition-offsets';
 import type { ProcessOptions } from './options';
 import type { ChangelogReader } from './state-store';
 import { SymbolWindows, type SymbolSnapshot } from './windows';
@@ -67,10 +68,8 @@ export class PartitionTasks {
     await Promise.all([...this.producers].map((p) => p.disconnect().catch(() => {})));
   }
 
-  private async committedOffset(partition: number): Promise<bigint | null> {
-    const [topic] = await this.admin.fetchOffsets({ groupId: this.options.groupId, topics: [this.options.topics.raw] });
-    const offset = topic?.partitions.find((p) => p.partition === partition)?.offset ?? '-1';
-    return offset === '-1' || offset === '' ? null : BigInt(offset);
+  private committedOffset(partition: number): Promise<bigint | null> {
+    return committedOffset(this.admin, this.options.groupId, this.options.topics.raw, partition, this.signal);
   }
 
   private async acquire(partition: number, previous: PartitionTask | undefined): Promise<PartitionTask> {

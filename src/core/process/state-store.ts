@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, Kafka, Message } from 'kafkajs';
 import { FinpipeError } from '../errors';
 import type { Logger } from '../log';
+import { partitionRange } from '../kafka/partition-offsets';
 import { sleep } from '../retry';
 import type { SymbolSnapshot } from './windows';
 
@@ -189,8 +190,7 @@ export class ChangelogReader {
       const now = Date.now();
       if (now - lastEndCheck > 1_000) {
         lastEndCheck = now;
-        const offsets = await this.admin.fetchTopicOffsets(this.topic);
-        const end = BigInt(offsets.find((o) => o.partition === partition)?.high ?? '0');
+        const end = (await partitionRange(this.admin, this.topic, partition, signal)).high;
         if ((log?.position ?? 0n) >= end && now - started > 1_000) {
           throw new FinpipeError(
             'STATE_MISSING',
