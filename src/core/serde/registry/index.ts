@@ -140,8 +140,10 @@ class FramedWriter implements ValueWriter {
   private async register(topic: string, kinds: ValueKind[]): Promise<void> {
     const known = this.headers.get(topic);
     const headers: Partial<Record<ValueKind, Buffer>> = { ...known };
-    for (const { subject, kind } of subjectsFor(topic, kinds))
-      headers[kind] = frameHeader(await this.client.register(subject, schemaOf(kind)));
+    // The subjects together: each is a compatibility check, a registration and, when new, a
+    // configuration, and a new symbol topic waits for all of them before its first record.
+    const ids = await Promise.all(subjectsFor(topic, kinds).map(({ subject, kind }) => this.client.register(subject, schemaOf(kind))));
+    subjectsFor(topic, kinds).forEach(({ kind }, i) => (headers[kind] = frameHeader(ids[i])));
     this.headers.set(topic, headers);
   }
 
