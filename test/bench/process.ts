@@ -142,6 +142,8 @@ interface ThroughputResult {
   framed: boolean;
   steady: number;
   overall: number;
+  /** Seconds from the start of `finpipe process` until every partition had committed once. */
+  startup: number;
   nodeCpuPer100k: number;
   brokerCpuPer100k: number;
   peakRssMiB: number;
@@ -225,6 +227,7 @@ async function throughputRun(admin: Admin, producer: Producer, framed: boolean):
       framed,
       steady: trades / ((last.at - first!.at) / 1000),
       overall: (frames * perFrame) / ((last.at - started) / 1000),
+      startup: (first!.at - started) / 1000,
       nodeCpuPer100k: per100k(last.nodeCpu - first!.nodeCpu),
       brokerCpuPer100k: per100k(last.brokerCpu - first!.brokerCpu),
       peakRssMiB: peakRss,
@@ -370,7 +373,8 @@ async function main(): Promise<void> {
       if (check.missing + check.duplicated + check.wrong > 0) failed = true;
       const mode = FRAMING === 'off' ? '' : framed ? ', framing on ' : ', framing off';
       process.stdout.write(
-        `throughput run ${i + 1}/${RUNS}${mode}: steady ${fmt(r.steady)} trades/s, overall ${fmt(r.overall)} trades/s; ` +
+        `throughput run ${i + 1}/${RUNS}${mode}: steady ${fmt(r.steady)} trades/s, overall ${fmt(r.overall)} trades/s ` +
+          `(every partition committed after ${fmt(r.startup, 2)} s); ` +
           `CPU per 100k trades: process ${fmt(r.nodeCpuPer100k, 2)} s, broker ${fmt(r.brokerCpuPer100k, 2)} s; peak RSS ${fmt(r.peakRssMiB)} MiB; ` +
           `${fmt(check.expected)} trades checked: ${check.missing} missing, ${check.duplicated} duplicated, ${check.wrong} wrong\n`,
       );
@@ -413,7 +417,16 @@ async function main(): Promise<void> {
   if (framedRuns.length > 0) {
     const rate = { off: medianOf(runs, (r) => r.steady), on: medianOf(framedRuns, (r) => r.steady) };
     const cpu = { off: medianOf(runs, (r) => r.nodeCpuPer100k), on: medianOf(framedRuns, (r) => r.nodeCpuPer100k) };
+    // Paired: each framed run against the plain run of its own pair (same minute of the
+    // machine's load), then the median of those ratios; steadier than a ratio of medians.
+    const pairs = framedRuns.map((on, i) => ({ rate: on.steady / runs[i].steady, cpu: on.nodeCpuPer100k / runs[i].nodeCpuPer100k }));
+    const paired = { rate: medianOf(pairs, (p) => p.rate), cpu: medianOf(pairs, (p) => p.cpu) };
+    const startup = { off: medianOf(runs, (r) => r.startup), on: medianOf(framedRuns, (r) => r.startup) };
     framing = {
+      pairedThroughputRatio: paired.rate,
+      pairedCpuRatio: paired.cpu,
+      offStartupSeconds: startup.off,
+      onStartupSeconds: startup.on,
       offTradesPerSec: Math.round(rate.off),
       onTradesPerSec: Math.round(rate.on),
       throughputRatio: rate.on / rate.off,
@@ -428,7 +441,11 @@ async function main(): Promise<void> {
         `on ${fmt(rate.on)} trades/s steady, process CPU ${fmt(cpu.on, 2)} s per 100k trades; ` +
         `on/off throughput ${fmt(rate.on / rate.off, 3)}, CPU ${fmt(cpu.on / cpu.off, 3)} ` +
         `(goal: framing costs <= 5 %: ${rate.on / rate.off >= 0.95 ? 'met' : 'NOT met'} by throughput, ` +
-        `${cpu.on / cpu.off <= 1.05 ? 'met' : 'NOT met'} by CPU)\n`,
+        `${cpu.on / cpu.off <= 1.05 ? 'met' : 'NOT met'} by CPU)\n` +
+        `framing, per pair on/off: throughput ${pairs.map((p) => fmt(p.rate, 2)).join(' / ')}, CPU ${pairs.map((p) => fmt(p.cpu, 2)).join(' / ')}; ` +
+        `medians of the pairs: throughput ${fmt(paired.rate, 3)}, CPU ${fmt(paired.cpu, 3)} ` +
+        `(goal: ${paired.rate >= 0.95 ? 'met' : 'NOT met'} by throughput, ${paired.cpu <= 1.05 ? 'met' : 'NOT met'} by CPU); ` +
+        `start until every partition committed: off ${fmt(startup.off, 2)} s, on ${fmt(startup.on, 2)} s (schema registrations of the new symbol topics)\n`,
     );
   }
   emitResult('process', {

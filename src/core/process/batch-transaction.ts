@@ -1,4 +1,4 @@
-import type { Admin, Batch, EachBatchPayload, IHeaders, KafkaMessage } from 'kafkajs';
+import type { Admin, Batch, EachBatchPayload, IHeaders } from 'kafkajs';
 import { deadLetterMessage } from '../kafka/dead-letter';
 import { partitionRange } from '../kafka/partition-offsets';
 import { metricHooks } from '../metrics/hooks';
@@ -12,7 +12,7 @@ import type { OutputTopics } from './output-topics';
 import type { PartitionTask } from './partition-tasks';
 import { changelogMessages } from './state-store';
 import type { ProcessStats } from './stats';
-import { decodeRawRecord, tradeLimitProblem, type Decoded, type TradeCheck } from './transform';
+import { decodeRawRecord, tradeLimitProblem, type TradeCheck } from './transform';
 import { SymbolWindows, type SymbolSnapshot } from './windows';
 
 /** Headers on the late-trades topic. */
@@ -121,16 +121,16 @@ export class BatchTransaction {
     const check = this.tradeCheck();
     const { reader, writer } = this.options.values;
     await reader.prepare(batch.messages);
-    const records: { m: KafkaMessage; decoded: Decoded }[] = [];
     for (const m of batch.messages) {
       if (next !== null && BigInt(m.offset) < next) continue; // committed before we took over
-      const ref = { topic: rawTopic, partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp };
-      records.push({ m, decoded: decodeRawRecord(ref, keep, check, reader) });
-    }
-    await this.prepareTopicsOf(records);
-    for (const { m, decoded } of records) {
       counts.records++;
       const source = `${rawTopic}/${partition}/${m.offset}`;
+      const decoded = decodeRawRecord(
+        { topic: rawTopic, partition, offset: m.offset, key: m.key, value: m.value, timestamp: m.timestamp },
+        keep,
+        check,
+        reader,
+      );
       if (!decoded.ok || decoded.rejected.length > 0) {
         // The whole record, as received, with every reason; its good trades (if any) go on below.
         counts.deadLetters++;
@@ -144,6 +144,10 @@ export class BatchTransaction {
       for (const trade of decoded.trades) {
         counts.trades++;
         const topic = outputs.topic(trade.symbol);
+        if (!outputs.ready(topic)) {
+          await outputs.ensure(topic);
+          await writer.prepare(topic, SYMBOL_TOPIC_KINDS);
+        }
         const value = tradeValue(writer, topic, trade);
         out.push(topic, { key: outputs.key(trade.symbol), partition: outputs.partition(topic), value, headers: TRADE_HEADERS });
         let windows = task.symbols.get(trade.symbol);
@@ -156,32 +160,6 @@ export class BatchTransaction {
         }
       }
     }
-  }
-
-  /**
-   * Makes the symbol topics of the batch's trades ready (created if missing, their subjects
-   * registered when a registry is configured) all at once, before any is written: a first
-   * batch can bring many new symbols, each a few round trips, which one after another held
-   * the partition up (measured with framing on: about a second at the start of a run).
-   */
-  private async prepareTopicsOf(records: { decoded: Decoded }[]): Promise<void> {
-    const { outputs } = this;
-    const topics = new Set<string>();
-    for (const { decoded } of records) {
-      if (!decoded.ok) continue;
-      for (const trade of decoded.trades) {
-        const topic = outputs.topic(trade.symbol);
-        if (!outputs.ready(topic)) topics.add(topic);
-      }
-    }
-    if (topics.size === 0) return;
-    const { writer } = this.options.values;
-    await Promise.all(
-      [...topics].map(async (topic) => {
-        await outputs.ensure(topic);
-        await writer.prepare(topic, SYMBOL_TOPIC_KINDS);
-      }),
-    );
   }
 
   /**
