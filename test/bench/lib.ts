@@ -32,8 +32,13 @@ export function maximum(values: number[]): number {
   return values.length === 0 ? NaN : max;
 }
 
+/** The middle value; with an even count, the mean of the two middle ones (not the upper one,
+ * which would favour whichever side of a comparison has more high values). */
 export function median(values: number[]): number {
-  return percentile(values, 0.5);
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 export interface Child {
