@@ -1,6 +1,6 @@
 import type { Admin } from 'kafkajs';
 import { FinpipeError } from '../errors';
-import { sleep } from '../retry';
+import { retry } from '../retry';
 
 /**
  * One partition's committed offset or log range, never silently missing.
@@ -23,18 +23,33 @@ import { sleep } from '../retry';
 const ATTEMPTS = 5;
 const PAUSE_MS = 50;
 
-async function answerFor<T>(what: string, ask: () => Promise<T | undefined>, signal?: AbortSignal): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    const answer = await ask();
-    if (answer !== undefined) return answer;
-    if (attempt === ATTEMPTS || signal?.aborted) {
-      throw new FinpipeError('KAFKA_ERROR', `Kafka's answer about ${what} did not include that partition (${ATTEMPTS} tries)`, {
-        retriable: true,
-        hint: 'the topic metadata may be changing (a partition being added or the topic re-created); this is retried',
-      });
-    }
-    await sleep(PAUSE_MS, signal);
+/** An answer without the partition asked about. Retriable: the caller's own retry takes over. */
+class PartitionMissing extends FinpipeError {
+  constructor(what: string) {
+    super('KAFKA_ERROR', `Kafka's answer about ${what} did not include that partition (${ATTEMPTS} tries)`, {
+      retriable: true,
+      hint: 'the topic metadata may be changing (a partition being added or the topic re-created); this is retried',
+    });
   }
+}
+
+/** `ask()` until its answer is there; only a missing answer is asked again here. */
+function answerFor<T>(what: string, ask: () => Promise<T | undefined>, signal?: AbortSignal): Promise<T> {
+  return retry(
+    async () => {
+      const answer = await ask();
+      if (answer === undefined) throw new PartitionMissing(what);
+      return answer;
+    },
+    {
+      attempts: ATTEMPTS,
+      initialMs: PAUSE_MS,
+      maxMs: PAUSE_MS,
+      jitter: 0,
+      signal,
+      retriable: (error) => error instanceof PartitionMissing,
+    },
+  );
 }
 
 /** The group's committed offset of topic/partition; null only when Kafka says there is none. */
