@@ -70,7 +70,11 @@ export function startFinpipe(args: string[], env: Record<string, string>): Child
   proc.stderr.on('data', keep);
   // BENCH_CHILD_LOG=FILE keeps the commands' logs (the in-memory copy is cut at 200 kB).
   const log = process.env.BENCH_CHILD_LOG;
-  if (log) proc.stderr.on('data', (d: Buffer) => appendFileSync(log, d));
+  if (log) {
+    // The spawn time first, so the log shows how long the command took to get going.
+    appendFileSync(log, JSON.stringify({ time: new Date().toISOString(), msg: `bench: started finpipe ${args.join(' ')}` }) + '\n');
+    proc.stderr.on('data', (d: Buffer) => appendFileSync(log, d));
+  }
   const exited = new Promise<number | null>((resolve) => proc.on('close', (code) => resolve(code)));
   return {
     proc,

