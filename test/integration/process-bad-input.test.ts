@@ -154,3 +154,46 @@ test('bad symbols and future trades are dead-lettered with their reason; the goo
   assert.ok(state.length > 0 && state.every((r) => r.key!.startsWith(`${s.raw}/`)), 'the state topic holds only changelog records');
   assert.ok(!(await adm.listTopics()).includes(`other-${s.id}-state`), 'no topic was created for a refused symbol');
 });
+
+test("a raw record's key only hints at the topics of a batch: a key its value does not hold creates no topic", async (t) => {
+  const adm = await connectAdmin(t);
+  const s = await scenario(t, adm, 1, 2);
+  const [A, B] = s.symbols;
+  // Legal topic names that no trade names: process reads the keys ahead to create a batch's
+  // topics in one request, and must not create these.
+  const undecodable = `decoy-${s.id}-1`;
+  const mismatched = `decoy-${s.id}-2`;
+  t.after(() => deleteTopicsQuietly([undecodable, mismatched]));
+  const p = await connectProducer(t);
+  const tr = (symbol: string, time: number, price: number): RawTrade => ({ s: symbol, t: time, p: price, v: 1, c: null });
+  const f = (symbol: string, ...trades: RawTrade[]): Frame => ({ symbol, partition: 0, trades, timestamp: T0 });
+  await p.send({
+    topic: s.raw,
+    messages: [
+      frameMessage(f(A, tr(A, T0 + 1_000, 10))),
+      frameMessage({ ...f(undecodable), garbage: true }),
+      { ...frameMessage(f(A, tr(A, T0 + 1_500, 11))), key: mismatched }, // dead-lettered: key = symbol is required
+      frameMessage(f(B, tr(B, T0 + 2_000, 30))),
+    ],
+  });
+  const cli = startCli(t, s.args(...WINDOW_ARGS));
+  await waitProcessed(adm, s);
+  const done = await cli.stop('SIGTERM');
+  assert.equal(done.code, 0, done.stderr);
+
+  const topics = await adm.listTopics();
+  assert.deepEqual(
+    [undecodable, mismatched].filter((name) => topics.includes(name)),
+    [],
+    'no topic for a key that names no trade',
+  );
+  const raw = await readToEnd(adm, [s.raw]);
+  const symbols = new Set(s.symbols);
+  await assertOutputsAreTheReference(
+    adm,
+    s,
+    reference(raw, [1_000, 10_000], 2_000, (key) => symbols.has(key)),
+  );
+  const dlq = await readToEnd(adm, [s.dlq]);
+  assert.equal(dlq.length, 2, 'the undecodable and the mismatched record are dead-lettered');
+});

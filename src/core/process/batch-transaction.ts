@@ -186,11 +186,12 @@ export class BatchTransaction {
   }
 
   /**
-   * The symbol topics the keys of messages[from..] point to, not yet ready. produce keys
-   * every raw record by its symbol; since anyone may write the raw topic, a key counts only
-   * when the record's value holds its bytes (an Avro string is its UTF-8 bytes), and the
-   * symbol is processed and has a legal topic. A hint only: every trade written still
-   * makes sure of its own topic.
+   * The symbol topics the keys of messages[from..] point to, not yet ready. A raw record's
+   * key is its trades' symbol (transform.ts dead-letters a record whose key differs), but
+   * anyone may write the raw topic: a key counts only when the record's value holds its
+   * bytes (an Avro string is its UTF-8 bytes) and the symbol is processed and has a legal
+   * topic, so an undecodable or mismatched record creates no topic. A hint only: every trade
+   * written still makes sure of its own topic.
    */
   private topicsNamedByKeys(messages: KafkaMessage[], from: number): string[] {
     const { outputs } = this;
