@@ -40,6 +40,15 @@ export function kafkajsGrouping(): typeof groupMessagesPerPartition {
   return require(GROUPING_MODULE) as typeof groupMessagesPerPartition;
 }
 
+/** Whether kafkajs' producer groups with the linear function (installLinearGrouping ran first). */
+export function linearGroupingInUse(): boolean {
+  try {
+    return require.cache[require.resolve(GROUPING_MODULE)]?.exports === groupMessagesPerPartition;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Puts the linear grouping in kafkajs' place if kafkajs' producer has not been loaded yet;
  * returns whether it is in use.

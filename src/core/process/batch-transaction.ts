@@ -249,21 +249,45 @@ export class BatchTransaction {
   }
 
   private async commit(task: PartitionTask, out: OutputBuffer, newNext: bigint): Promise<void> {
+    const { logger } = this.options;
+    const started = performance.now();
+    const requests = out.batches();
     const txn = await task.producer.transaction();
+    let sent = started;
+    let offsetsSent = started;
     try {
-      for (const topicMessages of out.batches()) await txn.sendBatch({ topicMessages, acks: -1 });
+      for (const topicMessages of requests) await txn.sendBatch({ topicMessages, acks: -1 });
+      sent = performance.now();
       // Not in parallel with the sends: the coordinator refuses AddOffsetsToTxn while it is
       // still adding the partitions (CONCURRENT_TRANSACTIONS), and kafkajs does not retry it.
       await txn.sendOffsets({
         consumerGroupId: this.options.groupId,
         topics: [{ topic: this.rawTopic, partitions: [{ partition: task.partition, offset: newNext.toString() }] }],
       });
+      offsetsSent = performance.now();
       await txn.commit();
     } catch (error) {
       if (txn.isActive()) await txn.abort().catch(() => {});
       throw error;
     }
     task.nextOffset = newNext;
+    // Where a transaction's time goes (FINPIPE_LOG_LEVEL=debug): the records' sends (with
+    // AddPartitionsToTxn for partitions new to it), the offsets (AddOffsetsToTxn and
+    // TxnOffsetCommit) and EndTxn; these round trips bound process's latency.
+    if (logger.isLevelEnabled('debug')) {
+      const ms = (from: number, to: number) => Math.round((to - from) * 100) / 100;
+      const end = performance.now();
+      logger.debug(
+        {
+          partition: task.partition,
+          produceRequests: requests.length,
+          sendMs: ms(started, sent),
+          offsetsMs: ms(sent, offsetsSent),
+          commitMs: ms(offsetsSent, end),
+        },
+        'transaction committed',
+      );
+    }
   }
 
   private count(counts: BatchCounts, partition: number, lag: bigint): void {

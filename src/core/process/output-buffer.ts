@@ -1,10 +1,21 @@
 import type { Message, TopicMessages } from 'kafkajs';
+import { linearGroupingInUse } from '../kafka/linear-grouping';
 
-/** Stay well under the broker's 1 MB message.max.bytes for one produce request's batch. */
-const MAX_CHUNK_BYTES = 512 * 1024;
-/** kafkajs groups a request's records per partition by copying the array for every record
- * (quadratic), so one request carries at most this many records per topic. */
-const MAX_CHUNK_RECORDS_PER_TOPIC = 500;
+/**
+ * How a transaction's records are cut into produce requests. Each request is one round trip,
+ * and a transaction sends its requests one after another (a partition's records must stay in
+ * order), so fewer and larger requests mean a shorter transaction; the limits:
+ *   - per topic: at most 512 kB, well under the broker's 1 MB message.max.bytes for one
+ *     partition's record batch;
+ *   - per request: at most 4 MB in all, which bounds the memory of one encoded request;
+ *   - per topic, at most this many records: kafkajs' own grouping of a request's records per
+ *     partition copies the partition's array for every record (quadratic), so without
+ *     finpipe's linear grouping (bin/finpipe installs it; a library caller may not) requests
+ *     stay at 500 records per topic.
+ */
+const MAX_TOPIC_BYTES = 512 * 1024;
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+const MAX_RECORDS_PER_TOPIC = { linear: 20_000, quadratic: 500 };
 
 function messageBytes(m: Message): number {
   let n = 64;
@@ -13,25 +24,34 @@ function messageBytes(m: Message): number {
   return n;
 }
 
+interface Chunk {
+  topics: Map<string, { messages: Message[]; bytes: number }>;
+  bytes: number;
+}
+
 /** Output of one transaction, in the order it must be written, cut into produce requests. */
 export class OutputBuffer {
-  private chunks: Map<string, Message[]>[] = [new Map<string, Message[]>()];
-  private bytes = 0;
+  private readonly chunks: Chunk[] = [{ topics: new Map(), bytes: 0 }];
+  private readonly maxRecordsPerTopic = linearGroupingInUse() ? MAX_RECORDS_PER_TOPIC.linear : MAX_RECORDS_PER_TOPIC.quadratic;
 
   push(topic: string, message: Message): void {
     const size = messageBytes(message);
     let chunk = this.chunks[this.chunks.length - 1];
-    if (this.bytes > 0 && (this.bytes + size > MAX_CHUNK_BYTES || (chunk.get(topic)?.length ?? 0) >= MAX_CHUNK_RECORDS_PER_TOPIC)) {
-      this.chunks.push((chunk = new Map<string, Message[]>()));
-      this.bytes = 0;
+    let list = chunk.topics.get(topic);
+    const full =
+      chunk.bytes + size > MAX_REQUEST_BYTES ||
+      (list !== undefined && (list.bytes + size > MAX_TOPIC_BYTES || list.messages.length >= this.maxRecordsPerTopic));
+    if (full && chunk.bytes > 0) {
+      this.chunks.push((chunk = { topics: new Map(), bytes: 0 }));
+      list = undefined;
     }
-    this.bytes += size;
-    let list = chunk.get(topic);
-    if (!list) chunk.set(topic, (list = []));
-    list.push(message);
+    if (!list) chunk.topics.set(topic, (list = { messages: [], bytes: 0 }));
+    list.messages.push(message);
+    list.bytes += size;
+    chunk.bytes += size;
   }
 
   batches(): TopicMessages[][] {
-    return this.chunks.filter((c) => c.size > 0).map((c) => [...c].map(([topic, messages]) => ({ topic, messages })));
+    return this.chunks.filter((c) => c.topics.size > 0).map((c) => [...c.topics].map(([topic, { messages }]) => ({ topic, messages })));
   }
 }
