@@ -42,6 +42,18 @@ export function peakRssMiB(pid: number | undefined): number {
 }
 
 /** The local broker's pid (npm run services:up writes it), or undefined. */
+/** The pid of the running program named `name` (as in /proc/<pid>/comm), e.g. mariadbd. */
+export function pidOf(name: string): number | undefined {
+  for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === name) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
 export function brokerPid(): number | undefined {
   const dir = path.join(homedir(), '.cache', 'finpipe');
   try {

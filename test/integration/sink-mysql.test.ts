@@ -10,7 +10,7 @@ import { MysqlBatchWriter } from '../../src/core/stores/mysql/writer';
 import { WriteBatch } from '../../src/core/stores/mysql/batch';
 import { codecs } from '../../src/core/serde';
 import { createDatabase, MYSQL } from '../helpers/mysql';
-import { makeCandles, makeTrades, readCandles, readTrades } from './sink-fixtures';
+import { makeCandles, makeTrades, readCandles, readTrades, sortTrades } from './sink-fixtures';
 import type { MysqlConfig } from '../../src/core/config';
 
 const silent = pino({ level: 'silent' });
@@ -48,14 +48,15 @@ test('the database and tables are created when missing, with UTC DATETIME(3), DO
     applied: [
       { version: 1, name: 'create trades and candles' },
       { version: 2, name: 'index candles by (window_ms, window_start) for cross-symbol time ranges' },
+      { version: 3, name: 'cluster trades by (symbol, trade_timestamp, id)' },
     ],
   });
   const [[trades]] = await admin.query<mysql.RowDataPacket[]>(`SHOW CREATE TABLE \`${name}\`.trades`);
   const ddl = String(trades['Create Table']);
   assert.match(ddl, /`price` double NOT NULL/);
   assert.match(ddl, /`trade_timestamp` datetime\(3\) NOT NULL/);
-  assert.match(ddl, /PRIMARY KEY \(`id`\)/);
-  assert.match(ddl, /KEY `trades_symbol_time` \(`symbol`,`trade_timestamp`\)/);
+  assert.match(ddl, /PRIMARY KEY \(`symbol`,`trade_timestamp`,`id`\)/);
+  assert.doesNotMatch(ddl, /trades_symbol_time/, "the key's prefix serves (symbol, time) ranges");
   const [[candles]] = await admin.query<mysql.RowDataPacket[]>(`SHOW CREATE TABLE \`${name}\`.candles`);
   assert.match(String(candles['Create Table']), /PRIMARY KEY \(`symbol`,`window_ms`,`window_start`\)/);
   const [[tz]] = await s.run((conn) => conn.query<mysql.RowDataPacket[]>('SELECT @@session.time_zone AS tz'));
@@ -70,14 +71,26 @@ test('an older schema is upgraded in place, keeping its rows; a newer one is ref
   await s.run((conn) => migrate(conn, db.name, undefined, 1));
   const writer = new MysqlBatchWriter(s, silent);
   const [candle] = makeCandles('AAPL', 1, 1);
-  await writer.write(WriteBatch.of([{ row: { kind: 'candle', candle }, ref: 0 }]));
+  const trades = [...makeTrades('AAPL', 50), ...makeTrades('MSFT', 50)];
+  await writer.write(
+    WriteBatch.of([
+      { row: { kind: 'candle', candle }, ref: 0 },
+      ...trades.map((trade, i) => ({ row: { kind: 'trade' as const, trade }, ref: i + 1 })),
+    ]),
+  );
 
   const result = await s.run((conn) => migrate(conn, db.name));
   assert.deepEqual(
     result.applied.map((a) => a.version),
-    [2],
+    [2, 3],
   );
   assert.deepEqual(await readCandles(db.connection, db.name), [candle]);
+  assert.deepEqual(await readTrades(db.connection, db.name), sortTrades(trades), 'the trades table rebuilt with its rows');
+  const [[created]] = await db.connection.query<mysql.RowDataPacket[]>(`SHOW CREATE TABLE \`${db.name}\`.trades`);
+  assert.match(String(created['Create Table']), /PRIMARY KEY \(`symbol`,`trade_timestamp`,`id`\)/);
+  // Replays stay no-ops under the new key.
+  await writer.write(WriteBatch.of(trades.map((trade, i) => ({ row: { kind: 'trade' as const, trade }, ref: i }))));
+  assert.equal((await readTrades(db.connection, db.name)).length, trades.length);
   const [indexes] = await db.connection.query<mysql.RowDataPacket[]>(
     `SHOW INDEX FROM \`${db.name}\`.candles WHERE Key_name = 'candles_window_time'`,
   );

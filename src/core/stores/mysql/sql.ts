@@ -9,8 +9,8 @@ import { quoteIdentifier } from './identifiers';
  * (records.ts), a DATETIME literal built below, or a string escaped by mysql2.
  *
  * Both statements are idempotent, so replaying records after a crash changes nothing:
- * - trades: the primary key is the trade id (a deterministic UUID); a replayed trade hits
- *   ON DUPLICATE KEY UPDATE id = id, a no-op. (INSERT IGNORE would also turn data errors
+ * - trades: the primary key holds the trade id (a deterministic UUID; the symbol and time
+ *   before it come with the id); a replayed trade hits ON DUPLICATE KEY UPDATE id = id, a no-op. (INSERT IGNORE would also turn data errors
  *   such as out-of-range values into silent warnings, so it is not used.)
  * - candles: keyed by (symbol, window_ms, window_start); an incoming version overwrites the
  *   row only when it is >= the stored one, so replaying older versions never regresses a
@@ -44,7 +44,7 @@ const PAD2 = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'));
 const PAD3 = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
 // Date#toISOString costs most of the time of building a trade row; rows of a batch share
 // their day, so only the time of day is computed per row. (A per-second cache does not pay:
-// the INSERT path sorts a batch by trade id, which scatters its times.)
+// the INSERT path sorts a batch by symbol first, so times jump between symbols.)
 let dayCached = NaN;
 let dayText = '';
 let dayLiteral = '';

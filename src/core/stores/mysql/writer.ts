@@ -25,10 +25,11 @@ class LoadDataRefused extends Error {
   }
 }
 
-function compareTrades(a: { trade: Trade }, b: { trade: Trade }): number {
-  const x = a.trade.id;
-  const y = b.trade.id;
-  return x < y ? -1 : x > y ? 1 : 0;
+/** The trades table's key order: (symbol, trade_timestamp, id). */
+function compareTrades({ trade: a }: { trade: Trade }, { trade: b }: { trade: Trade }): number {
+  if (a.symbol !== b.symbol) return a.symbol < b.symbol ? -1 : 1;
+  if (a.trade_timestamp !== b.trade_timestamp) return a.trade_timestamp - b.trade_timestamp;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 function compareCandles(a: Candle, b: Candle): number {
@@ -128,10 +129,10 @@ export class MysqlBatchWriter {
       }
     }
     const { decoded, failed } = batch.trades();
-    // In primary-key order: InnoDB then fills B-tree pages in sequence instead of jumping
-    // around (the ids are random UUIDs), and concurrent sinks take row locks in one order.
-    // The sort is stable, so repeated ids end up adjacent in arrival order; only when there
-    // are any does uniqueTrades (a Map) run, keeping the first.
+    // In primary-key order: InnoDB then fills B-tree pages in sequence, and concurrent sinks
+    // take row locks in one order. A trade's symbol and time come with its id, so repeated
+    // ids end up adjacent (the sort is stable: in arrival order); only when there are any
+    // does uniqueTrades (a Map) run, keeping the first.
     let trades = decoded.sort(compareTrades);
     for (let i = 1; i < trades.length; i++) {
       if (trades[i].trade.id === trades[i - 1].trade.id) {
