@@ -74,6 +74,7 @@ export function startFinpipe(args: string[], env: Record<string, string>): Child
     // The spawn time first, so the log shows how long the command took to get going.
     appendFileSync(log, JSON.stringify({ time: new Date().toISOString(), msg: `bench: started finpipe ${args.join(' ')}` }) + '\n');
     proc.stderr.on('data', (d: Buffer) => appendFileSync(log, d));
+    proc.stdout.on('data', (d: Buffer) => appendFileSync(log, d)); // node's own traces (--trace-gc) go there
   }
   const exited = new Promise<number | null>((resolve) => proc.on('close', (code) => resolve(code)));
   return {

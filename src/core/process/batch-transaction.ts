@@ -175,9 +175,19 @@ export class BatchTransaction {
     const { outputs } = this;
     const { writer } = this.options.values;
     const topics = [topic, ...hinted];
+    const started = performance.now();
     try {
       await outputs.ensure(topics);
+      const created = performance.now();
       await Promise.all(topics.map((t) => writer.prepare(t, SYMBOL_TOPIC_KINDS)));
+      const { logger } = this.options;
+      if (logger.isLevelEnabled('debug')) {
+        const ms = (from: number, to: number) => Math.round(to - from);
+        logger.debug(
+          { topics: topics.length, topicsMs: ms(started, created), schemasMs: ms(created, performance.now()) },
+          'symbol topics ready',
+        );
+      }
     } catch (error) {
       if (hinted.length === 0) throw error;
       await outputs.ensure([topic]);
