@@ -17,10 +17,23 @@ const MAX_TOPIC_BYTES = 512 * 1024;
 const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 const MAX_RECORDS_PER_TOPIC = { linear: 20_000, quadratic: 500 };
 
+const byteLength = (v: Buffer | string): number => (typeof v === 'string' ? Buffer.byteLength(v) : v.length);
+
+/**
+ * An upper bound of a record's size in a record batch: key, value and headers (a late copy's
+ * or a dead letter's headers can outweigh its value), plus 64 bytes for the record's own
+ * fields and each header's 8.
+ */
 function messageBytes(m: Message): number {
   let n = 64;
-  if (m.value) n += typeof m.value === 'string' ? Buffer.byteLength(m.value) : m.value.length;
-  if (m.key) n += typeof m.key === 'string' ? Buffer.byteLength(m.key) : m.key.length;
+  if (m.value) n += byteLength(m.value);
+  if (m.key) n += byteLength(m.key);
+  if (m.headers) {
+    for (const [name, value] of Object.entries(m.headers)) {
+      n += 8 + Buffer.byteLength(name);
+      for (const v of Array.isArray(value) ? value : [value]) if (v !== undefined) n += byteLength(v);
+    }
+  }
   return n;
 }
 

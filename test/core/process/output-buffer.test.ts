@@ -68,3 +68,16 @@ test("without the linear grouping (a library caller), at most 500 records per to
     [500, 500, 200],
   );
 });
+
+test("headers count toward a request's size: late copies and dead letters carry more in headers than in their value", () => {
+  const out = new OutputBuffer();
+  const reason = 'x'.repeat(1_000);
+  for (let i = 0; i < 3_000; i++)
+    out.push('late', { key: 'k', value: Buffer.alloc(10), headers: { 'finpipe.late.reason': reason, other: Buffer.alloc(100) } });
+  const requests = out.batches();
+  for (const request of requests) {
+    const bytes = request[0].messages.reduce((n, m) => n + (m.value as Buffer).length + reason.length + 100, 0);
+    assert.ok(bytes <= 512 * 1024, `${bytes} bytes of values and headers in one request`);
+  }
+  assert.ok(requests.length >= 6, `3.3 MB of headers need several requests (got ${requests.length})`);
+});
