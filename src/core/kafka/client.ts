@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { Kafka, type ConsumerConfig, type Consumer, type KafkaConfig as KafkaJsConfig, type SASLOptions } from 'kafkajs';
+import net from 'node:net';
+import tls from 'node:tls';
+import { Kafka, type ISocketFactory, type ConsumerConfig, type Consumer, type KafkaConfig as KafkaJsConfig, type SASLOptions } from 'kafkajs';
 import type { KafkaConfig } from '../config';
 import { FinpipeError } from '../errors';
 import type { Logger } from '../log';
@@ -22,6 +24,20 @@ class ConfiguredKafka extends Kafka {
     return super.consumer(withConsumerSettings(config, this.settings));
   }
 }
+
+/**
+ * kafkajs' own sockets, with Nagle's algorithm off (TCP_NODELAY), as Kafka's Java client and
+ * broker set it. Node leaves Nagle on: a request written while an earlier segment on the
+ * connection is unacknowledged can wait for the peer's delayed ACK.
+ */
+const noDelaySockets: ISocketFactory = ({ host, port, ssl, onConnect }) => {
+  const socket = ssl
+    ? tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ...ssl }, onConnect)
+    : net.connect({ host, port }, onConnect);
+  socket.setKeepAlive(true, 60_000);
+  socket.setNoDelay(true);
+  return socket;
+};
 
 /**
  * One kafkajs client per stage, with finpipe's TLS/SASL settings and its logs bridged into
@@ -59,6 +75,7 @@ export function createKafka(config: KafkaConfig, logger: Logger, stage: string, 
       sasl,
       connectionTimeout: 5_000,
       requestTimeout: 30_000,
+      socketFactory: noDelaySockets,
       ...settings?.client,
       logLevel: kafkaLogLevel(logger.level),
       logCreator: kafkaLogCreator(logger),
