@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
-import { Kafka, type ISocketFactory, type ConsumerConfig, type Consumer, type KafkaConfig as KafkaJsConfig, type SASLOptions } from 'kafkajs';
+import {
+  Kafka,
+  type ISocketFactory,
+  type ConsumerConfig,
+  type Consumer,
+  type KafkaConfig as KafkaJsConfig,
+  type SASLOptions,
+} from 'kafkajs';
 import type { KafkaConfig } from '../config';
 import { FinpipeError } from '../errors';
 import type { Logger } from '../log';
