@@ -37,7 +37,7 @@ class ConfiguredKafka extends Kafka {
  * broker set it. Node leaves Nagle on: a request written while an earlier segment on the
  * connection is unacknowledged can wait for the peer's delayed ACK.
  */
-const noDelaySockets: ISocketFactory = ({ host, port, ssl, onConnect }) => {
+export const noDelaySockets: ISocketFactory = ({ host, port, ssl, onConnect }) => {
   const socket = ssl
     ? tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ...ssl }, onConnect)
     : net.connect({ host, port }, onConnect);
