@@ -7,17 +7,14 @@ test("kafkajs' sockets are opened with Nagle's algorithm off (TCP_NODELAY), as K
   const server = net.createServer((s) => s.end());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => server.close());
-  const calls: (boolean | undefined)[] = [];
-  const original = net.Socket.prototype.setNoDelay;
-  net.Socket.prototype.setNoDelay = function (this: net.Socket, noDelay?: boolean) {
-    calls.push(noDelay);
-    return original.call(this, noDelay);
-  };
-  t.after(() => (net.Socket.prototype.setNoDelay = original));
+  const setNoDelay = t.mock.method(net.Socket.prototype, 'setNoDelay'); // calls through, restored after the test
   const { port } = server.address() as net.AddressInfo;
   await new Promise<void>((resolve, reject) => {
     const socket = noDelaySockets({ host: '127.0.0.1', port, ssl: false, onConnect: () => (socket.destroy(), resolve()) } as never);
     socket.on('error', reject);
   });
-  assert.deepEqual(calls, [true]);
+  assert.deepEqual(
+    setNoDelay.mock.calls.map((c) => c.arguments[0]),
+    [true],
+  );
 });
