@@ -46,6 +46,11 @@ export interface LeaderWait {
 /** 30 looks, 10 ms apart at first, then up to 500 ms: about 12 s in all. */
 const LEADER_WAIT: LeaderWait = { attempts: 30, initialMs: 10, maxMs: 500 };
 
+/** Whether a metadata error means a topic just created has not reached the broker's metadata yet. */
+function stillCreating(error: unknown): boolean {
+  return [UNKNOWN_TOPIC, LEADER_NOT_AVAILABLE].includes((error as { type?: string }).type ?? '');
+}
+
 /**
  * Partition counts of topics just created, once every partition has a leader: right after
  * creation the broker may not know a topic (UNKNOWN_TOPIC_OR_PARTITION) or its leaders yet
@@ -61,12 +66,10 @@ async function partitionsOnceLed(admin: Admin, names: string[], wait: LeaderWait
       if (leaderless) throw Object.assign(new Error(`topic ${leaderless.name} has no leader yet`), { type: LEADER_NOT_AVAILABLE });
       return new Map(topics.map((t) => [t.name, t.partitions.length]));
     },
-    {
-      retriable: (e) => [UNKNOWN_TOPIC, LEADER_NOT_AVAILABLE].includes((e as { type?: string }).type ?? ''),
-      ...wait,
-    },
+    { retriable: stillCreating, ...wait },
   );
   return led.catch((error: unknown) => {
+    if (!stillCreating(error)) throw error; // anything else (a refused describe, a lost broker) as it is
     throw new FinpipeError(
       'KAFKA_ERROR',
       `topics ${names.join(', ')} are not ready after creating them (${wait.attempts} looks for their leaders): ${(error as Error).message}`,

@@ -30,6 +30,8 @@ function fakeAdmin(initial: Record<string, number | FakeTopic> = {}) {
   let createError: Error | undefined;
   /** Metadata looks left before a new topic shows a leader (a broker that has not caught up yet). */
   let leaderlessLooks = 0;
+  /** Thrown by every metadata request after a creation (e.g. a describe the ACLs refuse). */
+  let metadataError: Error | undefined;
   const admin = {
     async listTopics() {
       calls.listTopics++;
@@ -37,6 +39,7 @@ function fakeAdmin(initial: Record<string, number | FakeTopic> = {}) {
     },
     async fetchTopicMetadata({ topics: names }: { topics: string[] }) {
       calls.fetchTopicMetadata.push(names);
+      if (metadataError && calls.createTopics.length > 0) throw metadataError;
       const answer = {
         topics: names.map((name) => {
           const t = topics.get(name);
@@ -129,6 +132,9 @@ function fakeAdmin(initial: Record<string, number | FakeTopic> = {}) {
     leaderAfterLooks(looks: number) {
       leaderlessLooks = looks;
     },
+    failMetadata(error: Error) {
+      metadataError = error;
+    },
   };
 }
 
@@ -183,6 +189,17 @@ describe('createTopics', () => {
       createTopics(f.admin, [{ name: 'trades', partitions: 6, replicationFactor: 1 }], { leaderWait: FAST_WAIT }),
       isCode('KAFKA_ERROR', (e) => /topics trades are not ready after creating them \(3 looks/.test(e.message) && e.retriable && !!e.hint),
     );
+  });
+
+  test('any other metadata error after creating is thrown as it is, at once, not retried as a missing leader', async () => {
+    const f = fakeAdmin();
+    const refused = Object.assign(new Error('Not authorized to access topics'), { type: 'TOPIC_AUTHORIZATION_FAILED' });
+    f.failMetadata(refused);
+    await assert.rejects(
+      createTopics(f.admin, [{ name: 'trades', partitions: 6, replicationFactor: 1 }], { leaderWait: FAST_WAIT }),
+      (e: unknown) => e === refused,
+    );
+    assert.equal(f.calls.fetchTopicMetadata.length, 1);
   });
 
   test('an existing topic with the requested partition count is reported as "exists" and not created again', async () => {
