@@ -182,7 +182,6 @@ export class BatchTransaction {
       await Promise.all(topics.map((t) => writer.prepare(t, SYMBOL_TOPIC_KINDS)));
       const { logger } = this.options;
       if (logger.isLevelEnabled('debug')) {
-        const ms = (from: number, to: number) => Math.round(to - from);
         logger.debug(
           { topics: topics.length, topicsMs: ms(started, created), schemasMs: ms(created, performance.now()) },
           'symbol topics ready',
@@ -285,7 +284,6 @@ export class BatchTransaction {
     // AddPartitionsToTxn for partitions new to it), the offsets (AddOffsetsToTxn and
     // TxnOffsetCommit) and EndTxn; these round trips bound process's latency.
     if (logger.isLevelEnabled('debug')) {
-      const ms = (from: number, to: number) => Math.round((to - from) * 100) / 100;
       const end = performance.now();
       logger.debug(
         {
@@ -310,6 +308,11 @@ export class BatchTransaction {
     stats.transactions++;
     stats.lag.set(partition, Math.max(0, Number(lag)));
   }
+}
+
+/** Milliseconds between two performance.now() readings, to 0.01 ms (for the debug logs). */
+function ms(from: number, to: number): number {
+  return Math.round((to - from) * 100) / 100;
 }
 
 function lateHeaders(trade: Trade, watermark: number, missed: number[], source: string): IHeaders {

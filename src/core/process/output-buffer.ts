@@ -37,6 +37,13 @@ function messageBytes(m: Message): number {
   return n;
 }
 
+let recordsPerTopic: number | undefined;
+/** Looked up once (kafkajs is loaded by the time a transaction is built, so it cannot change), not per transaction. */
+function maxRecordsPerTopic(): number {
+  recordsPerTopic ??= linearGroupingInUse() ? MAX_RECORDS_PER_TOPIC.linear : MAX_RECORDS_PER_TOPIC.quadratic;
+  return recordsPerTopic;
+}
+
 interface Chunk {
   topics: Map<string, { messages: Message[]; bytes: number }>;
   bytes: number;
@@ -45,7 +52,7 @@ interface Chunk {
 /** Output of one transaction, in the order it must be written, cut into produce requests. */
 export class OutputBuffer {
   private readonly chunks: Chunk[] = [{ topics: new Map(), bytes: 0 }];
-  private readonly maxRecordsPerTopic = linearGroupingInUse() ? MAX_RECORDS_PER_TOPIC.linear : MAX_RECORDS_PER_TOPIC.quadratic;
+  private readonly maxRecordsPerTopic = maxRecordsPerTopic();
 
   push(topic: string, message: Message): void {
     const size = messageBytes(message);

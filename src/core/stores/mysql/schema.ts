@@ -55,6 +55,15 @@ async function indexExists(conn: Connection, database: string, table: string, in
   return rows.length > 0;
 }
 
+/** The table's column names, lower case (empty when there is no such table). */
+async function tableColumns(conn: Connection, database: string, table: string): Promise<Set<string>> {
+  const [rows] = await conn.query<RowDataPacket[]>(
+    'SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ? AND table_name = ?',
+    [database, table],
+  );
+  return new Set(rows.map((r) => String(r.c).toLowerCase()));
+}
+
 /** The columns of an index, in order ('PRIMARY' for the primary key); empty when there is no such index. */
 async function indexColumns(conn: Connection, database: string, table: string, index: string): Promise<string[]> {
   const [rows] = await conn.query<RowDataPacket[]>(
@@ -118,11 +127,7 @@ export const MIGRATIONS: Migration[] = [
     async up(conn, database) {
       const trades = quoteIdentifier(TABLES.trades);
       // A table of that name finpipe did not create is left alone: checkColumns reports it.
-      const [columns] = await conn.query<RowDataPacket[]>(
-        'SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ? AND table_name = ?',
-        [database, TABLES.trades],
-      );
-      const present = new Set(columns.map((r) => String(r.c).toLowerCase()));
+      const present = await tableColumns(conn, database, TABLES.trades);
       if (!TRADES_KEY.every((c) => present.has(c))) return;
       if ((await indexColumns(conn, database, TABLES.trades, 'PRIMARY')).join() !== TRADES_KEY.join()) {
         await conn.query(`ALTER TABLE ${trades} DROP PRIMARY KEY, ADD PRIMARY KEY (${TRADES_KEY.join(', ')})`);
@@ -210,11 +215,7 @@ async function checkColumns(conn: Connection, database: string): Promise<void> {
         hint: `someone dropped it; delete the rows of ${TABLES.migrations} to recreate the tables (data in them is gone anyway)`,
       });
     }
-    const [rows] = await conn.query<RowDataPacket[]>(
-      'SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ? AND table_name = ?',
-      [database, table],
-    );
-    const present = new Set(rows.map((r) => String(r.c).toLowerCase()));
+    const present = await tableColumns(conn, database, table);
     const missing = required.filter((c) => !present.has(c));
     if (missing.length > 0) {
       throw new FinpipeError(
