@@ -55,9 +55,16 @@ export interface Child {
  */
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
-/** Starts `finpipe ...args` with JSON logs; its output is kept for error reports. */
-export function startFinpipe(args: string[], env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, [...NODE_ARGS, FINPIPE_BIN, ...args], {
+/**
+ * Starts `finpipe ...args` with JSON logs; its output is kept for error reports. `cpus`
+ * ("0", "0,1"; BENCH_CPUS overrides it): the command runs on those CPUs only (taskset -c,
+ * which executes node under the same pid).
+ */
+export function startFinpipe(args: string[], env: Record<string, string>, cpus?: string): Child {
+  const command = [process.execPath, ...NODE_ARGS, FINPIPE_BIN, ...args];
+  const pinned = process.env.BENCH_CPUS ?? cpus;
+  if (pinned) command.unshift('taskset', '-c', pinned);
+  const proc = spawn(command[0], command.slice(1), {
     env: { ...process.env, FINPIPE_LOG_FORMAT: 'json', FINPIPE_ENV_FILE: '/dev/null', CI: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,7 +1,7 @@
 import type { Admin, Producer } from 'kafkajs';
 import { deleteTopicsQuietly, testKafka, uniqueName } from '../helpers/kafka';
 import { codecs, RECORD_TYPE_HEADER, type RawMessage, type RawTrade } from '../../src/core/serde';
-import { valueCodecs, type ValueWriter } from '../../src/core/serde/registry';
+import { valueCodecs } from '../../src/core/serde/registry';
 import { symbolToTopic } from '../../src/core/symbols';
 import { retry } from '../../src/core/retry';
 import { emitResult, fmt, maximum, median, percentile, startFinpipe, type Child } from './lib';
@@ -28,18 +28,23 @@ import { brokerPid, checkOutputs, cpuSeconds, peakRssMiB, type OutputCheck } fro
  *     sent after the warm-up is a sample: one whose candle never arrives fails the
  *     benchmark. BENCH_LATENCY_RUNS runs per rate (default 3); medians of p50/p99/max.
  *
- *  3. Schema Registry framing off and on in the same run (issue 14's goal: framing costs
- *     <= 5 %): every throughput run above (framing off) is paired with the same workload
- *     framed (framed second in odd pairs, first in even ones: ABBA, as the first run also
- *     warms up the broker) — the backlog written through the registry writer (framed raw values), process
- *     started with --schema-registry (it reads framed raw values and writes framed trades and
- *     candles), and the check decoding framed values through the registry reader (a plain
- *     value on a symbol topic counts as wrong). Off and on alternate, so other work on the
- *     machine affects both alike; each run is printed, then the medians and the on/off ratios
- *     of steady trades/s and of process's CPU per 100,000 trades. The registry is
- *     FINPIPE_TEST_SCHEMA_REGISTRY_URL or the local one (npm run services:up registry).
- *     BENCH_FRAMING: "both" (default), "off" (no framed runs, no registry needed), "only"
- *     (the framing comparison alone, no latency runs: the quick way to measure its cost).
+ *  3. Schema Registry framing off and on, side by side (issue 14's goal: framing costs
+ *     <= 5 %): BENCH_RUNS pairs, each two identical backlogs, one plain and one framed
+ *     (written through the registry writer, as `produce --schema-registry` writes them),
+ *     drained by two process commands started at the same moment, the framed one with
+ *     --schema-registry (it reads framed raw values and writes framed trades and candles).
+ *     Each side's trades/s and CPU per 100,000 trades are taken over the window in which both
+ *     were steady, and each pair gives on/off ratios; their medians are the figures. Both
+ *     sides see the same machine at the same moment: run one after the other, single runs
+ *     differed by up to 25 % and the medians of four alternating pairs moved from 0.92 to
+ *     1.13 between two mornings with the same code. Which side is framed (and starts first)
+ *     alternates. Both backlogs are checked like the throughput runs' (framed ones decoded
+ *     through the registry reader; a plain value on a framed symbol topic counts as wrong).
+ *     The registry is FINPIPE_TEST_SCHEMA_REGISTRY_URL or the local one (npm run
+ *     services:up registry).
+ *     BENCH_FRAMING: "both" (default: 1, 2 and 3), "off" (1 and 2, no registry needed),
+ *     "only" (3 alone: the quick way to measure framing's cost), "same" (3 with both sides
+ *     plain: the method's own spread, what it shows when there is no difference).
  *
  * The machine is shared and has 2 cores: compare CPU per trade first, wall figures second.
  * BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the finpipe commands.
@@ -54,7 +59,15 @@ const PARTITIONS = 6;
 /** More `finpipe process` arguments for experiments, e.g. BENCH_PROCESS_ARGS="-X max.partition.fetch.bytes=2097152". */
 const EXTRA_ARGS = (process.env.BENCH_PROCESS_ARGS ?? '').split(' ').filter(Boolean);
 const FRAMING = process.env.BENCH_FRAMING ?? 'both';
-if (!['both', 'off', 'only'].includes(FRAMING)) throw new Error(`BENCH_FRAMING must be both, off or only (got ${FRAMING})`);
+if (!['both', 'off', 'only', 'same'].includes(FRAMING)) throw new Error(`BENCH_FRAMING must be both, off, only or same (got ${FRAMING})`);
+/**
+ * The CPU both commands of a side-by-side pair share. Unpinned, the kernel kept each on its
+ * own core and two identical plain commands differed by up to 22 % in CPU per trade (3
+ * pairs: 0.78-1.04); sharing one core, by up to 8 % (4 pairs: 0.92-1.07).
+ */
+const SIDE_BY_SIDE_CPU = '0';
+/** The throughput runs of process alone, and the latency runs (skipped when only the side-by-side pairs are wanted). */
+const SOLO_RUNS = FRAMING === 'both' || FRAMING === 'off';
 const REGISTRY_URL = process.env.FINPIPE_TEST_SCHEMA_REGISTRY_URL ?? 'http://127.0.0.1:8081/apis/ccompat/v7';
 
 interface Run {
@@ -76,8 +89,11 @@ function newRun(symbolCount: number): Run {
   };
 }
 
-/** `finpipe process` for the run; with `framed`, with --schema-registry (framed input and output). */
-function startProcess(run: Run, framed = false): Child {
+/**
+ * `finpipe process` for the run; with `framed`, with --schema-registry (framed input and
+ * output); with `cpus`, pinned to those CPUs.
+ */
+function startProcess(run: Run, framed = false, cpus?: string): Child {
   return startFinpipe(
     [
       'process',
@@ -95,6 +111,7 @@ function startProcess(run: Run, framed = false): Child {
       ...(framed ? ['--schema-registry', REGISTRY_URL] : []),
     ],
     {},
+    cpus,
   );
 }
 
@@ -139,7 +156,6 @@ function frame(
 }
 
 interface ThroughputResult {
-  framed: boolean;
   steady: number;
   overall: number;
   /** Seconds from the start of `finpipe process` until every partition had committed once. */
@@ -150,6 +166,7 @@ interface ThroughputResult {
   check: OutputCheck;
 }
 
+/** Where a drain stood at one moment: raw records committed, process's and the broker's CPU seconds. */
 interface Sample {
   at: number;
   records: number;
@@ -157,15 +174,36 @@ interface Sample {
   brokerCpu: number;
 }
 
-/** Writes the backlog; with a framing `writer`, every value framed with the raw subject's id (as `produce --schema-registry` does). */
-async function fillBacklog(
-  admin: Admin,
-  producer: Producer,
-  run: Run,
-  frames: number,
-  perFrame: number,
-  writer?: ValueWriter,
-): Promise<void> {
+/** A raw topic filled with the backlog, ready for process to drain. */
+interface Backlog {
+  run: Run;
+  framed: boolean;
+  /** The registry writer and reader of a framed backlog (its check decodes through the reader). */
+  registry: ReturnType<typeof valueCodecs> | null;
+  frames: number;
+  perFrame: number;
+  /** Partitions that got records: with 20 symbols hashed over 6 partitions one may get none. */
+  filled: number;
+}
+
+/** How one process command drained its backlog: a sample every 20 ms, from its start to its last commit. */
+interface Drain {
+  started: number;
+  samples: Sample[];
+  /** The first sample at which every partition had committed once: the steady part starts there. */
+  steady: Sample;
+  /** The first sample with the whole backlog committed. */
+  done: Sample;
+  peakRssMiB: number;
+}
+
+/** Writes a backlog; framed: every value framed with the raw subject's id (as `produce --schema-registry` does). */
+async function writeBacklog(admin: Admin, producer: Producer, framed: boolean): Promise<Backlog> {
+  const run = newRun(20);
+  const perFrame = 10;
+  const frames = Math.ceil(THROUGHPUT_TRADES / perFrame);
+  const registry = framed ? valueCodecs({ url: REGISTRY_URL }) : null;
+  const writer = registry?.writer;
   await admin.createTopics({ topics: [{ topic: run.raw, numPartitions: PARTITIONS }], waitForLeaders: true });
   await writer?.prepare(run.raw, ['raw']);
   const encode = writer ? (v: RawMessage) => writer.encode(run.raw, 'raw', v) : undefined;
@@ -178,63 +216,127 @@ async function fillBacklog(
     }
     await producer.send({ topic: run.raw, messages });
   }
+  const filled = (await admin.fetchTopicOffsets(run.raw)).filter((o) => Number(o.high) > 0).length;
+  return { run, framed, registry, frames, perFrame, filled };
 }
 
-/** One backlog drained by process; `framed`: Schema Registry framing on (see the module comment). */
-async function throughputRun(admin: Admin, producer: Producer, framed: boolean): Promise<ThroughputResult> {
-  const run = newRun(20);
-  const perFrame = 10;
-  const frames = Math.ceil(THROUGHPUT_TRADES / perFrame);
+/**
+ * Starts one `finpipe process` per backlog, all at once, and samples their progress every
+ * 20 ms until each has committed its whole backlog (a finished one is stopped at once).
+ * Several run on one CPU (SIDE_BY_SIDE_CPU), so the kernel interleaves them on the same core
+ * and whatever slows that core slows each alike; a single one runs unpinned.
+ */
+async function drain(admin: Admin, backlogs: Backlog[]): Promise<Drain[]> {
   const broker = brokerPid();
-  const registry = framed ? valueCodecs({ url: REGISTRY_URL }) : null;
+  const cpus = backlogs.length > 1 ? SIDE_BY_SIDE_CPU : undefined;
+  const children = backlogs.map((b) => ({ child: startProcess(b.run, b.framed, cpus), started: Date.now() }));
+  const drains: Partial<Drain>[] = children.map(({ started }) => ({ started, samples: [] }));
+  const stopping: Promise<unknown>[] = [];
   try {
-    await fillBacklog(admin, producer, run, frames, perFrame, registry?.writer);
-    // Partitions that got records: with 20 symbols hashed over 6 partitions one may get none.
-    const filled = (await admin.fetchTopicOffsets(run.raw)).filter((o) => Number(o.high) > 0).length;
-    const started = Date.now();
-    const child = startProcess(run, framed);
-    const sample = (records: number): Sample => ({
-      at: Date.now(),
-      records,
-      nodeCpu: cpuSeconds(child.proc.pid),
-      brokerCpu: cpuSeconds(broker),
-    });
-    let first: Sample | null = null;
-    let last: Sample = sample(0);
-    let peakRss = NaN;
-    try {
-      const deadline = Date.now() + 300_000;
-      for (;;) {
-        const { records, partitions } = await committed(admin, run);
-        // The steady part starts once every partition has committed its first transaction:
-        // before that, some partitions are still starting (producer fencing, state restore
-        // and, with a registry, the symbol topics' subjects being registered).
-        if (partitions >= filled && !first) first = sample(records);
-        if (records > last.records) last = sample(records);
-        if (records >= frames) break;
-        if (Date.now() > deadline || child.proc.exitCode !== null)
-          throw new Error(`process did not finish (committed ${records}/${frames}):\n${child.output().slice(-3000)}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      peakRss = peakRssMiB(child.proc.pid);
-    } finally {
-      await child.stop('SIGTERM');
+    const deadline = Date.now() + 300_000;
+    while (drains.some((d) => !d.done)) {
+      const progress = await Promise.all(backlogs.map((b, i) => (drains[i].done ? Promise.resolve(null) : committed(admin, b.run))));
+      const at = Date.now();
+      const brokerCpu = cpuSeconds(broker);
+      progress.forEach((p, i) => {
+        if (!p) return;
+        const { child } = children[i];
+        const d = drains[i];
+        const sample = { at, records: p.records, nodeCpu: cpuSeconds(child.proc.pid), brokerCpu };
+        d.samples!.push(sample);
+        // Before every partition has committed once, some are still starting: producer
+        // fencing, state restore and, with a registry, the symbol topics' subjects.
+        if (!d.steady && p.partitions >= backlogs[i].filled) d.steady = sample;
+        if (p.records >= backlogs[i].frames) {
+          d.done = sample;
+          d.peakRssMiB = peakRssMiB(child.proc.pid);
+          stopping.push(child.stop('SIGTERM'));
+        } else if (Date.now() > deadline || child.proc.exitCode !== null) {
+          throw new Error(`process did not finish (committed ${p.records}/${backlogs[i].frames}):\n${child.output().slice(-3000)}`);
+        }
+      });
+      await new Promise((r) => setTimeout(r, 20));
     }
-    const trades = (last.records - first!.records) * perFrame;
-    const per100k = (cpu: number) => (cpu / trades) * 100_000;
-    const check = await checkOutputs(testKafka('bench-check'), run.raw, run.symbols.map(symbolToTopic), { reader: registry?.reader });
+  } finally {
+    await Promise.all([...stopping, ...children.map(({ child }) => child.stop('SIGTERM'))]);
+  }
+  return drains as Drain[];
+}
+
+/** Every trade of the backlog on its symbol topic, exactly once (framed ones read through the registry). */
+function checkBacklog(b: Backlog): Promise<OutputCheck> {
+  return checkOutputs(testKafka('bench-check'), b.run.raw, b.run.symbols.map(symbolToTopic), { reader: b.registry?.reader });
+}
+
+/** CPU seconds per 100,000 trades between two samples. */
+function cpuPer100k(from: Sample, to: Sample, trades: number, cpu: (s: Sample) => number): number {
+  return ((cpu(to) - cpu(from)) / trades) * 100_000;
+}
+
+/** One plain backlog drained by process alone: the throughput figures. */
+async function throughputRun(admin: Admin, producer: Producer): Promise<ThroughputResult> {
+  const backlog = await writeBacklog(admin, producer, false);
+  try {
+    const [d] = await drain(admin, [backlog]);
+    const trades = (d.done.records - d.steady.records) * backlog.perFrame;
     return {
-      framed,
-      steady: trades / ((last.at - first!.at) / 1000),
-      overall: (frames * perFrame) / ((last.at - started) / 1000),
-      startup: (first!.at - started) / 1000,
-      nodeCpuPer100k: per100k(last.nodeCpu - first!.nodeCpu),
-      brokerCpuPer100k: per100k(last.brokerCpu - first!.brokerCpu),
-      peakRssMiB: peakRss,
-      check,
+      steady: trades / ((d.done.at - d.steady.at) / 1000),
+      overall: (backlog.frames * backlog.perFrame) / ((d.done.at - d.started) / 1000),
+      startup: (d.steady.at - d.started) / 1000,
+      nodeCpuPer100k: cpuPer100k(d.steady, d.done, trades, (s) => s.nodeCpu),
+      brokerCpuPer100k: cpuPer100k(d.steady, d.done, trades, (s) => s.brokerCpu),
+      peakRssMiB: d.peakRssMiB,
+      check: await checkBacklog(backlog),
     };
   } finally {
-    await cleanup(run);
+    await cleanup(backlog.run);
+  }
+}
+
+/** One side of a side-by-side pair, over the window both sides were steady. */
+interface Side {
+  framed: boolean;
+  tradesPerSecond: number;
+  cpuPer100k: number;
+  startup: number;
+  check: OutputCheck;
+}
+
+/**
+ * A side-by-side pair (see the module comment): two identical backlogs, framed as
+ * `framedSides` says ([false, false] calibrates), drained by two process commands running at
+ * the same time. Each side's rate and CPU per trade are taken over the window in which both
+ * were steady: from the later side's first commit on every partition to the earlier side's
+ * last commit. The sides come back in `framedSides` order; NaN figures when the window is
+ * under a second.
+ */
+async function sideBySide(
+  admin: Admin,
+  producer: Producer,
+  framedSides: [boolean, boolean],
+): Promise<{ window: number; sides: [Side, Side] }> {
+  const backlogs: Backlog[] = [];
+  try {
+    for (const framed of framedSides) backlogs.push(await writeBacklog(admin, producer, framed));
+    const drains = await drain(admin, backlogs);
+    const from = Math.max(...drains.map((d) => d.steady.at));
+    const to = Math.min(...drains.map((d) => d.done.at));
+    const checks = await Promise.all(backlogs.map(checkBacklog));
+    const sides = drains.map((d, i): Side => {
+      const first = d.samples.find((s) => s.at >= from);
+      const last = d.samples.filter((s) => s.at <= to).at(-1);
+      const trades = first && last && to - from >= 1_000 ? (last.records - first.records) * backlogs[i].perFrame : NaN;
+      return {
+        framed: backlogs[i].framed,
+        tradesPerSecond: first && last ? trades / ((last.at - first.at) / 1000) : NaN,
+        cpuPer100k: first && last ? cpuPer100k(first, last, trades, (s) => s.nodeCpu) : NaN,
+        startup: (d.steady.at - d.started) / 1000,
+        check: checks[i],
+      };
+    });
+    return { window: (to - from) / 1000, sides: [sides[0], sides[1]] };
+  } finally {
+    for (const b of backlogs) await cleanup(b.run);
   }
 }
 
@@ -357,35 +459,28 @@ async function withClients<T>(fn: (admin: Admin, producer: Producer) => Promise<
 const medianOf = <T>(runs: T[], pick: (r: T) => number) => median(runs.map(pick));
 
 async function main(): Promise<void> {
-  /** Framing off (the figures below) and, alternating with them, framing on. */
   const runs: ThroughputResult[] = [];
-  const framedRuns: ThroughputResult[] = [];
   let failed = false;
-  if (FRAMING !== 'off') process.stdout.write(`framing off and on alternating, off first then on first (registry ${REGISTRY_URL})\n`);
-  for (let i = 0; i < RUNS; i++) {
-    // ABBA order: the first run of the benchmark also warms up the broker and the page cache,
-    // so which mode goes first alternates instead of always penalising framing off.
-    const modes = FRAMING === 'off' ? [false] : i % 2 === 0 ? [false, true] : [true, false];
-    for (const framed of modes) {
-      const r = await withClients((admin, producer) => throughputRun(admin, producer, framed));
-      (framed ? framedRuns : runs).push(r);
-      const { check } = r;
-      if (check.missing + check.duplicated + check.wrong > 0) failed = true;
-      const mode = FRAMING === 'off' ? '' : framed ? ', framing on ' : ', framing off';
-      process.stdout.write(
-        `throughput run ${i + 1}/${RUNS}${mode}: steady ${fmt(r.steady)} trades/s, overall ${fmt(r.overall)} trades/s ` +
-          `(every partition committed after ${fmt(r.startup, 2)} s); ` +
-          `CPU per 100k trades: process ${fmt(r.nodeCpuPer100k, 2)} s, broker ${fmt(r.brokerCpuPer100k, 2)} s; peak RSS ${fmt(r.peakRssMiB)} MiB; ` +
-          `${fmt(check.expected)} trades checked: ${check.missing} missing, ${check.duplicated} duplicated, ${check.wrong} wrong\n`,
-      );
-    }
+  const checked = (check: OutputCheck) => {
+    if (check.missing + check.duplicated + check.wrong > 0) failed = true;
+    return `${fmt(check.expected)} trades checked: ${check.missing} missing, ${check.duplicated} duplicated, ${check.wrong} wrong`;
+  };
+  for (let i = 0; i < (SOLO_RUNS ? RUNS : 0); i++) {
+    const r = await withClients(throughputRun);
+    runs.push(r);
+    process.stdout.write(
+      `throughput run ${i + 1}/${RUNS}: steady ${fmt(r.steady)} trades/s, overall ${fmt(r.overall)} trades/s ` +
+        `(every partition committed after ${fmt(r.startup, 2)} s); ` +
+        `CPU per 100k trades: process ${fmt(r.nodeCpuPer100k, 2)} s, broker ${fmt(r.brokerCpuPer100k, 2)} s; peak RSS ${fmt(r.peakRssMiB)} MiB; ` +
+        `${checked(r.check)}\n`,
+    );
   }
   const rates = [
     { label: '1,000', framesPerSecond: 200, perFrame: 5 },
     { label: '20,000', framesPerSecond: 2_000, perFrame: 10 },
   ];
   const latency: Record<string, LatencyResult> = {};
-  for (const rate of FRAMING === 'only' ? [] : rates) {
+  for (const rate of SOLO_RUNS ? rates : []) {
     const results: LatencyResult[] = [];
     for (let i = 0; i < LATENCY_RUNS; i++) results.push(await withClients((a, p) => latencyRun(a, p, rate.framesPerSecond, rate.perFrame)));
     const r = (latency[rate.label] = {
@@ -402,70 +497,102 @@ async function main(): Promise<void> {
         `p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms, max ${fmt(r.max)} ms (per run p99: ${results.map((x) => fmt(x.p99)).join(' / ')})\n`,
     );
   }
-  process.stdout.write(
-    `throughput medians of ${RUNS}: steady ${fmt(medianOf(runs, (r) => r.steady))} trades/s, overall ${fmt(medianOf(runs, (r) => r.overall))} trades/s; ` +
-      `CPU per 100k trades: process ${fmt(
-        medianOf(runs, (r) => r.nodeCpuPer100k),
-        2,
-      )} s, broker ${fmt(
-        medianOf(runs, (r) => r.brokerCpuPer100k),
-        2,
-      )} s; ` +
-      `peak RSS ${fmt(medianOf(runs, (r) => r.peakRssMiB))} MiB\n`,
-  );
-  let framing: Record<string, number> | undefined;
-  if (framedRuns.length > 0) {
-    const rate = { off: medianOf(runs, (r) => r.steady), on: medianOf(framedRuns, (r) => r.steady) };
-    const cpu = { off: medianOf(runs, (r) => r.nodeCpuPer100k), on: medianOf(framedRuns, (r) => r.nodeCpuPer100k) };
-    // Paired: each framed run against the plain run of its own pair (same minute of the
-    // machine's load), then the median of those ratios; steadier than a ratio of medians.
-    const pairs = framedRuns.map((on, i) => ({ rate: on.steady / runs[i].steady, cpu: on.nodeCpuPer100k / runs[i].nodeCpuPer100k }));
-    const paired = { rate: medianOf(pairs, (p) => p.rate), cpu: medianOf(pairs, (p) => p.cpu) };
-    const startup = { off: medianOf(runs, (r) => r.startup), on: medianOf(framedRuns, (r) => r.startup) };
-    framing = {
-      pairedThroughputRatio: paired.rate,
-      pairedCpuRatio: paired.cpu,
-      offStartupSeconds: startup.off,
-      onStartupSeconds: startup.on,
-      offTradesPerSec: Math.round(rate.off),
-      onTradesPerSec: Math.round(rate.on),
-      throughputRatio: rate.on / rate.off,
-      offCpuSecondsPer100k: cpu.off,
-      onCpuSecondsPer100k: cpu.on,
-      cpuRatio: cpu.on / cpu.off,
-      onBrokerCpuSecondsPer100k: medianOf(framedRuns, (r) => r.brokerCpuPer100k),
-      onPeakRssMiB: medianOf(framedRuns, (r) => r.peakRssMiB),
-    };
+  if (runs.length > 0)
     process.stdout.write(
-      `framing, medians of ${RUNS} alternating runs: off ${fmt(rate.off)} trades/s steady, process CPU ${fmt(cpu.off, 2)} s per 100k trades; ` +
-        `on ${fmt(rate.on)} trades/s steady, process CPU ${fmt(cpu.on, 2)} s per 100k trades; ` +
-        `on/off throughput ${fmt(rate.on / rate.off, 3)}, CPU ${fmt(cpu.on / cpu.off, 3)} ` +
-        `(goal: framing costs <= 5 %: ${rate.on / rate.off >= 0.95 ? 'met' : 'NOT met'} by throughput, ` +
-        `${cpu.on / cpu.off <= 1.05 ? 'met' : 'NOT met'} by CPU)\n` +
-        `framing, per pair on/off: throughput ${pairs.map((p) => fmt(p.rate, 2)).join(' / ')}, CPU ${pairs.map((p) => fmt(p.cpu, 2)).join(' / ')}; ` +
-        `medians of the pairs: throughput ${fmt(paired.rate, 3)}, CPU ${fmt(paired.cpu, 3)} ` +
-        `(goal: ${paired.rate >= 0.95 ? 'met' : 'NOT met'} by throughput, ${paired.cpu <= 1.05 ? 'met' : 'NOT met'} by CPU); ` +
-        `start until every partition committed: off ${fmt(startup.off, 2)} s, on ${fmt(startup.on, 2)} s (schema registrations of the new symbol topics)\n`,
+      `throughput medians of ${RUNS}: steady ${fmt(medianOf(runs, (r) => r.steady))} trades/s, overall ${fmt(medianOf(runs, (r) => r.overall))} trades/s; ` +
+        `CPU per 100k trades: process ${fmt(
+          medianOf(runs, (r) => r.nodeCpuPer100k),
+          2,
+        )} s, ` +
+        `broker ${fmt(
+          medianOf(runs, (r) => r.brokerCpuPer100k),
+          2,
+        )} s; peak RSS ${fmt(medianOf(runs, (r) => r.peakRssMiB))} MiB\n`,
+    );
+
+  // Side-by-side pairs: framing on against off (or, calibrating, plain against plain).
+  const calibrating = FRAMING === 'same';
+  const pairs: { on: Side; off: Side; rate: number; cpu: number }[] = [];
+  if (FRAMING !== 'off')
+    process.stdout.write(
+      calibrating
+        ? 'side by side, both plain (calibration: what the method shows when there is no difference)\n'
+        : `framing off and on side by side, two process commands at once (registry ${REGISTRY_URL})\n`,
+    );
+  for (let i = 0; i < (FRAMING === 'off' ? 0 : RUNS); i++) {
+    // Which side is framed, and so which process starts first, alternates from pair to pair.
+    const framedSides: [boolean, boolean] = calibrating ? [false, false] : i % 2 === 0 ? [false, true] : [true, false];
+    const { window, sides } = await withClients((admin, producer) => sideBySide(admin, producer, framedSides));
+    const [off, on] = sides[0].framed ? [sides[1], sides[0]] : sides;
+    const pair = { on, off, rate: on.tradesPerSecond / off.tradesPerSecond, cpu: on.cpuPer100k / off.cpuPer100k };
+    if (Number.isFinite(pair.rate)) pairs.push(pair);
+    const [offName, onName] = calibrating ? ['plain A', 'plain B'] : ['framing off', 'framing on'];
+    const side = (s: Side, name: string) =>
+      `${name} ${fmt(s.tradesPerSecond)} trades/s, CPU ${fmt(s.cpuPer100k, 2)} s per 100k (every partition committed after ${fmt(s.startup, 2)} s)`;
+    process.stdout.write(
+      `side-by-side pair ${i + 1}/${RUNS}: ${side(off, offName)}; ${side(on, onName)}; ` +
+        `${calibrating ? 'B/A' : 'on/off'} throughput ${fmt(pair.rate, 3)}, CPU ${fmt(pair.cpu, 3)} over ${fmt(window, 1)} s both steady` +
+        `${Number.isFinite(pair.rate) ? '' : ' (TOO SHORT to compare: use more BENCH_TRADES)'}; ` +
+        `${checked(off.check)} / ${checked(on.check)}\n`,
     );
   }
-  emitResult('process', {
-    tradesPerSecond: Math.round(medianOf(runs, (r) => r.steady)),
-    overallTradesPerSecond: Math.round(medianOf(runs, (r) => r.overall)),
-    throughputRuns: runs.map((r) => Math.round(r.steady)),
-    nodeCpuSecondsPer100k: medianOf(runs, (r) => r.nodeCpuPer100k),
-    brokerCpuSecondsPer100k: medianOf(runs, (r) => r.brokerCpuPer100k),
-    peakRssMiB: medianOf(runs, (r) => r.peakRssMiB),
-    latencyP50Ms: latency['1,000']?.p50,
-    latencyP99Ms: latency['1,000']?.p99,
-    latencyMaxMs: latency['1,000']?.max,
-    latencySamples: latency['1,000']?.samples,
-    latency20kP50Ms: latency['20,000']?.p50,
-    latency20kP99Ms: latency['20,000']?.p99,
-    latency20kMaxMs: latency['20,000']?.max,
-    outputChecks: runs.map((r) => r.check),
-    ...(framing
-      ? { framing, framedThroughputRuns: framedRuns.map((r) => Math.round(r.steady)), framedOutputChecks: framedRuns.map((r) => r.check) }
+  let framing: Record<string, unknown> | undefined;
+  if (pairs.length > 0) {
+    const paired = { rate: medianOf(pairs, (p) => p.rate), cpu: medianOf(pairs, (p) => p.cpu) };
+    const goal = (met: boolean) => (met ? 'met' : 'NOT met');
+    process.stdout.write(
+      `${calibrating ? 'calibration B/A' : 'framing on/off'}, median of ${pairs.length} side-by-side pairs: ` +
+        `throughput ${fmt(paired.rate, 3)}, CPU per trade ${fmt(paired.cpu, 3)}` +
+        (calibrating
+          ? ''
+          : ` (goal: framing costs <= 5 %: ${goal(paired.rate >= 0.95)} by throughput, ${goal(paired.cpu <= 1.05)} by CPU)`) +
+        `; per pair: throughput ${pairs.map((p) => fmt(p.rate, 2)).join(' / ')}, CPU ${pairs.map((p) => fmt(p.cpu, 2)).join(' / ')}; ` +
+        `start until every partition committed, medians: ${calibrating ? 'A' : 'off'} ${fmt(
+          medianOf(pairs, (p) => p.off.startup),
+          2,
+        )} s, ` +
+        `${calibrating ? 'B' : 'on'} ${fmt(
+          medianOf(pairs, (p) => p.on.startup),
+          2,
+        )} s` +
+        `${calibrating ? '' : ' (the new symbol topics’ subjects being registered)'}\n`,
+    );
+    framing = {
+      method: calibrating ? 'side-by-side, both plain (calibration)' : 'side-by-side',
+      pairedThroughputRatio: paired.rate,
+      pairedCpuRatio: paired.cpu,
+      pairs: pairs.map((p) => ({
+        throughputRatio: p.rate,
+        cpuRatio: p.cpu,
+        offTradesPerSec: Math.round(p.off.tradesPerSecond),
+        onTradesPerSec: Math.round(p.on.tradesPerSecond),
+        offCpuSecondsPer100k: p.off.cpuPer100k,
+        onCpuSecondsPer100k: p.on.cpuPer100k,
+      })),
+      offStartupSeconds: medianOf(pairs, (p) => p.off.startup),
+      onStartupSeconds: medianOf(pairs, (p) => p.on.startup),
+    };
+  }
+  emitResult(calibrating ? 'process-calibration' : 'process', {
+    ...(runs.length > 0
+      ? {
+          tradesPerSecond: Math.round(medianOf(runs, (r) => r.steady)),
+          overallTradesPerSecond: Math.round(medianOf(runs, (r) => r.overall)),
+          throughputRuns: runs.map((r) => Math.round(r.steady)),
+          nodeCpuSecondsPer100k: medianOf(runs, (r) => r.nodeCpuPer100k),
+          brokerCpuSecondsPer100k: medianOf(runs, (r) => r.brokerCpuPer100k),
+          peakRssMiB: medianOf(runs, (r) => r.peakRssMiB),
+          latencyP50Ms: latency['1,000']?.p50,
+          latencyP99Ms: latency['1,000']?.p99,
+          latencyMaxMs: latency['1,000']?.max,
+          latencySamples: latency['1,000']?.samples,
+          latency20kP50Ms: latency['20,000']?.p50,
+          latency20kP99Ms: latency['20,000']?.p99,
+          latency20kMaxMs: latency['20,000']?.max,
+          outputChecks: runs.map((r) => r.check),
+        }
       : {}),
+    ...(framing ? { framing } : {}),
   });
   if (failed) {
     process.stderr.write(
