@@ -278,12 +278,12 @@ test('topics create --schema-registry registers the raw and late subjects with t
     assert.match(created.stdout, new RegExp(`schema ${topic}-value \\(id ${String(latest.body.id)}\\)`));
     assert.equal((await get(`/config/${topic}-value`)).body.compatibilityLevel, 'BACKWARD');
   }
-  const subjects = (await (await fetch(`${REGISTRY_URL}/subjects`)).json()) as string[];
-  assert.deepEqual(
-    subjects.filter((s) => s.includes(id)).sort(),
-    [`${env.FINPIPE_RAW_TOPIC}-value`, `${env.FINPIPE_LATE_TOPIC}-value`].sort(),
-    'no subject for the dead-letter or any other topic',
-  );
+  // Asked subject by subject: Apicurio lists at most 1,000 subjects, and a registry that
+  // benchmarks have used holds more.
+  for (const topic of [env.FINPIPE_DLQ_TOPIC, other]) {
+    for (const subject of [`${topic}-value`, `${topic}-finpipe.Trade`, `${topic}-finpipe.Candle`])
+      assert.equal((await get(`/subjects/${subject}/versions`)).status, 404, `no subject ${subject}`);
+  }
   assert.match(created.stdout, /none registered \(dead letters keep/);
   assert.match(
     created.stdout,

@@ -67,8 +67,11 @@ export function readSchema(name: 'trades' | 'trade' | 'candle'): avro.Schema {
 export interface Codec<T> {
   type: avro.Type;
   encode(value: T): Buffer;
-  /** Throws FinpipeError DECODE_FAILED on bytes that are not a valid record. */
-  decode(buffer: Buffer): T;
+  /**
+   * The record in buffer[start..] (start: after a frame header, without slicing the buffer);
+   * throws FinpipeError DECODE_FAILED on bytes that are not a valid record.
+   */
+  decode(buffer: Buffer, start?: number): T;
 }
 
 function codec<T>(name: 'trades' | 'trade' | 'candle'): Codec<T> {
@@ -76,10 +79,10 @@ function codec<T>(name: 'trades' | 'trade' | 'candle'): Codec<T> {
   return {
     type,
     encode: (value) => type.toBuffer(value),
-    decode(buffer) {
+    decode(buffer, start = 0) {
       let result: { value: unknown; offset: number };
       try {
-        result = type.decode(buffer, 0);
+        result = type.decode(buffer, start);
       } catch (error) {
         throw new FinpipeError('DECODE_FAILED', `not a valid ${type.name} Avro record: ${(error as Error).message}`, { cause: error });
       }

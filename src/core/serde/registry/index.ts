@@ -32,9 +32,11 @@ export type ValueKind = 'raw' | 'trade' | 'candle';
 
 const SCHEMA_FILE = { raw: 'trades', trade: 'trade', candle: 'candle' } as const;
 
+const schemas: Partial<Record<ValueKind, avro.Schema>> = {};
+
 /** finpipe's own (reader and writer) schema of a kind. */
 export function schemaOf(kind: ValueKind): avro.Schema {
-  return readSchema(SCHEMA_FILE[kind]);
+  return (schemas[kind] ??= readSchema(SCHEMA_FILE[kind]));
 }
 
 function codecOf(kind: ValueKind): Codec<unknown> {
@@ -191,15 +193,15 @@ class FramedReader implements ValueReader {
     const codec = codecOf(kind);
     if (reading === null) return codec.decode(value) as T;
     if ('problem' in reading) throw reading.problem;
-    const body = frameBody(value);
-    if (reading.direct) return codec.decode(body) as T;
+    // The body is read in place, after the header: one Buffer less per value.
+    if (reading.direct) return codec.decode(value, FRAME_HEADER_LENGTH) as T;
     let result: { value: unknown; offset: number };
     try {
-      result = codec.type.decode(body, 0, reading.resolver);
+      result = codec.type.decode(value, FRAME_HEADER_LENGTH, reading.resolver);
     } catch (error) {
       throw new FinpipeError('DECODE_FAILED', `not a valid record of schema id ${frameId(value)}: ${(error as Error).message}`);
     }
-    if (result.offset !== body.length)
+    if (result.offset !== value.length)
       throw new FinpipeError(
         'DECODE_FAILED',
         `not a valid record of schema id ${frameId(value)}: ${result.offset < 0 ? 'truncated' : 'trailing bytes'}`,
