@@ -29,7 +29,8 @@ import { brokerPid, checkOutputs, cpuSeconds, peakRssMiB, type OutputCheck } fro
  *     benchmark. BENCH_LATENCY_RUNS runs per rate (default 3); medians of p50/p99/max.
  *
  *  3. Schema Registry framing off and on, side by side (issue 14's goal: framing costs
- *     <= 5 %): BENCH_RUNS pairs, each two identical backlogs, one plain and one framed
+ *     <= 5 %): BENCH_RUNS pairs, each two identical backlogs (1,000,000 trades unless
+ *     BENCH_TRADES says otherwise), one plain and one framed
  *     (written through the registry writer, as `produce --schema-registry` writes them),
  *     drained by two process commands started at the same moment on the same core, the
  *     framed one with --schema-registry (it reads framed raw values, registers the symbol
@@ -55,6 +56,8 @@ import { brokerPid, checkOutputs, cpuSeconds, peakRssMiB, type OutputCheck } fro
 const BROKERS = (process.env.FINPIPE_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const THROUGHPUT_TRADES = Number(process.env.BENCH_TRADES ?? 300_000);
+/** Each side of a side-by-side pair: more than alone, so start-up weighs less. */
+const SIDE_BY_SIDE_TRADES = Number(process.env.BENCH_TRADES ?? 1_000_000);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 20);
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 3);
 const PARTITIONS = 6;
@@ -63,8 +66,8 @@ const EXTRA_ARGS = (process.env.BENCH_PROCESS_ARGS ?? '').split(' ').filter(Bool
 const FRAMING = process.env.BENCH_FRAMING ?? 'both';
 if (!['both', 'off', 'only', 'same'].includes(FRAMING)) throw new Error(`BENCH_FRAMING must be both, off, only or same (got ${FRAMING})`);
 /**
- * The CPU both commands of a side-by-side pair share. Unpinned, the kernel kept each on its
- * own core and two identical plain commands differed by up to 22 % in CPU per trade (3
+ * The CPU both commands of a side-by-side pair share. Unpinned, two identical plain
+ * commands differed by up to 22 % in CPU per trade over a window both were steady in (3
  * pairs: 0.78-1.04); sharing one core, by up to 8 % (4 pairs: 0.92-1.07).
  */
 const SIDE_BY_SIDE_CPU = '0';
@@ -200,10 +203,10 @@ interface Drain {
 }
 
 /** Writes a backlog; framed: every value framed with the raw subject's id (as `produce --schema-registry` does). */
-async function writeBacklog(admin: Admin, producer: Producer, framed: boolean): Promise<Backlog> {
+async function writeBacklog(admin: Admin, producer: Producer, framed: boolean, trades: number): Promise<Backlog> {
   const run = newRun(20);
   const perFrame = 10;
-  const frames = Math.ceil(THROUGHPUT_TRADES / perFrame);
+  const frames = Math.ceil(trades / perFrame);
   const registry = framed ? valueCodecs({ url: REGISTRY_URL }) : null;
   const writer = registry?.writer;
   await admin.createTopics({ topics: [{ topic: run.raw, numPartitions: PARTITIONS }], waitForLeaders: true });
@@ -277,7 +280,7 @@ function cpuPer100k(from: Sample, to: Sample, trades: number, cpu: (s: Sample) =
 
 /** One plain backlog drained by process alone: the throughput figures. */
 async function throughputRun(admin: Admin, producer: Producer): Promise<ThroughputResult> {
-  const backlog = await writeBacklog(admin, producer, false);
+  const backlog = await writeBacklog(admin, producer, false, THROUGHPUT_TRADES);
   try {
     const [d] = await drain(admin, [backlog]);
     const trades = (d.done.records - d.steady.records) * backlog.perFrame;
@@ -302,6 +305,8 @@ interface Side {
   tradesPerSecond: number;
   /** Process's CPU (user + system) from its start to its last commit, per 100,000 trades. */
   cpuPer100k: number;
+  /** The same from its first commit on every partition on (start-up and first transactions left out). */
+  steadyCpuPer100k: number;
   /** Seconds until every partition had committed once. */
   startup: number;
   check: OutputCheck;
@@ -322,15 +327,17 @@ interface Side {
 async function sideBySide(admin: Admin, producer: Producer, framedSides: [boolean, boolean]): Promise<[Side, Side]> {
   const backlogs: Backlog[] = [];
   try {
-    for (const framed of framedSides) backlogs.push(await writeBacklog(admin, producer, framed));
+    for (const framed of framedSides) backlogs.push(await writeBacklog(admin, producer, framed, SIDE_BY_SIDE_TRADES));
     const drains = await drain(admin, backlogs);
     const checks = await Promise.all(backlogs.map(checkBacklog));
     const sides = drains.map((d, i): Side => {
-      const trades = backlogs[i].frames * backlogs[i].perFrame;
+      const { frames, perFrame } = backlogs[i];
+      const trades = frames * perFrame;
       return {
         framed: backlogs[i].framed,
         tradesPerSecond: trades / ((d.done.at - d.started) / 1000),
         cpuPer100k: (d.done.nodeCpu / trades) * 100_000,
+        steadyCpuPer100k: cpuPer100k(d.steady, d.done, (d.done.records - d.steady.records) * perFrame, (s) => s.nodeCpu),
         startup: (d.steady.at - d.started) / 1000,
         check: checks[i],
       };
@@ -513,7 +520,7 @@ async function main(): Promise<void> {
 
   // Side-by-side pairs: framing on against off (or, calibrating, plain against plain).
   const calibrating = FRAMING === 'same';
-  const pairs: { on: Side; off: Side; cpu: number }[] = [];
+  const pairs: { on: Side; off: Side; cpu: number; steadyCpu: number }[] = [];
   if (FRAMING !== 'off')
     process.stdout.write(
       calibrating
@@ -521,41 +528,54 @@ async function main(): Promise<void> {
         : `framing off and on side by side, two process commands at once on one core (registry ${REGISTRY_URL})\n`,
     );
   const [offName, onName] = calibrating ? ['plain A', 'plain B'] : ['framing off', 'framing on'];
+  const ratioName = calibrating ? 'B/A' : 'on/off';
   for (let i = 0; i < (FRAMING === 'off' ? 0 : RUNS); i++) {
     // Which side is framed, and so which process starts first, alternates from pair to pair.
     const framedSides: [boolean, boolean] = calibrating ? [false, false] : i % 2 === 0 ? [false, true] : [true, false];
     const sides = await withClients((admin, producer) => sideBySide(admin, producer, framedSides));
     const [off, on] = sides[0].framed ? [sides[1], sides[0]] : sides;
-    const pair = { on, off, cpu: on.cpuPer100k / off.cpuPer100k };
+    const pair = { on, off, cpu: on.cpuPer100k / off.cpuPer100k, steadyCpu: on.steadyCpuPer100k / off.steadyCpuPer100k };
     pairs.push(pair);
     const side = (s: Side, name: string) =>
-      `${name} ${fmt(s.tradesPerSecond)} trades/s, CPU ${fmt(s.cpuPer100k, 2)} s per 100k (every partition committed after ${fmt(s.startup, 2)} s)`;
+      `${name} ${fmt(s.tradesPerSecond)} trades/s, CPU ${fmt(s.cpuPer100k, 2)} s per 100k (steady part ${fmt(s.steadyCpuPer100k, 2)} s; ` +
+      `every partition committed after ${fmt(s.startup, 2)} s)`;
     process.stdout.write(
       `side-by-side pair ${i + 1}/${RUNS}: ${side(off, offName)}; ${side(on, onName)}; ` +
-        `${calibrating ? 'B/A' : 'on/off'} CPU per trade ${fmt(pair.cpu, 3)}; ${checked(off.check)} / ${checked(on.check)}\n`,
+        `${ratioName} CPU per trade ${fmt(pair.cpu, 3)} (steady part ${fmt(pair.steadyCpu, 3)}); ${checked(off.check)} / ${checked(on.check)}\n`,
     );
   }
   let framing: Record<string, unknown> | undefined;
   if (pairs.length > 0) {
     const cpu = medianOf(pairs, (p) => p.cpu);
+    const steadyCpu = medianOf(pairs, (p) => p.steadyCpu);
     const startup = { off: medianOf(pairs, (p) => p.off.startup), on: medianOf(pairs, (p) => p.on.startup) };
+    const goal = (ratio: number) =>
+      !Number.isFinite(ratio)
+        ? ' (no steady part: use more BENCH_TRADES)'
+        : calibrating
+          ? ''
+          : ` (goal: framing costs <= 5 %: ${ratio <= 1.05 ? 'met' : 'NOT met'})`;
     process.stdout.write(
-      `${calibrating ? 'calibration B/A' : 'framing on/off'}, median of ${pairs.length} side-by-side pairs: CPU per trade ${fmt(cpu, 3)}, ` +
-        `so ${fmt(1 / cpu, 3)} of the throughput on a core of its own` +
-        (calibrating ? '' : ` (goal: framing costs <= 5 %: ${cpu <= 1.05 ? 'met' : 'NOT met'})`) +
-        `; per pair ${pairs.map((p) => fmt(p.cpu, 3)).join(' / ')}; start until every partition committed, medians: ` +
-        `${offName} ${fmt(startup.off, 2)} s, ${onName} ${fmt(startup.on, 2)} s\n`,
+      `${calibrating ? 'calibration B/A' : 'framing on/off'}, medians of ${pairs.length} side-by-side pairs: ` +
+        `CPU per trade over the whole run ${fmt(cpu, 3)}${goal(cpu)}, per pair ${pairs.map((p) => fmt(p.cpu, 3)).join(' / ')}; ` +
+        `steady part ${fmt(steadyCpu, 3)}${goal(steadyCpu)}, per pair ${pairs.map((p) => fmt(p.steadyCpu, 3)).join(' / ')}; ` +
+        `on a core of its own, throughput scales as the inverse (${fmt(1 / cpu, 3)} / ${fmt(1 / steadyCpu, 3)}); ` +
+        `start until every partition committed, medians: ${offName} ${fmt(startup.off, 2)} s, ${onName} ${fmt(startup.on, 2)} s\n`,
     );
     framing = {
       method: calibrating ? 'side by side, both plain (calibration)' : 'side by side',
       pairedCpuRatio: cpu,
+      pairedSteadyCpuRatio: steadyCpu,
       throughputOnOwnCoreRatio: 1 / cpu,
       pairs: pairs.map((p) => ({
         cpuRatio: p.cpu,
+        steadyCpuRatio: p.steadyCpu,
         offTradesPerSec: Math.round(p.off.tradesPerSecond),
         onTradesPerSec: Math.round(p.on.tradesPerSecond),
         offCpuSecondsPer100k: p.off.cpuPer100k,
         onCpuSecondsPer100k: p.on.cpuPer100k,
+        offSteadyCpuSecondsPer100k: p.off.steadyCpuPer100k,
+        onSteadyCpuSecondsPer100k: p.on.steadyCpuPer100k,
       })),
       offStartupSeconds: startup.off,
       onStartupSeconds: startup.on,
