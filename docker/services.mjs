@@ -326,7 +326,7 @@ function mysqlTarget() {
 async function probeMysql(t, fn) {
   let conn;
   try {
-    conn = await mysql.createConnection({ host: t.host, port: t.port, user: t.user, password: t.password, connectTimeout: 2000 });
+    conn = await mysql.createConnection({ host: t.host, port: t.port, user: t.user, password: t.password, connectTimeout: 5000 });
     const [[row]] = await conn.query('SELECT VERSION() AS v');
     return { ok: true, version: row.v, ...(fn && (await fn(conn))) };
   } catch (err) {
@@ -357,16 +357,20 @@ async function startMariadb(t) {
   if (r.error || r.status !== 0) {
     throw new ServiceError(`could not start MariaDB (${r.error?.message || r.stderr.trim()}); try: ${cmd}`);
   }
-  if (/already running/.test(r.stdout)) {
-    // --oknodo: a mariadbd exists but not where FINPIPE_MYSQL_URL points; waiting will not help.
-    throw new ServiceError(`mariadbd is running but does not answer on ${t.host}:${t.port}; check the port in FINPIPE_MYSQL_URL`);
-  }
+  // --oknodo: a mariadbd was already running. It may still be starting, or too busy to
+  // answer in time (other services starting on the same cores), so it gets the same wait;
+  // if it never answers, it listens somewhere else than FINPIPE_MYSQL_URL says.
+  const wasRunning = /already running/.test(r.stdout);
   const started = Date.now();
   while (Date.now() - started < MYSQL_START_TIMEOUT_MS) {
     await sleep(500);
     const p = await probeMysql(t);
     if (p.ok || p.answered) return Date.now() - started;
   }
+  if (wasRunning)
+    throw new ServiceError(
+      `mariadbd is running but did not answer on ${t.host}:${t.port} within ${MYSQL_START_TIMEOUT_MS / 1000}s; check the port in FINPIPE_MYSQL_URL`,
+    );
   throw new ServiceError(
     `MariaDB did not answer on ${t.host}:${t.port} within ${MYSQL_START_TIMEOUT_MS / 1000}s; run ${MARIADBD} in a terminal to see why`,
   );
