@@ -191,10 +191,9 @@ interface Backlog {
   filled: number;
 }
 
-/** How one process command drained its backlog: a sample every 20 ms, from its start to its last commit. */
+/** How one process command drained its backlog: its start, and the samples that bound its steady part. */
 interface Drain {
   started: number;
-  samples: Sample[];
   /** The first sample at which every partition had committed once: the steady part starts there. */
   steady: Sample;
   /** The first sample with the whole backlog committed. */
@@ -235,7 +234,7 @@ async function drain(admin: Admin, backlogs: Backlog[]): Promise<Drain[]> {
   const broker = brokerPid();
   const cpus = backlogs.length > 1 ? SIDE_BY_SIDE_CPU : undefined;
   const children = backlogs.map((b) => ({ child: startProcess(b.run, b.framed, cpus), started: Date.now() }));
-  const drains: Partial<Drain>[] = children.map(({ started }) => ({ started, samples: [] }));
+  const drains: Partial<Drain>[] = children.map(({ started }) => ({ started }));
   const stopping: Promise<unknown>[] = [];
   try {
     const deadline = Date.now() + 300_000;
@@ -248,7 +247,6 @@ async function drain(admin: Admin, backlogs: Backlog[]): Promise<Drain[]> {
         const { child } = children[i];
         const d = drains[i];
         const sample = { at, records: p.records, nodeCpu: cpuSeconds(child.proc.pid), brokerCpu };
-        d.samples!.push(sample);
         // Before every partition has committed once, some are still starting: producer
         // fencing, state restore and, with a registry, the symbol topics' subjects.
         if (!d.steady && p.partitions >= backlogs[i].filled) d.steady = sample;
