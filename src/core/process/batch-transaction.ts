@@ -28,6 +28,16 @@ export const LATE_HEADERS = {
 const TRADE_HEADERS: IHeaders = { [RECORD_TYPE_HEADER]: Buffer.from('trade') };
 const CANDLE_HEADERS: IHeaders = { [RECORD_TYPE_HEADER]: Buffer.from('candle') };
 
+/** Where one symbol's trades are written (see transform). */
+interface SymbolRoute {
+  symbol: string;
+  topic: string;
+  key: Buffer;
+  partition: number | undefined;
+  /** The Trade values' frame header (with a Schema Registry), else null. */
+  header: Buffer | null;
+}
+
 /** What one batch adds to the stats; counted locally so a failed transaction adds nothing. */
 interface BatchCounts {
   records: number;
@@ -122,6 +132,9 @@ export class BatchTransaction {
     const { reader, writer } = this.options.values;
     await reader.prepare(batch.messages);
     let hinted = false;
+    // Where the last trade's symbol goes: a raw record's trades share one symbol (its key),
+    // so its topic, key, partition and frame header are looked up once per record, not per trade.
+    let route: SymbolRoute | undefined;
     for (let i = 0; i < batch.messages.length; i++) {
       const m = batch.messages[i];
       if (next !== null && BigInt(m.offset) < next) continue; // committed before we took over
@@ -145,14 +158,24 @@ export class BatchTransaction {
       }
       for (const trade of decoded.trades) {
         counts.trades++;
-        const topic = outputs.topic(trade.symbol);
-        if (!outputs.ready(topic)) {
-          // The first new topic of a batch brings the others the batch will need along.
-          await this.readyTopics(topic, hinted ? [] : this.topicsNamedByKeys(batch.messages, i));
-          hinted = true;
+        if (route?.symbol !== trade.symbol) {
+          const topic = outputs.topic(trade.symbol);
+          if (!outputs.ready(topic)) {
+            // The first new topic of a batch brings the others the batch will need along.
+            await this.readyTopics(topic, hinted ? [] : this.topicsNamedByKeys(batch.messages, i));
+            hinted = true;
+          }
+          route = {
+            symbol: trade.symbol,
+            topic,
+            key: outputs.key(trade.symbol),
+            partition: outputs.partition(topic),
+            header: writer.header(topic, 'trade'),
+          };
         }
-        const value = tradeValue(writer, topic, trade);
-        out.push(topic, { key: outputs.key(trade.symbol), partition: outputs.partition(topic), value, headers: TRADE_HEADERS });
+        const { topic } = route;
+        const value = tradeValue(writer, topic, route.header, trade);
+        out.push(topic, { key: route.key, partition: route.partition, value, headers: TRADE_HEADERS });
         let windows = task.symbols.get(trade.symbol);
         if (!windows) task.symbols.set(trade.symbol, (windows = new SymbolWindows(trade.symbol, windowConfig)));
         dirty.add(windows);

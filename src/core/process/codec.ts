@@ -26,11 +26,14 @@ export function rawValue(reader: ValueReader, value: Buffer, topic: string, part
   return reader.framed ? reader.decode<RawMessage>('raw', value, topic, partition) : decodeRawValue(value);
 }
 
-/** A Trade value for a per-symbol topic (whose subjects writer.prepare() registered). */
-export function tradeValue(writer: ValueWriter, topic: string, trade: Trade): Buffer {
-  if (!writer.framed) return encodeTradeValue(trade);
-  // The same fast body behind the frame header; the writer's own (avsc) path otherwise.
-  return encodeTradeFast(trade, writer.header(topic, 'trade')) ?? writer.encode(topic, 'trade', trade);
+/**
+ * A Trade value for a per-symbol topic (whose subjects writer.prepare() registered);
+ * `header` is writer.header(topic, 'trade'), looked up by the caller once per symbol rather
+ * than per trade. The fast body (behind the frame header when framed); the writer's own
+ * (avsc) path for what the fast one does not take.
+ */
+export function tradeValue(writer: ValueWriter, topic: string, header: Buffer | null, trade: Trade): Buffer {
+  return encodeTradeFast(trade, header) ?? writer.encode(topic, 'trade', trade);
 }
 
 /** A Candle value for a per-symbol topic (whose subjects writer.prepare() registered). */

@@ -142,8 +142,8 @@ class FramedWriter implements ValueWriter {
   private async register(topic: string, kinds: ValueKind[]): Promise<void> {
     const known = this.headers.get(topic);
     const headers: Partial<Record<ValueKind, Buffer>> = { ...known };
-    // The subjects together: each is a compatibility check, a registration and, when new, a
-    // configuration, and a new symbol topic waits for all of them before its first record.
+    // Each subject is a compatibility check, a registration and, when new, a configuration;
+    // the client runs registrations one at a time (RegistryClient.register says why).
     const ids = await Promise.all(subjectsFor(topic, kinds).map(({ subject, kind }) => this.client.register(subject, schemaOf(kind))));
     subjectsFor(topic, kinds).forEach(({ kind }, i) => (headers[kind] = frameHeader(ids[i])));
     this.headers.set(topic, headers);
