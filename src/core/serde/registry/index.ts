@@ -143,7 +143,7 @@ class FramedWriter implements ValueWriter {
     const known = this.headers.get(topic);
     const headers: Partial<Record<ValueKind, Buffer>> = { ...known };
     // Each subject is a compatibility check, a registration and, when new, a configuration;
-    // the client runs registrations one at a time (RegistryClient.register says why).
+    // the client sends the registration requests one at a time (RegistryClient.register says why).
     const ids = await Promise.all(subjectsFor(topic, kinds).map(({ subject, kind }) => this.client.register(subject, schemaOf(kind))));
     subjectsFor(topic, kinds).forEach(({ kind }, i) => (headers[kind] = frameHeader(ids[i])));
     this.headers.set(topic, headers);
