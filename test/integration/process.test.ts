@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { admin as connectAdmin, producer as connectProducer } from '../helpers/kafka';
 import { runCli, startCli } from '../helpers/cli';
 import { symbolToTopic } from '../../src/core/symbols';
-import type { Candle, RawTrade } from '../../src/core/serde';
+import { codecs, type Candle, type RawTrade } from '../../src/core/serde';
 import {
   byId,
   decodeTrade,
@@ -135,6 +135,44 @@ test('final mode with a symbol filter: only that symbol, only closed windows, on
   assert.equal(out.candles.length, exp.finals.size, 'each window exactly once');
   const late = await readToEnd(adm, [s.late]);
   assert.deepEqual(late.map((r) => decodeTrade(r.value!)).sort(byId), exp.late.sort(byId));
+});
+
+test('a record without a key may hold several symbols: every trade goes to its own symbol topic', async (t) => {
+  // process looks a symbol's topic, key and partition up once per run of equal symbols, not
+  // per trade: records from other producers (no key) switch symbols within one record.
+  const adm = await connectAdmin(t);
+  const s = await scenario(t, adm, 1, 3);
+  const [A, B, C] = s.symbols;
+  const tr = (symbol: string, dt: number, p: number): RawTrade => ({ s: symbol, t: T0 + dt, p, v: 1, c: null });
+  const keyless = (timestamp: number, ...data: RawTrade[]) => ({
+    key: null,
+    partition: 0,
+    timestamp: String(timestamp),
+    value: codecs().raw.encode({ data, type: 'trade' }),
+  });
+  const p = await connectProducer(t);
+  await p.send({
+    topic: s.raw,
+    messages: [
+      keyless(T0 + 100_000, tr(A, 1_000, 10), tr(B, 1_100, 20), tr(A, 1_200, 11), tr(C, 1_300, 30)),
+      frameMessage({ symbol: A, partition: 0, trades: [tr(A, 2_000, 12)], timestamp: T0 + 100_001 }),
+      keyless(T0 + 100_002, tr(B, 2_100, 21), tr(B, 2_200, 22), tr(C, 2_300, 31), tr(A, 2_400, 13)),
+    ],
+  });
+  const raw = await readToEnd(adm, [s.raw]);
+  const exp = reference(raw, SIZES, LATENESS);
+  assert.equal(exp.trades.length, 9);
+
+  const cli = startCli(t, s.args('--windows', '1s,10s', '--lateness', '5s'));
+  await waitProcessed(adm, s);
+  const { code, stderr } = await cli.stop('SIGTERM');
+  assert.equal(code, 0, stderr);
+  // decodeOutputs fails on a trade or candle on another symbol's topic or with another key.
+  const out = decodeOutputs(await readToEnd(adm, s.symbols.map(symbolToTopic)));
+  assert.deepEqual(out.trades.sort(byId), exp.trades.sort(byId));
+  const last = new Map(out.candles.map((c) => [candleKey(c), c]));
+  assert.deepEqual(last, new Map([...exp.finals, ...exp.open]));
+  assert.deepEqual(await readToEnd(adm, [s.dlq]), [], 'nothing dead-lettered');
 });
 
 test('a missing raw topic and bad flags are clear errors, not hangs', async () => {
