@@ -49,10 +49,6 @@ export function encodeCandleValue(candle: Candle): Buffer {
   return codecs().candle.encode(candle);
 }
 
-export function encodeTradeValue(trade: Trade): Buffer {
-  return encodeTradeFast(trade) ?? codecs().trade.encode(trade);
-}
-
 // Values are written straight into a shared slab (they are never written to afterwards);
 // `buf`/`pos` are the slab and the write position of the value being encoded.
 const SLAB_SIZE = 64 * 1024;

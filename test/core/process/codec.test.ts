@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encodeTradeFast, encodeTradeValue } from '../../../src/core/process/codec';
+import { encodeTradeFast, tradeValue } from '../../../src/core/process/codec';
+import { PLAIN_VALUES } from '../../../src/core/serde/registry';
 import { frameHeader } from '../../../src/core/serde/framing';
 import { codecs, type Trade } from '../../../src/core/serde';
+
+/** What process writes for a trade without a Schema Registry: the fast encoder, avsc for the rest. */
+const encodeTradeValue = (trade: Trade): Buffer => tradeValue(PLAIN_VALUES.writer, 'unused', null, trade);
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
