@@ -58,10 +58,17 @@ test('a stalled instance (SIGSTOP) is fenced by the one that took over: after SI
   await waitFor('some progress', async () => (await committedFraction(adm, s)) > 0.2, 30_000);
   // Stop it while it is busy: input keeps arriving, so it holds fetched batches and, most of
   // the time, an open transaction.
-  const feeding = feed(p, s, frames.slice(third, 2 * third));
+  const whileStopped = 2 * third - 30;
+  const feeding = feed(p, s, frames.slice(third, whileStopped));
   await waitFor('more progress', async () => (await committedFraction(adm, s)) > 0.45, 30_000);
   zombie.child.kill('SIGSTOP');
   await feeding;
+  // Input that surely arrives while it is stopped, even when it had caught up before (on a
+  // loaded machine the feed above can end before the stop): only the successor can commit it,
+  // so the zombie must be evicted first, and its outstanding fetch returns it, so resumed it
+  // holds a batch to write. Without this the zombie was once stopped with nothing to do and
+  // resumed within its session: it simply rejoined, never fenced.
+  await feed(p, s, frames.slice(whileStopped, 2 * third));
 
   const successor = startCli(t, s.args(...WINDOW_ARGS));
   await waitProcessed(adm, s, 60_000); // only the successor can commit: it took every partition over
