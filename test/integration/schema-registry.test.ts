@@ -251,6 +251,38 @@ test('an incompatible schema is refused before anything is written', async (t) =
   assert.ok(!topics.includes(env.FINPIPE_RAW_TOPIC), 'the raw topic was not even created');
 });
 
+test('40 new subjects at once: the registrations go one at a time, each sent once; every subject resolves to its schema', async () => {
+  // Apicurio refuses some concurrent creations of different new subjects with a spurious 409
+  // "already exists", which cost a retry after a backoff each (RegistryClient.register).
+  const client = new RegistryClient(registryConfig);
+  const subjectApi = (client as unknown as { api: { Subject: { register: (args: unknown) => Promise<unknown> } } }).api.Subject;
+  const send = subjectApi.register.bind(subjectApi);
+  let calls = 0;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  subjectApi.register = async (args) => {
+    calls++;
+    maxInFlight = Math.max(maxInFlight, ++inFlight);
+    try {
+      return await send(args);
+    } finally {
+      inFlight--;
+    }
+  };
+  const id = randomUUID().slice(0, 8);
+  const subjects = Array.from({ length: 20 }, (_, i) => [
+    { subject: `sr-many-${id}-${i}-finpipe.Trade`, schema: readSchema('trade') },
+    { subject: `sr-many-${id}-${i}-finpipe.Candle`, schema: readSchema('candle') },
+  ]).flat();
+  const ids = await Promise.all(subjects.map(({ subject, schema }) => client.register(subject, schema)));
+  assert.equal(maxInFlight, 1, 'one registration request at a time');
+  assert.equal(calls, subjects.length, 'each registration sent once: none refused and repeated');
+  for (const [i, { schema }] of subjects.entries()) {
+    const type = await client.schema(ids[i]);
+    assert.ok(type?.equals(avro.Type.forSchema(schema)), `${subjects[i].subject}: id ${ids[i]} is its schema`);
+  }
+});
+
 test('topics create --schema-registry registers the raw and late subjects with the compatibility check; none for other topics', async (t) => {
   const id = randomUUID().slice(0, 8);
   const env = finpipeEnv(id);
