@@ -144,8 +144,9 @@ class FramedWriter implements ValueWriter {
     const headers: Partial<Record<ValueKind, Buffer>> = { ...known };
     // Each subject is a compatibility check, a registration and, when new, a configuration;
     // the client sends the registration requests one at a time (RegistryClient.register says why).
-    const ids = await Promise.all(subjectsFor(topic, kinds).map(({ subject, kind }) => this.client.register(subject, schemaOf(kind))));
-    subjectsFor(topic, kinds).forEach(({ kind }, i) => (headers[kind] = frameHeader(ids[i])));
+    const subjects = subjectsFor(topic, kinds);
+    const ids = await Promise.all(subjects.map(({ subject, kind }) => this.client.register(subject, schemaOf(kind))));
+    subjects.forEach(({ kind }, i) => (headers[kind] = frameHeader(ids[i])));
     this.headers.set(topic, headers);
   }
 
